@@ -1,0 +1,25 @@
+# ConvLens: `make serve` (set up, then run the service in the foreground), `make test`, `make install`.
+.PHONY: install serve test stop models protos clean
+
+install:
+	./scripts/install.sh
+
+serve: install
+	./scripts/serve.sh
+
+test: install
+	.venv/bin/python -m pytest
+
+# Rebuild the model archives only (install does this too).
+models:
+	.venv/bin/python scripts/build_models.py
+
+# Regenerate the protobuf/gRPC stubs after editing protos/*.proto.
+protos:
+	.venv/bin/python scripts/gen_protos.py
+
+stop:
+	cd .run && TMPDIR="$$PWD/tmp" ../.venv/bin/torchserve --stop
+
+clean:
+	rm -rf build .run model_store/*.mar

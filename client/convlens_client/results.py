@@ -1,0 +1,91 @@
+"""Typed results built from the ``convlens.v1`` protobuf messages (the server's format=proto answers)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence
+
+from ._proto import convlens_pb2 as pb
+from .errors import ConvLensError
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One class of a classifier's output."""
+
+    index: int
+    label: str
+    probability: float  # softmax probability
+    score: float  # unnormalized score (logit)
+
+    @classmethod
+    def from_proto(cls, msg: pb.Prediction) -> "Prediction":
+        return cls(msg.index, msg.label, msg.probability, msg.score)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "label": self.label,
+            "probability": self.probability,
+            "score": self.score,
+        }
+
+
+@dataclass(frozen=True)
+class Heatmap:
+    """A 2-D map of values over the image (e.g. saliency), row-major, ``height * width`` values."""
+
+    width: int
+    height: int
+    values: Sequence[float]
+    min: float
+    max: float
+    method: str
+    backbone: str
+    target: Optional[Prediction]  # the class (or neuron) explained
+    predicted: Optional[Prediction]  # the network's top-1 on this image
+    layer: Optional[str]  # the layer explained, when the method uses one
+
+    @classmethod
+    def from_proto(cls, msg: pb.Heatmap) -> "Heatmap":
+        values = list(msg.values)
+        if len(values) != msg.width * msg.height:
+            raise ConvLensError(
+                f"malformed heatmap: {len(values)} values for {msg.height}x{msg.width}",
+                type="MalformedResponse",
+            )
+        return cls(
+            width=msg.width,
+            height=msg.height,
+            values=values,
+            min=msg.min,
+            max=msg.max,
+            method=msg.method,
+            backbone=msg.backbone,
+            target=Prediction.from_proto(msg.target) if msg.HasField("target") else None,
+            predicted=Prediction.from_proto(msg.predicted) if msg.HasField("predicted") else None,
+            layer=msg.layer or None,
+        )
+
+    @property
+    def array(self) -> Any:
+        """The values as a float32 numpy array of shape (height, width); a new array per access."""
+        import numpy as np  # optional dependency: only needed here
+
+        return np.asarray(self.values, dtype=np.float32).reshape(self.height, self.width)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict; ``values`` as a list of rows."""
+        w = self.width
+        return {
+            "width": self.width,
+            "height": self.height,
+            "min": self.min,
+            "max": self.max,
+            "method": self.method,
+            "backbone": self.backbone,
+            "layer": self.layer,
+            "target": self.target.to_dict() if self.target else None,
+            "predicted": self.predicted.to_dict() if self.predicted else None,
+            "values": [list(self.values[r * w : (r + 1) * w]) for r in range(self.height)],
+        }

@@ -1,0 +1,141 @@
+"""gRPC transport: TorchServe's ``InferenceAPIsService`` (``Predictions``, ``Ping``).
+
+TorchServe answers a handler's per-request error with status OK and the error in the body, so
+bodies are checked for the contract's JSON error. Transport failures arrive as gRPC statuses and
+are mapped to the same exceptions as their HTTP counterparts. Two quirks of TorchServe 0.12.0
+(read from its frontend): an unknown model and a full job queue both arrive as ``INTERNAL``
+(not NOT_FOUND / UNAVAILABLE), recognisable by their description.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Callable, Optional
+
+import grpc
+from google.protobuf import empty_pb2
+
+from ._proto import inference_pb2, inference_pb2_grpc
+from .errors import ConvLensError, Unsupported, error_for, error_from_json
+from .inputs import Fields, ImageFile
+
+TokenProvider = Callable[[], Optional[str]]
+
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+CHANNEL_OPTIONS = (
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+)
+
+# gRPC status -> HTTP-style code, the inverse of TorchServe's GRPCUtils.getGRPCStatusCode.
+_HTTP_CODE = {
+    grpc.StatusCode.INVALID_ARGUMENT: 400,
+    grpc.StatusCode.FAILED_PRECONDITION: 400,
+    grpc.StatusCode.OUT_OF_RANGE: 416,
+    grpc.StatusCode.ABORTED: 409,
+    grpc.StatusCode.ALREADY_EXISTS: 409,
+    grpc.StatusCode.UNAUTHENTICATED: 401,
+    grpc.StatusCode.PERMISSION_DENIED: 403,
+    grpc.StatusCode.NOT_FOUND: 404,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: 413,
+    grpc.StatusCode.CANCELLED: 499,
+    grpc.StatusCode.UNAVAILABLE: 503,
+    grpc.StatusCode.DEADLINE_EXCEEDED: 504,
+    grpc.StatusCode.UNIMPLEMENTED: 501,
+    grpc.StatusCode.INTERNAL: 500,
+    grpc.StatusCode.UNKNOWN: 500,
+    grpc.StatusCode.DATA_LOSS: 500,
+}
+
+
+def _host(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def error_from_rpc(exc: grpc.RpcError) -> ConvLensError:
+    """The exception for a failed RPC, with the HTTP-style code of its status."""
+    status: grpc.StatusCode = getattr(exc, "code", lambda: grpc.StatusCode.UNKNOWN)()
+    details: str = getattr(exc, "details", lambda: "")() or ""
+    first_line, _, rest = details.partition("\n")  # TorchServe appends the exception class
+    embedded = error_from_json(first_line.encode("utf-8"))  # a handler's JSON error as message
+    if embedded is not None:
+        return embedded
+    code, type_ = _HTTP_CODE.get(status, 500), status.name
+    if status == grpc.StatusCode.INTERNAL:
+        if "NotFoundException" in rest or first_line.startswith(("Model not found", "Model version")):
+            code, type_ = 404, "ModelNotFoundException"
+        elif "has no worker to serve inference request" in first_line:
+            code, type_ = 503, "ServiceUnavailableException"
+    return error_for(code, type_, first_line or status.name)
+
+
+class GrpcTransport:
+    """Calls ``Predictions`` with the fields as the ``input`` map (text UTF-8 encoded)."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        token: TokenProvider,
+        timeout: float,
+        secure: bool = False,
+        channel: Optional[grpc.Channel] = None,
+    ) -> None:
+        self.target = f"{_host(host)}:{port}"
+        self._token = token
+        self._timeout = timeout
+        if channel is None:
+            if secure:
+                creds = grpc.ssl_channel_credentials()
+                channel = grpc.secure_channel(self.target, creds, options=CHANNEL_OPTIONS)
+            else:
+                channel = grpc.insecure_channel(self.target, options=CHANNEL_OPTIONS)
+        self._channel = channel
+        # The generated gRPC stub is untyped; its methods take/return the typed pb2 messages.
+        self._stub = inference_pb2_grpc.InferenceAPIsServiceStub(channel)  # type: ignore[no-untyped-call]
+
+    def _metadata(self) -> tuple[tuple[str, str], ...]:
+        token = self._token()
+        return (("authorization", f"Bearer {token}"),) if token else ()
+
+    def predict(self, model: str, fields: Fields) -> bytes:
+        """``Predictions(model_name=model, input=fields)``; the response's ``prediction`` bytes."""
+        request = inference_pb2.PredictionsRequest(
+            model_name=model,
+            input={
+                name: value.data if isinstance(value, ImageFile) else value.encode("utf-8")
+                for name, value in fields.items()
+            },
+        )
+        try:
+            response = self._stub.Predictions(request, metadata=self._metadata(), timeout=self._timeout)
+        except grpc.RpcError as exc:
+            raise error_from_rpc(exc) from None
+        body: bytes = response.prediction
+        error = error_from_json(body)
+        if error is not None:
+            raise error
+        return body
+
+    def explain(self, model: str, fields: Fields) -> bytes:
+        """Not available: TorchServe's gRPC API has no explanations RPC."""
+        raise Unsupported(
+            "TorchServe has no gRPC explanations RPC; use transport='http' for explain()",
+            0,
+            "Unsupported",
+        )
+
+    def health(self) -> str:
+        """``Ping``: TorchServe's status (``Healthy`` or ``Unhealthy``)."""
+        try:
+            response = self._stub.Ping(empty_pb2.Empty(), metadata=self._metadata(), timeout=self._timeout)
+        except grpc.RpcError as exc:
+            raise error_from_rpc(exc) from None
+        try:
+            status = json.loads(response.health).get("status")
+        except (ValueError, AttributeError):
+            status = None
+        return status if isinstance(status, str) else response.health.strip()
+
+    def close(self) -> None:
+        self._channel.close()

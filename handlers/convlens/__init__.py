@@ -1,0 +1,1 @@
+"""ConvLens engine: pure PyTorch algorithms for seeing inside CNNs, usable without a server."""

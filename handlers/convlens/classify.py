@@ -1,0 +1,23 @@
+"""Classification: a batch of images -> top-k ImageNet classes with probabilities."""
+from __future__ import annotations
+
+import torch
+
+from .backbones import Backbone
+from .results import Classification, Prediction
+
+
+def predictions_from_logits(backbone: Backbone, logits: torch.Tensor, indices: torch.Tensor) -> list[Prediction]:
+    """Predictions for the given class indices of one image's logits (1-D)."""
+    probs = torch.softmax(logits.float(), dim=-1)
+    return [Prediction(index=int(i), label=backbone.labels[int(i)], probability=float(probs[i]),
+                       score=float(logits[i])) for i in indices]
+
+
+@torch.inference_mode()
+def classify(backbone: Backbone, pixels01: torch.Tensor, topk: int = 5) -> list[Classification]:
+    """Top-`topk` classes for each image of an (N, 3, H, W) batch of pixels in [0, 1], in one forward pass."""
+    logits = backbone.model(backbone.normalize(pixels01.to(backbone.device)))
+    top = torch.topk(logits, k=min(topk, logits.shape[-1]), dim=-1).indices
+    return [Classification(predictions_from_logits(backbone, logits[n], top[n]), backbone.name)
+            for n in range(logits.shape[0])]

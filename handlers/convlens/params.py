@@ -1,0 +1,198 @@
+"""Typed, validated parameters from the flat request map, whatever the transport.
+
+Values arrive as bytes (gRPC input map, multipart files), str (form fields, query strings) or JSON scalars
+(JSON bodies; images then come base64-encoded). Each endpoint has one parser; every error names its field.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from .errors import InvalidParameter
+from .render import COLORMAPS
+
+IMAGE_FORMATS = ("png", "jpeg")
+MAX_TEXT = 256  # longest accepted text value (labels, names)
+
+
+class Fields:
+    """Reads typed values out of a flat field map and remembers which fields were used."""
+
+    def __init__(self, raw: Mapping[str, Any]) -> None:
+        self.raw = dict(raw)
+        self.used: set[str] = set()
+
+    def _get(self, name: str) -> Any:
+        self.used.add(name)
+        value = self.raw.get(name)
+        return None if value is None or value == b"" or value == "" else value
+
+    def present(self, name: str) -> bool:
+        return self._get(name) is not None
+
+    def text(self, name: str, default: str | None = None) -> str | None:
+        """A short text value (bytes are decoded as UTF-8)."""
+        value = self._get(name)
+        if value is None:
+            return default
+        if isinstance(value, (bytes, bytearray)):
+            try:
+                value = bytes(value).decode("utf-8")
+            except UnicodeDecodeError:
+                raise InvalidParameter(name, "must be UTF-8 text") from None
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise InvalidParameter(name, f"must be a text value, got {type(value).__name__}")
+        value = str(value).strip()
+        if len(value) > MAX_TEXT:
+            raise InvalidParameter(name, f"is longer than {MAX_TEXT} characters")
+        return value
+
+    def integer(self, name: str, default: int, lo: int, hi: int) -> int:
+        """An integer in [lo, hi]; JSON numbers that are whole (3.0) are accepted."""
+        value = self._get(name)
+        if value is None:
+            return default
+        if isinstance(value, bool):
+            raise InvalidParameter(name, "must be an integer, got a boolean")
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if not isinstance(value, int):
+            text = self.text(name)
+            try:
+                value = int(text, 10)
+            except ValueError:
+                raise InvalidParameter(name, f"must be an integer, got '{text[:40]}'") from None
+        if not lo <= value <= hi:
+            raise InvalidParameter(name, f"must be between {lo} and {hi}, got {value}")
+        return value
+
+    def number(self, name: str, default: float, lo: float, hi: float) -> float:
+        """A finite float in [lo, hi]."""
+        value = self._get(name)
+        if value is None:
+            return default
+        if isinstance(value, bool):
+            raise InvalidParameter(name, "must be a number, got a boolean")
+        if not isinstance(value, (int, float)):
+            text = self.text(name)
+            try:
+                value = float(text)
+            except ValueError:
+                raise InvalidParameter(name, f"must be a number, got '{text[:40]}'") from None
+        if not math.isfinite(value) or not lo <= value <= hi:
+            raise InvalidParameter(name, f"must be a finite number between {lo} and {hi}, got {value}")
+        return float(value)
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...] | list[str]) -> str:
+        """One of a fixed set of names (case-insensitive)."""
+        value = self.text(name)
+        if value is None:
+            return default
+        value = value.lower()
+        if value not in choices:
+            raise InvalidParameter(name, f"must be one of {', '.join(choices)}; got '{value}'")
+        return value
+
+    def class_target(self, name: str) -> int | str | None:
+        """A class given by index (digits) or by label (text); resolved against the backbone's labels later."""
+        value = self._get(name)
+        if value is None:
+            return None
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        text = self.text(name)
+        return int(text) if text.lstrip("-").isdigit() else text
+
+    def image(self, name: str, aliases: tuple[str, ...] = ()) -> bytes:
+        """Encoded image bytes; text values (JSON bodies) are base64, optionally as a data: URL."""
+        value = None
+        for key in (name, *aliases):
+            value = self._get(key)
+            if value is not None:
+                break
+        if value is None:
+            raise InvalidParameter(name, "is required: send an encoded image (PNG, JPEG, WebP, ...)")
+        if isinstance(value, (bytes, bytearray)):
+            return bytes(value)
+        if isinstance(value, str):
+            if value.startswith("data:") and "," in value:
+                value = value.split(",", 1)[1]
+            try:
+                return base64.b64decode(value, validate=True)
+            except (binascii.Error, ValueError):
+                raise InvalidParameter(name, "text image values must be base64-encoded bytes") from None
+        raise InvalidParameter(name, f"must be an encoded image, got {type(value).__name__}")
+
+    def reject_unknown(self, ignored: tuple[str, ...] = ()) -> None:
+        """Unknown fields are errors (a typo such as 'tagret' must not silently fall back to a default)."""
+        unknown = sorted(set(self.raw) - self.used - set(ignored))
+        if unknown:
+            raise InvalidParameter(unknown[0], f"unknown field '{unknown[0]}'; this endpoint accepts: "
+                                               f"{', '.join(sorted(self.used))}")
+
+
+@dataclass(frozen=True)
+class ClassifyParams:
+    image: bytes
+    topk: int = 5
+    format: str = "json"
+    backbone: str | None = None
+
+
+@dataclass(frozen=True)
+class SaliencyParams:
+    image: bytes
+    target: int | str | None = None
+    method: str = "gradient"
+    size: int = 224
+    view: str = "heatmap"
+    colormap: str = "inferno"
+    format: str = "png"
+    backbone: str | None = None
+
+
+def parse_classify(fields: Fields) -> ClassifyParams:
+    return ClassifyParams(
+        image=fields.image("image", aliases=("body", "data")),
+        topk=fields.integer("topk", 5, 1, 100),
+        format=fields.choice("format", "json", ("json", "proto")),
+        backbone=fields.text("backbone"),
+    )
+
+
+def saliency_methods() -> tuple[str, ...]:
+    from .attribution import METHODS
+
+    return tuple(METHODS)
+
+
+def parse_saliency(fields: Fields) -> SaliencyParams:
+    params = SaliencyParams(
+        image=fields.image("image", aliases=("body", "data")),
+        target=fields.class_target("target"),
+        method=fields.choice("method", "gradient", saliency_methods()),
+        size=fields.integer("size", 224, 32, 512),
+        view=fields.choice("view", "heatmap", ("heatmap", "overlay")),
+        colormap=fields.choice("colormap", "inferno", tuple(COLORMAPS)),
+        format=fields.choice("format", "png", ("png", "jpeg", "json", "npy", "proto")),
+        backbone=fields.text("backbone"),
+    )
+    for name in ("layer", "channel"):
+        if fields.present(name):
+            raise InvalidParameter(name, f"'{name}' (explaining an inner neuron) is not supported by method "
+                                         f"'{params.method}'")
+    return params
+
+
+PARSERS: dict[str, Callable[[Fields], Any]] = {"classify": parse_classify, "saliency": parse_saliency}
+
+
+def parse(task: str, raw: Mapping[str, Any], ignored: tuple[str, ...] = ()) -> Any:
+    """Typed parameters of endpoint `task` from its flat field map; InvalidParameter names the bad field."""
+    fields = Fields(raw)
+    params = PARSERS[task](fields)
+    fields.reject_unknown(ignored)
+    return params

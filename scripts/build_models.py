@@ -1,0 +1,77 @@
+#!/usr/bin/env python
+"""Build one TorchServe archive per endpoint into model_store/: `model_store/<name>.yaml` + `handlers/<name>.py`.
+
+Each archive carries the handler, the shared `serving` glue and the `convlens` engine (the whole `handlers/`
+folder) and the endpoint's YAML config. An archive is rebuilt only when its inputs changed.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+HANDLERS = ROOT / "handlers"
+STORE = ROOT / "model_store"
+STAMPS = ROOT / "build" / "stamps"
+VERSION = "1.0"
+
+
+def endpoints() -> list[str]:
+    """Every endpoint with both a config and a handler."""
+    return sorted(p.stem for p in STORE.glob("*.yaml") if (HANDLERS / f"{p.stem}.py").is_file())
+
+
+def sources_digest(name: str, weights: Path | None) -> str:
+    """Hash of everything that goes into an archive, to skip rebuilding unchanged ones."""
+    digest = hashlib.sha256()
+    files = sorted(p for p in HANDLERS.rglob("*.py") if "__pycache__" not in p.parts)
+    files += [STORE / f"{name}.yaml"] + ([weights] if weights else [])
+    for path in files:
+        digest.update(str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def build(name: str, weights: Path | None, force: bool) -> bool:
+    """Archive one endpoint; returns whether it was (re)built."""
+    mar, stamp = STORE / f"{name}.mar", STAMPS / f"{name}.sha256"
+    digest = sources_digest(name, weights)
+    if not force and mar.is_file() and stamp.is_file() and stamp.read_text() == digest:
+        return False
+    with tempfile.TemporaryDirectory() as tmp:
+        code = Path(tmp) / "code"
+        shutil.copytree(HANDLERS, code, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        extra = [str(code)] + ([str(weights)] if weights else [])
+        cmd = [str(Path(sys.executable).with_name("torch-model-archiver")), "--model-name", name,
+               "--version", VERSION, "--handler", str(code / f"{name}.py"), "--extra-files", ",".join(extra),
+               "--config-file", str(STORE / f"{name}.yaml"), "--export-path", str(STORE), "--force"]
+        subprocess.run(cmd, check=True)
+    STAMPS.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(digest)
+    return True
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("names", nargs="*", help="endpoints to build (default: all)")
+    parser.add_argument("--weights", type=Path, help="local weights file to ship in the archives "
+                        "(for a torchvision backbone named in the YAML config as `weights: <file name>`)")
+    parser.add_argument("--force", action="store_true", help="rebuild even if nothing changed")
+    args = parser.parse_args()
+    names = args.names or endpoints()
+    unknown = sorted(set(names) - set(endpoints()))
+    if unknown:
+        parser.error(f"unknown endpoint(s): {', '.join(unknown)}; known: {', '.join(endpoints())}")
+    built = [n for n in names if build(n, args.weights, args.force)]
+    print(f"==> model store {STORE.relative_to(ROOT)}/: " +
+          (f"built {', '.join(built)}" if built else "archives up to date") +
+          f" ({len(names)} endpoints)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""Start a private TorchServe for tests and benchmarks: own free ports, own temp dir (pid file, tokens, logs).
+
+`running_server()` yields once every endpoint has a READY worker (TorchServe's /ping says Healthy while models
+still load, so readiness is read from the management API) and stops the server afterwards.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from write_config import config_text
+
+ROOT = Path(__file__).resolve().parents[1]
+ENDPOINTS = ("classify", "saliency")
+STARTUP_TIMEOUT_S = 240
+
+
+@dataclass
+class Server:
+    """Where the test server listens and where its tokens are."""
+
+    host: str
+    ports: dict[str, int]
+    workdir: Path
+    cold_start_s: float
+
+    @property
+    def key_file(self) -> Path:
+        return self.workdir / "key_file.json"
+
+    def key(self, kind: str) -> str:
+        return json.loads(self.key_file.read_text())[kind]["key"]
+
+    def url(self, path: str, port: str = "http") -> str:
+        return f"http://{self.host}:{self.ports[port]}{path}"
+
+    def describe(self, model: str) -> list[dict]:
+        """The management API's describe answer (worker pids and states)."""
+        request = urllib.request.Request(self.url(f"/models/{model}", "management"),
+                                         headers={"Authorization": f"Bearer {self.key('management')}"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+
+    def worker_pids(self, model: str) -> list[int]:
+        return [w["pid"] for w in self.describe(model)[0]["workers"] if w["status"] == "READY"]
+
+
+def free_ports(n: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def wait_ready(server: Server, process: subprocess.Popen, log: Path, endpoints: tuple[str, ...]) -> None:
+    """/ping says Healthy while models still load: wait until every endpoint has a READY worker."""
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"TorchServe exited ({process.returncode}):\n{log.read_text()[-4000:]}")
+        try:
+            if server.key_file.exists() and all(server.worker_pids(m) for m in endpoints):
+                return
+        except (urllib.error.URLError, ConnectionError, KeyError, json.JSONDecodeError, IndexError):
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"TorchServe not ready in {STARTUP_TIMEOUT_S}s:\n{log.read_text()[-4000:]}")
+
+
+@contextlib.contextmanager
+def running_server(endpoints: tuple[str, ...] = ENDPOINTS, workdir: Path | None = None) -> Iterator[Server]:
+    """A TorchServe serving `endpoints` from model_store/, on free loopback ports, stopped on exit."""
+    with contextlib.ExitStack() as stack:
+        if workdir is None:
+            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="convlens-ts-")))
+        (workdir / "tmp").mkdir(parents=True, exist_ok=True)
+        names = ("http", "management", "metrics", "grpc", "grpc_management")
+        ports = dict(zip(names, free_ports(len(names))))
+        config = workdir / "config.properties"
+        config.write_text(config_text("127.0.0.1", ports, ROOT / "model_store", token_ttl_min=60,
+                                      models=",".join(f"{m}.mar" for m in endpoints)))
+        env = {**os.environ, "TMPDIR": str(workdir / "tmp"), "TEMP": str(workdir / "tmp"),
+               "LOG_LOCATION": str(workdir / "logs"), "METRICS_LOCATION": str(workdir / "logs")}
+        log = workdir / "torchserve.log"
+        torchserve = Path(sys.executable).with_name("torchserve")
+        started = time.monotonic()
+        with open(log, "wb") as out:
+            process = subprocess.Popen([str(torchserve), "--start", "--foreground", "--ncs", "--ts-config",
+                                        str(config)], cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                       start_new_session=True)
+        server = Server("127.0.0.1", ports, workdir, 0.0)
+        try:
+            wait_ready(server, process, log, endpoints)
+            server.cold_start_s = time.monotonic() - started
+            yield server
+        finally:
+            subprocess.run([str(torchserve), "--stop"], cwd=workdir, env=env, capture_output=True, timeout=60)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()

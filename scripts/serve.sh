@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Run ConvLens (TorchServe) in the foreground with the config written by scripts/write_config.py.
+# TorchServe's state (key_file.json with the tokens, logs, pid file, unpacked archives) lives in .run/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUN="$PWD/.run"
+mkdir -p "$RUN/tmp"
+.venv/bin/python scripts/write_config.py --out "$RUN/config.properties"
+host="${CONVLENS_HOST:-127.0.0.1}"
+cat <<MSG
+==> ConvLens starting (Ctrl-C stops it)
+    HTTP inference   http://$host:${CONVLENS_HTTP_PORT:-8080}/predictions/{classify,saliency}
+    gRPC inference   $host:${CONVLENS_GRPC_PORT:-7070}  (InferenceAPIsService.Predictions)
+    management       http://$host:${CONVLENS_MANAGEMENT_PORT:-8081}   metrics http://$host:${CONVLENS_METRICS_PORT:-8082}/metrics
+    tokens           $RUN/key_file.json  (inference token: .run/key_file.json -> inference.key)
+    readiness        curl -H "Authorization: Bearer \$(python3 -c 'import json;print(json.load(open(".run/key_file.json"))["management"]["key"])')" http://$host:${CONVLENS_MANAGEMENT_PORT:-8081}/models/classify
+MSG
+cd "$RUN"
+export TMPDIR="$RUN/tmp" TEMP="$RUN/tmp" LOG_LOCATION="$RUN/logs" METRICS_LOCATION="$RUN/logs"
+exec "$OLDPWD/.venv/bin/torchserve" --start --foreground --ncs --ts-config "$RUN/config.properties"

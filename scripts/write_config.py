@@ -1,0 +1,74 @@
+#!/usr/bin/env python
+"""Write TorchServe's config.properties for ConvLens: secure defaults, size limits, metrics.
+
+Listeners bind loopback unless told otherwise; token authorization stays on; the model registration API stays
+off; models may only come from the local model store. Environment variables: CONVLENS_HOST, CONVLENS_HTTP_PORT,
+CONVLENS_MANAGEMENT_PORT, CONVLENS_METRICS_PORT, CONVLENS_GRPC_PORT, CONVLENS_GRPC_MANAGEMENT_PORT,
+CONVLENS_TOKEN_TTL_MIN.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+# Request/response limits, raised together: a 12-megapixel photo as PNG or as base64 in a JSON body fits, and
+# the handlers' own per-image limit (32 MiB, model_store/*.yaml) sits below it so it can answer 413 itself.
+MAX_MESSAGE_BYTES = 48 * 1024 * 1024
+
+
+def config_text(host: str, ports: dict[str, int], model_store: Path, token_ttl_min: int,
+                models: str = "all") -> str:
+    store = model_store.resolve()
+    lines = {
+        "inference_address": f"http://{host}:{ports['http']}",
+        "management_address": f"http://{host}:{ports['management']}",
+        "metrics_address": f"http://{host}:{ports['metrics']}",
+        "grpc_inference_address": host,
+        "grpc_inference_port": ports["grpc"],
+        "grpc_management_address": host,
+        "grpc_management_port": ports["grpc_management"],
+        "model_store": store,
+        "load_models": models,
+        "allowed_urls": f"file://{re.escape(str(store))}/.*",
+        "disable_token_authorization": "false",
+        "enable_model_api": "false",
+        "token_expiration_min": token_ttl_min,
+        "max_request_size": MAX_MESSAGE_BYTES,
+        "max_response_size": MAX_MESSAGE_BYTES,
+        "default_workers_per_model": 1,
+        "job_queue_size": 100,
+        "default_response_timeout": 120,
+        "metrics_mode": "prometheus",
+        "enable_envvars_config": "false",
+        "install_py_dep_per_model": "false",
+    }
+    header = "# Written by scripts/write_config.py; edit that script (or its environment variables), not this file.\n"
+    return header + "".join(f"{k}={v}\n" for k, v in lines.items())
+
+
+def main() -> None:
+    env = os.environ.get
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=ROOT / ".run" / "config.properties")
+    parser.add_argument("--host", default=env("CONVLENS_HOST", "127.0.0.1"))
+    parser.add_argument("--http-port", type=int, default=int(env("CONVLENS_HTTP_PORT", 8080)))
+    parser.add_argument("--management-port", type=int, default=int(env("CONVLENS_MANAGEMENT_PORT", 8081)))
+    parser.add_argument("--metrics-port", type=int, default=int(env("CONVLENS_METRICS_PORT", 8082)))
+    parser.add_argument("--grpc-port", type=int, default=int(env("CONVLENS_GRPC_PORT", 7070)))
+    parser.add_argument("--grpc-management-port", type=int, default=int(env("CONVLENS_GRPC_MANAGEMENT_PORT", 7071)))
+    parser.add_argument("--model-store", type=Path, default=ROOT / "model_store")
+    parser.add_argument("--models", default="all", help="TorchServe load_models value (default: all)")
+    parser.add_argument("--token-ttl-min", type=int, default=int(env("CONVLENS_TOKEN_TTL_MIN", 60)))
+    args = parser.parse_args()
+    ports = {"http": args.http_port, "management": args.management_port, "metrics": args.metrics_port,
+             "grpc": args.grpc_port, "grpc_management": args.grpc_management_port}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(config_text(args.host, ports, args.model_store, args.token_ttl_min, args.models))
+    print(f"==> wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
