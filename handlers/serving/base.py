@@ -124,6 +124,7 @@ class ConvLensHandler:
             "endpoint": self.task,
             "backbone": self.backbone.name,
             "device": str(self.backbone.device),
+            "torch_threads": torch.get_num_threads(),
             "layers": list(self.backbone.layers),
             "default_layer": self.backbone.default_layer,
             "num_classes": len(self.backbone.labels),
