@@ -31,16 +31,19 @@ from skimage import data  # noqa: E402
 from convlens import attribution, backbones, classify, inputs  # noqa: E402
 
 
-def timed(fn: Callable[[], object], runs: int, warmup: int = 3) -> dict[str, float]:
-    for _ in range(warmup):
-        fn()
-    samples = []
+def timed(fns: dict[str, Callable[[], object]], runs: int, warmup: int = 10) -> dict[str, dict[str, float]]:
+    """p50/p90 in ms of each function, run round-robin so that machine drift affects them all alike."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    samples: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - start) * 1000)
-    samples.sort()
-    return {"p50_ms": statistics.median(samples), "p90_ms": samples[int(0.9 * (len(samples) - 1))]}
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            samples[name].append((time.perf_counter() - start) * 1000)
+    return {name: {"p50_ms": statistics.median(s), "p90_ms": sorted(s)[int(0.9 * (len(s) - 1))]}
+            for name, s in samples.items()}
 
 
 class FakeContext:
@@ -73,30 +76,33 @@ def main() -> None:
     bb = backbones.load_backbone()
     cls_pixels = inputs.to_tensor(inputs.classification_pixels(photo, bb.preprocessing))[None]
     sal_pixels = inputs.explanation_pixels(photo, 224)
-    rows["classify engine"] = timed(lambda: classify.classify(bb, cls_pixels, 5), args.runs)
-    rows["saliency engine"] = timed(lambda: attribution.saliency(bb, sal_pixels), args.runs)
-
     from classify import ClassifyHandler
     from saliency import SaliencyHandler
 
-    for name, handler_cls, fields in (("classify", ClassifyHandler, {"format": b"proto"}),
-                                      ("saliency", SaliencyHandler, {"format": b"proto"})):
-        handler = handler_cls()
+    handlers = {"classify": ClassifyHandler(), "saliency": SaliencyHandler()}
+    for handler in handlers.values():
         handler.initialize(FakeContext())
-        request = [{"image": jpeg, **fields}]
-        rows[f"{name} handler in-process"] = timed(lambda: handler.handle(request, FakeContext()), args.runs)
-    del handler
+    request = [{"image": jpeg, "format": b"proto"}]
+    rows.update(timed({
+        "classify engine": lambda: classify.classify(bb, cls_pixels, 5),
+        "classify handler in-process": lambda: handlers["classify"].handle(request, FakeContext()),
+        "saliency engine": lambda: attribution.saliency(bb, sal_pixels),
+        "saliency handler in-process": lambda: handlers["saliency"].handle(request, FakeContext()),
+    }, args.runs))
+    del handlers, bb
 
     from convlens_client import Client
     from local_server import running_server
 
     with running_server() as server:
         rows["TorchServe cold start"] = {"p50_ms": server.cold_start_s * 1000, "p90_ms": float("nan")}
-        for transport in ("http", "grpc"):
-            with Client(server.host, transport=transport, http_port=server.ports["http"],
-                        grpc_port=server.ports["grpc"], key_file=server.key_file) as client:
-                rows[f"classify {transport}"] = timed(lambda: client.classify(jpeg), args.runs)
-                rows[f"saliency {transport}"] = timed(lambda: client.saliency(jpeg), args.runs)
+        clients = {t: Client(server.host, transport=t, http_port=server.ports["http"],
+                             grpc_port=server.ports["grpc"], key_file=server.key_file) for t in ("http", "grpc")}
+        for endpoint in ("classify", "saliency"):
+            rows.update(timed({f"{endpoint} {t}": (lambda c=c, e=endpoint: getattr(c, e)(jpeg))
+                               for t, c in clients.items()}, args.runs))
+        for c in clients.values():
+            c.close()
 
     machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
                f"threads {torch.get_num_threads()}, cuda {torch.cuda.is_available()}")

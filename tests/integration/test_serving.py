@@ -179,3 +179,21 @@ def test_model_registration_api_is_off(server):
     response = requests.post(server.url("/models?url=classify.mar", "management"),
                              headers={"Authorization": f"Bearer {server.key('management')}"}, timeout=30)
     assert response.status_code == 405
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_12_megapixel_photo_fits_the_size_limits(server, transport):
+    """Far above TorchServe's default 6.5 MB limit: noisy 4000x3000 JPEG of ~10 MB (13 MB as base64 JSON)."""
+    rng = np.random.default_rng(0)
+    base = np.array(Image.fromarray(data.chelsea()).resize((4000, 3000), Image.BILINEAR), dtype=np.int16)
+    noisy = np.clip(base + rng.integers(-40, 40, base.shape), 0, 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(noisy).save(buf, format="JPEG", quality=95)
+    photo = buf.getvalue()
+    assert len(photo) > 6_553_500
+    with client(server, transport, timeout=120) as c:
+        assert c.classify(photo, topk=1)[0].index in CAT_CLASSES
+    if transport == "http":
+        response = requests.post(server.url("/predictions/classify"), headers=auth(server), timeout=120,
+                                 json={"image": base64.b64encode(photo).decode(), "topk": 1})
+        assert response.status_code == 200 and response.json()["predictions"][0]["index"] in CAT_CLASSES
