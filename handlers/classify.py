@@ -16,6 +16,7 @@ class ClassifyHandler(ConvLensHandler):
             return self.saliency(params.parse("saliency", fields))
         p = params.parse("classify", fields)
         backbone = self.check_backbone(p.backbone)
-        pixels = inputs.classification_pixels(self.decode(p.image), backbone.preprocessing)
+        pixels = inputs.classification_pixels(self.decode(p.image, min_side=backbone.preprocessing.resize),
+                                              backbone.preprocessing)
         result = classify.classify(backbone, inputs.to_tensor(pixels)[None], p.topk)[0]
         return encode_classification(result, p.format)

@@ -50,6 +50,7 @@ def build(name: str, weights: Path | None, force: bool) -> bool:
         cmd = [str(Path(sys.executable).with_name("torch-model-archiver")), "--model-name", name,
                "--version", VERSION, "--handler", str(code / f"{name}.py"), "--extra-files", ",".join(extra),
                "--config-file", str(STORE / f"{name}.yaml"), "--export-path", str(STORE), "--force"]
+        mar.unlink(missing_ok=True)
         subprocess.run(cmd, check=True)
     STAMPS.mkdir(parents=True, exist_ok=True)
     stamp.write_text(digest)

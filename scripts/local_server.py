@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+import build_models
 from write_config import config_text
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,6 +86,8 @@ def wait_ready(server: Server, process: subprocess.Popen, log: Path, endpoints: 
 @contextlib.contextmanager
 def running_server(endpoints: tuple[str, ...] = ENDPOINTS, workdir: Path | None = None) -> Iterator[Server]:
     """A TorchServe serving `endpoints` from model_store/, on free loopback ports, stopped on exit."""
+    for name in endpoints:  # never test stale archives: rebuild any whose sources changed
+        build_models.build(name, weights=None, force=False)
     with contextlib.ExitStack() as stack:
         if workdir is None:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="convlens-ts-")))

@@ -97,9 +97,9 @@ class ConvLensHandler:
         """Parse the fields, call the engine, return (body, content type)."""
         raise NotImplementedError
 
-    def decode(self, data: bytes, field: str = "image"):
-        """Decode an image field under this endpoint's byte and pixel limits."""
-        return images.decode_image(data, field=field, limits=self.limits)
+    def decode(self, data: bytes, min_side: int, field: str = "image"):
+        """Decode an image field under this endpoint's limits, at no more than the resolution needed."""
+        return images.decode_image(data, field=field, limits=self.limits, min_side=min_side)
 
     def check_backbone(self, requested: str | None) -> backbones.Backbone:
         """The served backbone; a request naming another one gets a 400 that says which are served."""
@@ -112,7 +112,7 @@ class ConvLensHandler:
     def saliency(self, p: params.SaliencyParams) -> tuple[bytes, str]:
         """Shared by `saliency` and `/explanations/classify`: a saliency map, encoded as the request asks."""
         backbone = self.check_backbone(p.backbone)
-        pixels = inputs.explanation_pixels(self.decode(p.image), p.size)
+        pixels = inputs.explanation_pixels(self.decode(p.image, min_side=p.size), p.size)
         target = attribution.TOP1 if p.target is None else backbone.class_index(p.target)
         result = attribution.saliency(backbone, pixels, [target], method=p.method)[0]
         return encode_saliency(result, p.format, p.view, p.colormap)

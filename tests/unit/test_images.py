@@ -431,3 +431,28 @@ def test_mutated_images_only_raise_our_errors(
     for position, value in edits:
         data[position % len(data)] = value
     assert_decodes_or_rejects(bytes(data[:keep]), SMALL)
+
+
+def test_jpeg_decodes_at_reduced_scale_when_only_a_small_side_is_needed():
+    rng = np.random.default_rng(5)
+    smooth = np.kron(rng.integers(0, 255, (25, 50, 3)), np.ones((40, 40, 1))).astype(np.uint8)  # 1000x2000
+    buf = io.BytesIO()
+    Image.fromarray(smooth).save(buf, format="JPEG", quality=95)
+    full = images.decode_image(buf.getvalue())
+    small = images.decode_image(buf.getvalue(), min_side=100)
+    assert full.size == (2000, 1000)
+    assert small.size == (250, 125)  # 1/8 scale: the smallest that keeps the shorter side >= 100
+    reference = np.asarray(full.resize(small.size, Image.BOX), dtype=np.float64)
+    assert np.abs(np.asarray(small, dtype=np.float64) - reference).mean() < 4
+    assert images.decode_image(buf.getvalue(), min_side=400).size == (1000, 500)  # 1/2 scale
+    assert images.decode_image(buf.getvalue(), min_side=600).size == (2000, 1000)  # 1/2 would be too small
+    assert images.decode_image(buf.getvalue(), min_side=5000).size == (2000, 1000)  # never upscaled
+
+
+def test_reduced_scale_decoding_keeps_exif_orientation():
+    buf = io.BytesIO()
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise on display
+    Image.new("RGB", (800, 400), (200, 30, 30)).save(buf, format="JPEG", exif=exif.tobytes())
+    decoded = images.decode_image(buf.getvalue(), min_side=100)
+    assert decoded.size == (100, 200)
