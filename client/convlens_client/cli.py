@@ -60,9 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "saliency",
         help="a saliency map of an image",
-        description="Write a saliency map to a file and print the explained and predicted classes. "
-        "Picture formats (png, jpeg, npy) are rendered by the server, which is asked twice: once "
-        "for the typed result (the classes), once for the picture.",
+        description="Write a saliency map to a file: a picture rendered by the server (png, jpeg), "
+        "the raw map (npy), or JSON with the map and the explained and predicted classes "
+        "(which are then printed too). One request either way.",
     )
     p.add_argument("image", help="image file")
     p.add_argument("-o", "--output", help="output file (default: IMAGE_saliency.EXT here)")
@@ -88,15 +88,16 @@ def print_table(predictions: Sequence[Prediction], out: TextIO) -> None:
 
 
 def run_saliency(client: Client, args: argparse.Namespace, out: TextIO) -> None:
-    heatmap: Heatmap = client.saliency(args.image, target=args.target, method=args.method)
     output = Path(args.output or f"{Path(args.image).stem}_saliency.{EXTENSIONS[args.format]}")
-    if args.format == "json":
-        output.write_text(json.dumps(heatmap.to_dict()) + "\n", encoding="utf-8")
-    else:
+    if args.format != "json":
         data = client.saliency_image(
             args.image, target=args.target, method=args.method, view=args.view, format=args.format
         )
         output.write_bytes(data)
+        out.write(f"wrote {output}\n")
+        return
+    heatmap: Heatmap = client.saliency(args.image, target=args.target, method=args.method)
+    output.write_text(json.dumps(heatmap.to_dict()) + "\n", encoding="utf-8")
     out.write(f"wrote {output}\n")
     out.write(f"target:    {_class(heatmap.target)}\n")
     out.write(f"predicted: {_class(heatmap.predicted)}\n")

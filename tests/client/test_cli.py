@@ -79,11 +79,8 @@ def test_saliency_png_writes_the_servers_picture(
     )
     assert (code, err) == (0, "")
     assert out_path.read_bytes() == picture
-    assert out.splitlines() == [
-        f"wrote {out_path}",
-        "target:    281 tabby (p=0.250)",
-        "predicted: 285 Egyptian cat (p=0.500)",
-    ]
+    assert out.splitlines() == [f"wrote {out_path}"]
+    assert len(backend.requests) == 1  # one request: the saliency map is computed once
     picture_request = backend.requests[-1].fields
     assert picture_request["view"] == b"overlay" and picture_request["format"] == b"png"
     assert picture_request["target"] == b"281"
@@ -99,7 +96,8 @@ def test_saliency_json_default_output_name(servers: Servers, backend, transport:
     assert data["target"]["label"] == "tabby"
     assert backend.last.fields["target"] == b"tabby"
     assert len(backend.requests) == 1  # json needs no picture request
-    assert out.startswith("wrote cat_saliency.json\n")
+    assert out.splitlines() == ["wrote cat_saliency.json", "target:    281 tabby (p=0.250)",
+                                "predicted: 285 Egyptian cat (p=0.500)"]
 
 
 def test_health(servers: Servers, backend, transport: str) -> None:

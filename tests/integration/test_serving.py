@@ -199,3 +199,26 @@ def test_a_12_megapixel_photo_fits_the_size_limits(server, transport):
         response = requests.post(server.url("/predictions/classify"), headers=auth(server), timeout=120,
                                  json={"image": base64.b64encode(photo).decode(), "topk": 1})
         assert response.status_code == 200 and response.json()["predictions"][0]["index"] in CAT_CLASSES
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_cli_against_the_real_server(server, transport, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    photo = tmp_path / "cat.jpg"
+    photo.write_bytes(CAT)
+    convlens = Path(sys.executable).with_name("convlens")
+    common = [str(convlens), "--transport", transport, "--http-port", str(server.ports["http"]),
+              "--grpc-port", str(server.ports["grpc"]), "--key-file", str(server.key_file)]
+    listed = subprocess.run([*common, "classify", str(photo), "--json", "--topk", "2"], capture_output=True,
+                            text=True, timeout=120)
+    assert listed.returncode == 0, listed.stderr
+    assert json.loads(listed.stdout)[0]["index"] in CAT_CLASSES
+    out = tmp_path / "overlay.png"
+    drawn = subprocess.run([*common, "saliency", str(photo), "--view", "overlay", "-o", str(out)],
+                           capture_output=True, text=True, timeout=120)
+    assert drawn.returncode == 0 and Image.open(out).format == "PNG"
+    failed = subprocess.run([*common, "classify", str(tmp_path / "missing.jpg")], capture_output=True, text=True)
+    assert failed.returncode == 1 and failed.stderr.startswith("error: ")
