@@ -65,10 +65,11 @@ class ConvLensHandler:
         """One response per request of the batch, each with its own status and content type."""
         if str(context.get_request_header(0, "describe")) == "True":
             return [json_bytes(self.describe())]
-        explain = str(context.get_request_header(0, "explain")) == "True"
-        return [self.handle_one(idx, row, context, explain) for idx, row in enumerate(data)]
+        return [self.handle_one(idx, row, context) for idx, row in enumerate(data)]
 
-    def handle_one(self, idx: int, row: Mapping[str, Any], context: Any, explain: bool) -> bytes:
+    def handle_one(self, idx: int, row: Mapping[str, Any], context: Any) -> bytes:
+        # /explanations is decided per request (TorchServe's BaseHandler looks at request 0 for the whole batch)
+        explain = str(context.get_request_header(idx, "explain")) == "True"
         try:
             fields = request_fields(row)
             body, content_type = self.run(fields, explain)

@@ -25,7 +25,8 @@ class FakeContext:
         self.content_type: dict[int, str] = {}
 
     def get_request_header(self, idx: int, key: str):
-        return self.headers.get(key)
+        value = self.headers.get(key)
+        return value[idx] if isinstance(value, list) else value
 
     def set_response_content_type(self, idx: int, value: str) -> None:
         self.content_type[idx] = value
@@ -101,6 +102,13 @@ def test_explanations_route_returns_a_saliency_png(classify_handler):
     assert image.size == (336, 224) and image.mode == "RGB"  # shorter side 224, aspect kept
 
 
+def test_explain_is_decided_per_request_in_a_batch(classify_handler):
+    ctx = FakeContext({"explain": ["False", "True"]})
+    out = classify_handler.handle([{"data": CAT}, {"data": CAT, "size": "64"}], ctx)
+    assert ctx.content_type == {0: "application/json", 1: "image/png"} and not ctx.status
+    assert json.loads(out[0])["predictions"] and Image.open(io.BytesIO(out[1])).size == (96, 64)
+
+
 def test_describe_lists_what_the_endpoint_offers():
     handler = SaliencyHandler()
     handler.initialize(FakeContext())
@@ -131,3 +139,11 @@ def test_saliency_formats_agree(fmt, content_type):
         np.testing.assert_allclose(np.array(heat.values).reshape(64, 96), reference, rtol=1e-6)
     elif fmt in ("png", "jpeg"):
         assert Image.open(io.BytesIO(out)).size == (96, 64)
+
+
+def test_a_backbone_that_is_not_served_is_a_400(classify_handler):
+    ctx = FakeContext()
+    error = json.loads(classify_handler.handle([{"image": CAT, "backbone": "vgg16"}], ctx)[0])
+    assert ctx.status == {0: 400} and error["field"] == "backbone" and "efficientnet_lite0" in error["message"]
+    ok = json.loads(classify_handler.handle([{"image": CAT, "backbone": "efficientnet_lite0"}], FakeContext())[0])
+    assert ok["backbone"] == "efficientnet_lite0"
