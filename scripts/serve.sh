@@ -15,6 +15,11 @@ cat <<MSG
     tokens           $RUN/key_file.json  (inference token: .run/key_file.json -> inference.key)
     readiness        curl -H "Authorization: Bearer \$(python3 -c 'import json;print(json.load(open(".run/key_file.json"))["management"]["key"])')" http://$host:${CONVLENS_MANAGEMENT_PORT:-8081}/models/classify
 MSG
+TORCHSERVE="$PWD/.venv/bin/torchserve"
 cd "$RUN"
 export TMPDIR="$RUN/tmp" TEMP="$RUN/tmp" LOG_LOCATION="$RUN/logs" METRICS_LOCATION="$RUN/logs"
-exec "$OLDPWD/.venv/bin/torchserve" --start --foreground --ncs --ts-config "$RUN/config.properties"
+"$TORCHSERVE" --start --foreground --ncs --ts-config "$RUN/config.properties" &
+server=$!
+# TorchServe's own launcher leaves the Java frontend running on Ctrl-C: stop it properly (pid file in $TMPDIR).
+trap 'echo "==> stopping ConvLens"; "$TORCHSERVE" --stop >/dev/null 2>&1 || true; wait "$server"; exit 0' INT TERM
+wait "$server"
