@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Run ConvLens (TorchServe) in the foreground with the config written by scripts/write_config.py.
-# TorchServe's state (key_file.json with the tokens, logs, pid file, unpacked archives) lives in .run/.
+# TorchServe's state (key_file.json with the tokens, logs, pid file, unpacked archives) lives in .run/
+# (or in $CONVLENS_RUN_DIR).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-RUN="$PWD/.run"
+RUN="$(mkdir -p "${CONVLENS_RUN_DIR:-.run}" && cd "${CONVLENS_RUN_DIR:-.run}" && pwd)"
 mkdir -p "$RUN/tmp"
 .venv/bin/python scripts/write_config.py --out "$RUN/config.properties"
 host="${CONVLENS_HOST:-127.0.0.1}"
@@ -12,8 +13,8 @@ cat <<MSG
     HTTP inference   http://$host:${CONVLENS_HTTP_PORT:-8080}/predictions/{classify,saliency}
     gRPC inference   $host:${CONVLENS_GRPC_PORT:-7070}  (InferenceAPIsService.Predictions)
     management       http://$host:${CONVLENS_MANAGEMENT_PORT:-8081}   metrics http://$host:${CONVLENS_METRICS_PORT:-8082}/metrics
-    tokens           $RUN/key_file.json  (inference token: .run/key_file.json -> inference.key)
-    readiness        curl -H "Authorization: Bearer \$(python3 -c 'import json;print(json.load(open(".run/key_file.json"))["management"]["key"])')" http://$host:${CONVLENS_MANAGEMENT_PORT:-8081}/models/classify
+    tokens           $RUN/key_file.json  (inference token: "inference" -> "key")
+    readiness        curl -H "Authorization: Bearer \$(python3 -c 'import json;print(json.load(open("$RUN/key_file.json"))["management"]["key"])')" http://$host:${CONVLENS_MANAGEMENT_PORT:-8081}/models/classify
 MSG
 TORCHSERVE="$PWD/.venv/bin/torchserve"
 cd "$RUN"

@@ -1,0 +1,43 @@
+"""`scripts/serve.sh` (what `make serve` runs): serves on the configured ports and stops cleanly on Ctrl-C."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+
+import psutil
+import requests
+
+from local_server import ROOT, Server, free_ports, wait_ready
+
+
+def test_serve_script_serves_then_stops_cleanly_on_ctrl_c(tmp_path):
+    names = ("http", "management", "metrics", "grpc", "grpc_management")
+    ports = dict(zip(names, free_ports(len(names))))
+    env = {**os.environ, "CONVLENS_RUN_DIR": str(tmp_path / "run"), "CONVLENS_HTTP_PORT": str(ports["http"]),
+           "CONVLENS_MANAGEMENT_PORT": str(ports["management"]), "CONVLENS_METRICS_PORT": str(ports["metrics"]),
+           "CONVLENS_GRPC_PORT": str(ports["grpc"]), "CONVLENS_GRPC_MANAGEMENT_PORT": str(ports["grpc_management"])}
+    log = tmp_path / "serve.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen([str(ROOT / "scripts" / "serve.sh")], env=env, stdout=out,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+    server = Server("127.0.0.1", ports, tmp_path / "run", 0.0)
+    try:
+        wait_ready(server, process, log, ("classify", "saliency"))
+        banner = log.read_text()
+        assert f"http://127.0.0.1:{ports['http']}/predictions" in banner
+        assert str(server.key_file) in banner
+        pid_file = tmp_path / "run" / "tmp" / ".model_server.pid"
+        frontend = int(pid_file.read_text().strip())
+        response = requests.post(server.url("/predictions/classify"), files={"image": b"not an image"},
+                                 headers={"Authorization": f"Bearer {server.key('inference')}"}, timeout=60)
+        assert response.status_code == 400 and response.json()["field"] == "image"
+    finally:
+        os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
+        assert process.wait(timeout=90) == 0
+    deadline = time.monotonic() + 30
+    while psutil.pid_exists(frontend) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not psutil.pid_exists(frontend), "the Java frontend outlived Ctrl-C"
+    assert "stopping ConvLens" in log.read_text()
