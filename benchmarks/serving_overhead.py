@@ -103,11 +103,17 @@ def main() -> None:
                                for t, c in clients.items()}, args.runs))
         for c in clients.values():
             c.close()
+        import psutil
+
+        for endpoint in ("classify", "saliency"):
+            rss = sum(psutil.Process(pid).memory_info().rss for pid in server.worker_pids(endpoint)) / 2**20
+            rows[f"{endpoint} worker RSS (MiB)"] = {"p50_ms": rss, "p90_ms": float("nan")}
 
     machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
                f"threads {torch.get_num_threads()}, cuda {torch.cuda.is_available()}")
     print(f"\nmachine: {machine}; photo {args.size}x{args.size} JPEG; {args.runs} runs each\n")
-    print(f"{'measurement':32} {'p50 ms':>9} {'p90 ms':>9} {'overhead vs in-process p50':>28}")
+    print(f"{'measurement':32} {'p50 ms':>9} {'p90 ms':>9} {'overhead vs in-process p50':>28}"
+          "   (RSS rows: MiB in the p50 column)")
     for name, row in rows.items():
         base = rows.get(f"{name.split()[0]} handler in-process") if name.endswith(("http", "grpc")) else None
         extra = f"{row['p50_ms'] - base['p50_ms']:+.1f} ms ({row['p50_ms'] / base['p50_ms']:.2f}x)" if base else ""
