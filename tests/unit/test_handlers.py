@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from skimage import data
 
@@ -85,11 +86,22 @@ def test_proto_results_and_proto_errors(classify_handler):
     assert ctx.content_type == {0: "application/x-protobuf", 1: "application/x-protobuf"}
 
 
-def test_unexpected_failures_answer_500_and_the_worker_keeps_serving(classify_handler, monkeypatch):
+def raiser(error: BaseException):
+    def fail(*args, **kwargs):
+        raise error
+    return fail
+
+
+@pytest.mark.parametrize("error, code, kind", [(ZeroDivisionError(), 500, "InternalError"),
+                                               (MemoryError(), 507, "OutOfMemory"),
+                                               (torch.OutOfMemoryError("CUDA out of memory"), 507, "OutOfMemory")])
+def test_unexpected_failures_answer_5xx_and_the_worker_keeps_serving(classify_handler, monkeypatch, error, code,
+                                                                       kind):
     ctx = FakeContext()
-    monkeypatch.setattr(classify_handler, "decode", lambda *a, **k: 1 / 0)
-    out = classify_handler.handle([{"image": CAT}], ctx)
-    assert ctx.status == {0: 500} and json.loads(out[0])["type"] == "InternalError"
+    monkeypatch.setattr(classify_handler, "decode", raiser(error))
+    out = classify_handler.handle([{"image": CAT}, {"image": CAT, "format": "proto"}], ctx)
+    assert ctx.status == {0: code, 1: code} and json.loads(out[0])["type"] == kind
+    assert pb.Response.FromString(out[1]).error.code == code
     monkeypatch.undo()
     assert json.loads(classify_handler.handle([{"image": CAT}], FakeContext())[0])["predictions"]
 
