@@ -101,9 +101,13 @@ def heatmap_image(
 
 
 def overlay(
-    image: np.ndarray, values: np.ndarray, alpha: float = 0.5, name: str = "inferno"
+    image: np.ndarray, values: np.ndarray, alpha: float = 0.85, name: str = "inferno"
 ) -> np.ndarray:
-    """Blend the coloured map over an HxWx3 uint8 image; the map is bilinearly resized to fit."""
+    """Blend the coloured map over an HxWx3 uint8 image, each pixel weighted by its own value.
+
+    The map (bilinearly resized to fit) is normalised to [0, 1]; a pixel's colour weight is alpha x value, so
+    unimportant pixels show the photo unchanged and the most important ones show the colormap's top colour.
+    """
     picture = np.asarray(image)
     if picture.dtype != np.uint8 or picture.ndim != 3 or picture.shape[2] != 3:
         raise ValueError(f"expected an HxWx3 uint8 image, got {picture.dtype} {picture.shape}")
@@ -112,9 +116,10 @@ def overlay(
     unit = normalize(values)
     height, width = picture.shape[:2]
     if unit.shape != (height, width):
-        unit = _resize_bilinear(unit, height, width)
-    colours = colormap(unit, name)
-    blended = picture.astype(np.float32) * (1.0 - alpha) + colours.astype(np.float32) * alpha
+        unit = np.clip(_resize_bilinear(unit, height, width), 0.0, 1.0)
+    colours = colormap(unit, name).astype(np.float32)
+    weight = (alpha * unit)[..., None]
+    blended = picture.astype(np.float32) * (1.0 - weight) + colours * weight
     return np.clip(np.rint(blended), 0, 255).astype(np.uint8)
 
 

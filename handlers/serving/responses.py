@@ -45,7 +45,7 @@ def encode_classification(result: Classification, fmt: str) -> tuple[bytes, str]
 def saliency_picture(result: SaliencyResult, view: str, colormap: str) -> np.ndarray:
     """The map as a colour picture: the heatmap alone, or blended over the image the network saw."""
     if view == "overlay":
-        return render.overlay(result.image, result.values, alpha=0.6, name=colormap)
+        return render.overlay(result.image, result.values, name=colormap)
     return render.heatmap_image(result.values, name=colormap)
 
 

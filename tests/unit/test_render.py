@@ -144,17 +144,19 @@ def test_overlay_alpha_endpoints() -> None:
     rng = np.random.default_rng(4)
     image = rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)
     values = rng.random((6, 8))
+    values[0, 0], values[1, 1] = 0.0, 1.0
     np.testing.assert_array_equal(render.overlay(image, values, alpha=0.0), image)
-    np.testing.assert_array_equal(
-        render.overlay(image, values, alpha=1.0, name="viridis"),
-        render.heatmap_image(values, "viridis"),
-    )
+    full = render.overlay(image, values, alpha=1.0, name="viridis")
+    heat = render.heatmap_image(values, "viridis")
+    np.testing.assert_array_equal(full[0, 0], image[0, 0])  # value 0: the photo, unchanged
+    np.testing.assert_array_equal(full[1, 1], heat[1, 1])  # the top value: the colormap's colour
 
 
-def test_overlay_blends_known_values() -> None:
-    image = np.full((1, 2, 3), 100, np.uint8)
-    out = render.overlay(image, np.array([[0.0, 1.0]]), alpha=0.5, name="gray")
-    np.testing.assert_array_equal(out[0, :, 0], [50, 178])  # 0.5*100 + 0.5*{0, 255}
+def test_overlay_weights_each_pixel_by_its_value() -> None:
+    image = np.full((1, 3, 3), 100, np.uint8)
+    out = render.overlay(image, np.array([[0.0, 0.5, 1.0]]), alpha=0.5, name="gray")
+    # weights 0, 0.25, 0.5 of the gray colours 0, 128 (127.5 rounded), 255
+    np.testing.assert_array_equal(out[0, :, 0], [100, 107, 178])
 
 
 def test_overlay_resizes_the_map_bilinearly() -> None:
@@ -162,7 +164,8 @@ def test_overlay_resizes_the_map_bilinearly() -> None:
     values = np.array([[0.0, 1.0], [0.0, 1.0]])  # 2x2 map over a 3x4 image
     out = render.overlay(image, values, alpha=1.0, name="gray")
     assert out.shape == (3, 4, 3)
-    np.testing.assert_array_equal(out[:, :, 0], [[0, 64, 191, 255]] * 3)  # 0, .25, .75, 1
+    # map 0, .25, .75, 1 -> gray 0, 64, 191, 255 weighted by the same values over black
+    np.testing.assert_array_equal(out[:, :, 0], [[0, 16, 143, 255]] * 3)
 
 
 def test_overlay_rejects_bad_arguments() -> None:
