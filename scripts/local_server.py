@@ -24,7 +24,7 @@ import build_models
 from write_config import config_text
 
 ROOT = Path(__file__).resolve().parents[1]
-ENDPOINTS = ("classify", "saliency")
+ENDPOINTS = tuple(build_models.endpoints())  # every endpoint with a config and a handler
 STARTUP_TIMEOUT_S = 240
 
 

@@ -9,7 +9,7 @@ import time
 import psutil
 import requests
 
-from local_server import ROOT, Server, free_ports, wait_ready
+from local_server import ENDPOINTS, ROOT, Server, free_ports, wait_ready
 
 
 def test_serve_script_serves_then_stops_cleanly_on_ctrl_c(tmp_path):
@@ -24,7 +24,7 @@ def test_serve_script_serves_then_stops_cleanly_on_ctrl_c(tmp_path):
                                    stderr=subprocess.STDOUT, start_new_session=True)
     server = Server("127.0.0.1", ports, tmp_path / "run", 0.0)
     try:
-        wait_ready(server, process, log, ("classify", "saliency"))
+        wait_ready(server, process, log, ENDPOINTS)
         banner = log.read_text()
         assert f"http://127.0.0.1:{ports['http']}/predictions" in banner
         assert str(server.key_file) in banner
