@@ -19,7 +19,7 @@ protos:
 	.venv/bin/python scripts/gen_protos.py
 
 stop:
-	cd .run && TMPDIR="$$PWD/tmp" ../.venv/bin/torchserve --stop
+	cd "$${CONVLENS_RUN_DIR:-.run}" && TMPDIR="$$PWD/tmp" "$(CURDIR)/.venv/bin/torchserve" --stop
 
 clean:
 	rm -rf build .run model_store/*.mar

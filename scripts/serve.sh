@@ -8,9 +8,10 @@ RUN="$(mkdir -p "${CONVLENS_RUN_DIR:-.run}" && cd "${CONVLENS_RUN_DIR:-.run}" &&
 mkdir -p "$RUN/tmp"
 .venv/bin/python scripts/write_config.py --out "$RUN/config.properties"
 host="${CONVLENS_HOST:-127.0.0.1}"
+endpoints=$(cd scripts && ../.venv/bin/python -c 'import build_models; print(",".join(build_models.endpoints()))')
 cat <<MSG
 ==> ConvLens starting (Ctrl-C stops it)
-    HTTP inference   http://$host:${CONVLENS_HTTP_PORT:-8080}/predictions/{classify,saliency}
+    HTTP inference   http://$host:${CONVLENS_HTTP_PORT:-8080}/predictions/{$endpoints}
     gRPC inference   $host:${CONVLENS_GRPC_PORT:-7070}  (InferenceAPIsService.Predictions)
     management       http://$host:${CONVLENS_MANAGEMENT_PORT:-8081}   metrics http://$host:${CONVLENS_METRICS_PORT:-8082}/metrics
     tokens           $RUN/key_file.json  (inference token: "inference" -> "key")
