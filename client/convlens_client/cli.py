@@ -20,9 +20,14 @@ import sys
 from pathlib import Path
 from typing import List, Optional, Sequence, TextIO
 
+from . import commands_attribution, commands_lecture, commands_style, commands_synthesis
 from .client import Client, Target
+from .commands_base import Runner
 from .errors import ConvLensError
 from .results import Heatmap, Prediction
+
+# Each area adds its subcommands: add_commands(subparsers) -> {name: runner(client, args, out) -> exit status}
+COMMAND_AREAS = (commands_attribution, commands_synthesis, commands_style, commands_lecture)
 
 EXTENSIONS = {"png": "png", "jpeg": "jpg", "npy": "npy", "json": "json"}
 
@@ -35,7 +40,8 @@ def _target(text: str) -> Target:
         return text
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(runners: Optional[dict] = None) -> argparse.ArgumentParser:
+    """The argument parser; ``runners`` (when given) receives each area subcommand's runner by name."""
     parser = argparse.ArgumentParser(
         prog="convlens", description="Classify and explain images with a ConvLens server."
     )
@@ -72,6 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=tuple(EXTENSIONS), default="png")
 
     sub.add_parser("health", help="the server's health (exit status 1 unless Healthy)")
+    for area in COMMAND_AREAS:
+        added = area.add_commands(sub)
+        if runners is not None:
+            runners.update(added)
     return parser
 
 
@@ -107,7 +117,8 @@ def main(argv: Optional[List[str]] = None, out: Optional[TextIO] = None, err: Op
     """Run the CLI; returns the exit status (argparse exits with 2 on usage errors)."""
     out = out or sys.stdout
     err = err or sys.stderr
-    args = build_parser().parse_args(argv)
+    runners: dict[str, Runner] = {}
+    args = build_parser(runners).parse_args(argv)
     try:
         with Client(
             host=args.host,
@@ -127,6 +138,8 @@ def main(argv: Optional[List[str]] = None, out: Optional[TextIO] = None, err: Op
                     print_table(predictions, out)
             elif args.command == "saliency":
                 run_saliency(client, args, out)
+            elif args.command in runners:
+                return runners[args.command](client, args, out) or 0
             else:
                 status = client.health()
                 out.write(status + "\n")

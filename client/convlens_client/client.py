@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any, List, Optional, Protocol, Union
+from typing import Any, List, Mapping, Optional, Protocol
 
 from google.protobuf.message import DecodeError
 
 from ._proto import convlens_pb2 as pb
 from .auth import PathLike, TokenSource
+from .endpoints_attribution import AttributionMethods
+from .endpoints_base import Target
+from .endpoints_lecture import LectureMethods
+from .endpoints_style import StyleMethods
+from .endpoints_synthesis import SynthesisMethods
 from .errors import ConvLensError, error_for
 from .inputs import Fields, ImageInput, build_fields
 from .results import Heatmap, Prediction
 from .transport_grpc import GrpcTransport
 from .transport_http import HttpTransport
 
-Target = Union[int, str, None]  # class index or label; None = the network's top-1
+__all__ = ["Client", "Target", "Transport", "parse_response"]
 
 
 class Transport(Protocol):
@@ -45,7 +50,7 @@ def parse_response(body: bytes) -> pb.Response:
     return msg
 
 
-class Client:
+class Client(AttributionMethods, SynthesisMethods, StyleMethods, LectureMethods):
     """A ConvLens client.
 
     ``transport`` is ``"http"`` (TorchServe's REST API on ``http_port``) or ``"grpc"`` (its gRPC
@@ -122,10 +127,16 @@ class Client:
     # -- plumbing ----------------------------------------------------------------------------
 
     def _proto(self, model: str, image: ImageInput, params: dict[str, Any], expect: str) -> pb.Response:
-        """Call ``model`` with format=proto and return the Response, which must hold ``expect``."""
+        """Call ``model`` on one ``image`` with format=proto; the Response, which must hold ``expect``."""
+        return self._request(model, {"image": image}, params, expect)
+
+    def _request(
+        self, model: str, images: Mapping[str, ImageInput], params: Mapping[str, Any], expect: str
+    ) -> pb.Response:
+        """Call ``model`` with format=proto on several image fields; the Response, which must hold ``expect``."""
         if "format" in params:
-            raise TypeError(f"{model}() always asks for format=proto; use saliency_image() for pictures")
-        fields = build_fields({"image": image}, {**params, "format": "proto"})
+            raise TypeError(f"{model}() always asks for format=proto; use the *_image() method for pictures")
+        fields = build_fields(images, {**params, "format": "proto"})
         msg = parse_response(self._transport.predict(model, fields))
         got = msg.WhichOneof("result")
         if got != expect:
@@ -134,6 +145,10 @@ class Client:
                 type="MalformedResponse",
             )
         return msg
+
+    def _raw(self, model: str, images: Mapping[str, ImageInput], params: Mapping[str, Any]) -> bytes:
+        """Call ``model`` and return the body as the server encoded it (a picture, npy, JSON)."""
+        return self._transport.predict(model, build_fields(images, params))
 
     def close(self) -> None:
         """Close the connection (HTTP session or gRPC channel)."""

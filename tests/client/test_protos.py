@@ -96,11 +96,13 @@ def test_management_proto_wire_facts() -> None:
 
 def test_convlens_proto_field_numbers() -> None:
     assert convlens_pb2.DESCRIPTOR.package == "convlens.v1"
-    assert [(f.name, f.number) for f in convlens_pb2.Response.DESCRIPTOR.oneofs_by_name["result"].fields] == [
-        ("error", 1),
-        ("classification", 2),
-        ("heatmap", 3),
-    ]
+    numbers = {f.name: f.number for f in convlens_pb2.Response.DESCRIPTOR.oneofs_by_name["result"].fields}
+    assert {k: numbers.get(k) for k in ("error", "classification", "heatmap", "progress")} == {
+        "error": 1,
+        "classification": 2,
+        "heatmap": 3,
+        "progress": 4,
+    }
     assert _fields(convlens_pb2.Error)["field"] == (4, F.TYPE_STRING)
     assert _fields(convlens_pb2.Heatmap)["values"] == (3, F.TYPE_FLOAT)
 

@@ -64,12 +64,44 @@ class Error(_message.Message):
     field: str
     def __init__(self, code: _Optional[int] = ..., type: _Optional[str] = ..., message: _Optional[str] = ..., field: _Optional[str] = ...) -> None: ...
 
+class Image(_message.Message):
+    __slots__ = ("data", "format", "width", "height", "name")
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    data: bytes
+    format: str
+    width: int
+    height: int
+    name: str
+    def __init__(self, data: _Optional[bytes] = ..., format: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., name: _Optional[str] = ...) -> None: ...
+
+class Progress(_message.Message):
+    __slots__ = ("step", "total", "loss", "stage", "preview", "elapsed_s")
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    LOSS_FIELD_NUMBER: _ClassVar[int]
+    STAGE_FIELD_NUMBER: _ClassVar[int]
+    PREVIEW_FIELD_NUMBER: _ClassVar[int]
+    ELAPSED_S_FIELD_NUMBER: _ClassVar[int]
+    step: int
+    total: int
+    loss: float
+    stage: str
+    preview: Image
+    elapsed_s: float
+    def __init__(self, step: _Optional[int] = ..., total: _Optional[int] = ..., loss: _Optional[float] = ..., stage: _Optional[str] = ..., preview: _Optional[_Union[Image, _Mapping]] = ..., elapsed_s: _Optional[float] = ...) -> None: ...
+
 class Response(_message.Message):
-    __slots__ = ("error", "classification", "heatmap")
+    __slots__ = ("error", "classification", "heatmap", "progress")
     ERROR_FIELD_NUMBER: _ClassVar[int]
     CLASSIFICATION_FIELD_NUMBER: _ClassVar[int]
     HEATMAP_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
     error: Error
     classification: Classification
     heatmap: Heatmap
-    def __init__(self, error: _Optional[_Union[Error, _Mapping]] = ..., classification: _Optional[_Union[Classification, _Mapping]] = ..., heatmap: _Optional[_Union[Heatmap, _Mapping]] = ...) -> None: ...
+    progress: Progress
+    def __init__(self, error: _Optional[_Union[Error, _Mapping]] = ..., classification: _Optional[_Union[Classification, _Mapping]] = ..., heatmap: _Optional[_Union[Heatmap, _Mapping]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ...) -> None: ...

@@ -1,0 +1,12 @@
+"""CLI subcommands of the attribution endpoints (occlusion, segment)."""
+
+from __future__ import annotations
+
+import argparse
+
+from .commands_base import Runner
+
+
+def add_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> dict[str, Runner]:
+    """Add this area's subcommands to ``sub``; return their runners by name."""
+    return {}

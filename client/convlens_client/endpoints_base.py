@@ -1,0 +1,24 @@
+"""What the endpoint mixins of :class:`convlens_client.Client` may call: two request primitives."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Union
+
+from ._proto import convlens_pb2 as pb
+from .inputs import ImageInput
+
+Target = Union[int, str, None]  # class index or label; None = the network's top-1
+
+
+class EndpointMethods:
+    """Base of the per-area mixins; :class:`convlens_client.Client` implements the primitives."""
+
+    def _request(
+        self, model: str, images: Mapping[str, ImageInput], params: Mapping[str, Any], expect: str
+    ) -> pb.Response:
+        """Call ``model`` with format=proto; the Response, which must hold the ``expect`` result."""
+        raise NotImplementedError
+
+    def _raw(self, model: str, images: Mapping[str, ImageInput], params: Mapping[str, Any]) -> bytes:
+        """Call ``model``; the body as the server encoded it (picture, npy, JSON)."""
+        raise NotImplementedError
