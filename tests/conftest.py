@@ -1,5 +1,7 @@
-"""Shared test setup: make the engine package importable as `convlens` from handlers/."""
+"""Shared test setup: the engine package from handlers/ (as `convlens`) and this checkout's client SDK."""
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "handlers"))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "handlers"))
+sys.path.insert(0, str(ROOT / "client"))  # this checkout's client, before any installed copy
