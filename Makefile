@@ -1,5 +1,5 @@
 # ConvLens: `make serve` (set up, then run the service in the foreground), `make test`, `make install`.
-.PHONY: install serve test stop models protos clean
+.PHONY: install serve test stop models protos gallery clean
 
 install:
 	./scripts/install.sh
@@ -17,6 +17,10 @@ models:
 # Regenerate the protobuf/gRPC stubs after editing protos/*.proto.
 protos:
 	.venv/bin/python scripts/gen_protos.py
+
+# README pictures: every scripts/gallery_<area>.py writes its pictures into docs/gallery/ (engine only, no server).
+gallery: install
+	@for script in scripts/gallery_*.py; do echo "== $$script"; .venv/bin/python "$$script" docs/gallery || exit 1; done
 
 stop:
 	cd "$${CONVLENS_RUN_DIR:-.run}" && TMPDIR="$$PWD/tmp" "$(CURDIR)/.venv/bin/torchserve" --stop
