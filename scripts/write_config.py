@@ -4,13 +4,15 @@
 Listeners bind loopback unless told otherwise; token authorization stays on; the model registration API stays
 off; models may only come from the local model store. Environment variables: CONVLENS_HOST, CONVLENS_HTTP_PORT,
 CONVLENS_MANAGEMENT_PORT, CONVLENS_METRICS_PORT, CONVLENS_GRPC_PORT, CONVLENS_GRPC_MANAGEMENT_PORT,
-CONVLENS_TOKEN_TTL_MIN.
+CONVLENS_TOKEN_TTL_MIN, CONVLENS_TOKEN_AUTH (on|off; off only with a loopback host), CONVLENS_PLUGINS_PATH.
 """
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 import re
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -19,8 +21,21 @@ ROOT = Path(__file__).resolve().parents[1]
 MAX_MESSAGE_BYTES = 48 * 1024 * 1024
 
 
+def is_loopback(host: str) -> bool:
+    """True for a host name or address that only this machine can reach (127.0.0.0/8, ::1, localhost)."""
+    if host.strip("[]") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def config_text(host: str, ports: dict[str, int], model_store: Path, token_ttl_min: int,
-                models: str = "all") -> str:
+                models: str = "all", token_auth: bool = True, plugins_path: Path | None = None) -> str:
+    if not token_auth and not is_loopback(host):
+        raise ValueError(f"refusing to listen on {host} with token authorization off: "
+                         "only a loopback host may run without tokens")
     store = model_store.resolve()
     lines = {
         "inference_address": f"http://{host}:{ports['http']}",
@@ -33,7 +48,7 @@ def config_text(host: str, ports: dict[str, int], model_store: Path, token_ttl_m
         "model_store": store,
         "load_models": models,
         "allowed_urls": f"file://{re.escape(str(store))}/.*",
-        "disable_token_authorization": "false",
+        "disable_token_authorization": "false" if token_auth else "true",
         "enable_model_api": "false",
         "token_expiration_min": token_ttl_min,
         "max_request_size": MAX_MESSAGE_BYTES,
@@ -45,6 +60,8 @@ def config_text(host: str, ports: dict[str, int], model_store: Path, token_ttl_m
         "enable_envvars_config": "false",
         "install_py_dep_per_model": "false",
     }
+    if plugins_path is not None:  # e.g. the fixed-token plugin (scripts/build_token_plugin.py)
+        lines["plugins_path"] = plugins_path.resolve()
     header = "# Written by scripts/write_config.py; edit that script (or its environment variables), not this file.\n"
     return header + "".join(f"{k}={v}\n" for k, v in lines.items())
 
@@ -62,11 +79,19 @@ def main() -> None:
     parser.add_argument("--model-store", type=Path, default=ROOT / "model_store")
     parser.add_argument("--models", default="all", help="TorchServe load_models value (default: all)")
     parser.add_argument("--token-ttl-min", type=int, default=int(env("CONVLENS_TOKEN_TTL_MIN", 60)))
+    parser.add_argument("--token-auth", choices=("on", "off"), default=env("CONVLENS_TOKEN_AUTH", "on"),
+                        help="TorchServe token authorization (off is refused unless the host is loopback)")
+    parser.add_argument("--plugins-path", type=Path, default=env("CONVLENS_PLUGINS_PATH") or None)
     args = parser.parse_args()
     ports = {"http": args.http_port, "management": args.management_port, "metrics": args.metrics_port,
              "grpc": args.grpc_port, "grpc_management": args.grpc_management_port}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(config_text(args.host, ports, args.model_store, args.token_ttl_min, args.models))
+    try:
+        text = config_text(args.host, ports, args.model_store, args.token_ttl_min, args.models,
+                           token_auth=args.token_auth == "on", plugins_path=args.plugins_path)
+    except ValueError as error:
+        sys.exit(f"error: {error}")
+    args.out.write_text(text)
     print(f"==> wrote {args.out}")
 
 

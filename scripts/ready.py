@@ -1,0 +1,92 @@
+#!/usr/bin/env python
+"""Readiness check for a running ConvLens: exit 0 only when every endpoint has a READY worker.
+
+TorchServe's /ping answers Healthy while models are still loading (and needs a token anyway), so this asks the
+management describe API, with the management key from key_file.json, about every endpoint in model_store/. Used by
+the Docker HEALTHCHECK and the Kubernetes probes; standard library only, so a probe starts fast. Environment:
+CONVLENS_RUN_DIR (where key_file.json is, default .run), CONVLENS_HOST, CONVLENS_MANAGEMENT_PORT.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from write_config import is_loopback
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def expected_models(store: Path) -> list[str]:
+    """The endpoints the server is configured to load: every archive in the model store."""
+    return sorted(p.stem for p in store.glob("*.mar"))
+
+
+def probe_host(host: str) -> str:
+    """Where to reach the management API from inside the container/pod: loopback when listening everywhere."""
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "[::]") else host
+
+
+def not_ready(models: list[str], host: str, port: int, key_file: Path, timeout: float) -> list[str]:
+    """Reasons the server is not ready (empty list: ready)."""
+    if not models:
+        return ["no models to check (model store empty?)"]
+    try:
+        key = json.loads(key_file.read_text())["management"]["key"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        return [f"no management key in {key_file} yet ({type(error).__name__})"]
+    reasons = []
+    for model in models:
+        request = urllib.request.Request(f"http://{host}:{port}/models/{model}",
+                                         headers={"Authorization": f"Bearer {key}"})
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                versions = json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            reasons.append(f"{model}: HTTP {error.code}")
+            continue
+        except (urllib.error.URLError, OSError, ValueError) as error:
+            return [f"management API at {host}:{port} not answering ({error})"]
+        states = [w.get("status") for v in versions for w in v.get("workers", [])]
+        if "READY" not in states:
+            reasons.append(f"{model}: no READY worker (workers: {states or 'none'})")
+    return reasons
+
+
+def main() -> int:
+    env = os.environ.get
+    run_dir = Path(env("CONVLENS_RUN_DIR", str(ROOT / ".run")))
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--host", default=probe_host(env("CONVLENS_HOST", "127.0.0.1")))
+    parser.add_argument("--port", type=int, default=int(env("CONVLENS_MANAGEMENT_PORT", 8081)))
+    parser.add_argument("--key-file", type=Path, default=run_dir / "key_file.json")
+    parser.add_argument("--models", help="comma-separated endpoints (default: every model_store/*.mar)")
+    parser.add_argument("--model-store", type=Path, default=ROOT / "model_store")
+    parser.add_argument("--timeout", type=float, default=5.0, help="seconds per HTTP call")
+    parser.add_argument("--wait", type=float, default=0.0, help="keep trying for this many seconds")
+    parser.add_argument("--quiet", action="store_true")
+    args = parser.parse_args()
+    if not is_loopback(args.host):
+        print(f"warning: probing {args.host}, not loopback", file=sys.stderr)
+    models = args.models.split(",") if args.models else expected_models(args.model_store)
+    deadline = time.monotonic() + args.wait
+    while True:
+        reasons = not_ready(models, args.host, args.port, args.key_file, args.timeout)
+        if not reasons or time.monotonic() >= deadline:
+            break
+        time.sleep(1.0)
+    if reasons:
+        print("not ready: " + "; ".join(reasons), file=sys.stderr)
+        return 1
+    if not args.quiet:
+        print(f"ready: {', '.join(models)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
