@@ -44,4 +44,14 @@ if [ -n "${CONVLENS_TOKEN_DIR:-}" ]; then
   fi
 fi
 
-exec scripts/serve.sh
+# serve.sh stops TorchServe properly on SIGTERM (docker stop, pod deletion) and then exits 0. TorchServe's own
+# launcher exits 0 even when the server dies (a crash, unusable fixed tokens), so an exit nobody asked for is
+# turned into a failure here: Docker's on-failure restart policy and `docker wait` then see it.
+scripts/serve.sh &
+serve=$!
+trap 'kill -TERM "$serve" 2>/dev/null || true; wait "$serve"; exit $?' TERM INT
+status=0
+wait "$serve" || status=$?
+echo "error: TorchServe exited without being asked to stop (status $status);" \
+     "see ${CONVLENS_RUN_DIR:-.run}/logs and the output above." >&2
+exit 70

@@ -44,4 +44,9 @@ else
 fi
 
 # --- Model archives ---------------------------------------------------------------------------------------------
-"$VENV/bin/python" scripts/build_models.py
+# CONVLENS_SKIP_MODELS=1 installs the dependencies only (the Dockerfile caches that layer before copying the code).
+if [ "${CONVLENS_SKIP_MODELS:-0}" = 1 ]; then
+  echo "==> skipping the model archives (CONVLENS_SKIP_MODELS=1)"
+else
+  "$VENV/bin/python" scripts/build_models.py
+fi
