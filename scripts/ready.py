@@ -4,7 +4,8 @@
 TorchServe's /ping answers Healthy while models are still loading (and needs a token anyway), so this asks the
 management describe API, with the management key from key_file.json, about every endpoint in model_store/. Used by
 the Docker HEALTHCHECK and the Kubernetes probes; standard library only, so a probe starts fast. Environment:
-CONVLENS_RUN_DIR (where key_file.json is, default .run), CONVLENS_HOST, CONVLENS_MANAGEMENT_PORT.
+CONVLENS_RUN_DIR (where key_file.json is, default .run), CONVLENS_HOST, CONVLENS_MANAGEMENT_PORT,
+CONVLENS_TOKEN_AUTH (off: TorchServe writes no key file, so no key is sent).
 """
 from __future__ import annotations
 
@@ -32,18 +33,19 @@ def probe_host(host: str) -> str:
     return "127.0.0.1" if host in ("0.0.0.0", "::", "[::]") else host
 
 
-def not_ready(models: list[str], host: str, port: int, key_file: Path, timeout: float) -> list[str]:
-    """Reasons the server is not ready (empty list: ready)."""
+def not_ready(models: list[str], host: str, port: int, key_file: Path | None, timeout: float) -> list[str]:
+    """Reasons the server is not ready (empty list: ready). `key_file=None`: token authorization is off."""
     if not models:
         return ["no models to check (model store empty?)"]
-    try:
-        key = json.loads(key_file.read_text())["management"]["key"]
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        return [f"no management key in {key_file} yet ({type(error).__name__})"]
+    headers = {}
+    if key_file is not None:
+        try:
+            headers["Authorization"] = f"Bearer {json.loads(key_file.read_text())['management']['key']}"
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            return [f"no management key in {key_file} yet ({type(error).__name__})"]
     reasons = []
     for model in models:
-        request = urllib.request.Request(f"http://{host}:{port}/models/{model}",
-                                         headers={"Authorization": f"Bearer {key}"})
+        request = urllib.request.Request(f"http://{host}:{port}/models/{model}", headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
                 versions = json.loads(response.read())
@@ -69,6 +71,8 @@ def main() -> int:
     parser.add_argument("--model-store", type=Path, default=ROOT / "model_store")
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds per HTTP call")
     parser.add_argument("--wait", type=float, default=0.0, help="keep trying for this many seconds")
+    parser.add_argument("--no-token", action="store_true", default=env("CONVLENS_TOKEN_AUTH", "on") == "off",
+                        help="send no management key (token authorization off; default from CONVLENS_TOKEN_AUTH)")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args()
     if not is_loopback(args.host):
@@ -76,7 +80,7 @@ def main() -> int:
     models = args.models.split(",") if args.models else expected_models(args.model_store)
     deadline = time.monotonic() + args.wait
     while True:
-        reasons = not_ready(models, args.host, args.port, args.key_file, args.timeout)
+        reasons = not_ready(models, args.host, args.port, None if args.no_token else args.key_file, args.timeout)
         if not reasons or time.monotonic() >= deadline:
             break
         time.sleep(1.0)

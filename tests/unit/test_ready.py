@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -20,7 +21,7 @@ KEY = "management-key-for-tests"
 class FakeManagement:
     """Answers GET /models/<name> like TorchServe's describe call, checking the bearer token."""
 
-    def __init__(self, workers: dict[str, list[str]]):
+    def __init__(self, workers: dict[str, list[str]], key: str | None = KEY):
         self.workers = workers
         self.seen_auth: list[str] = []
         fake = self
@@ -29,7 +30,7 @@ class FakeManagement:
             def do_GET(self):  # noqa: N802
                 fake.seen_auth.append(self.headers.get("Authorization", ""))
                 name = self.path.removeprefix("/models/")
-                if self.headers.get("Authorization") != f"Bearer {KEY}":
+                if key is not None and self.headers.get("Authorization") != f"Bearer {key}":
                     return self.reply(400, {"code": 400, "type": "InvalidKeyException"})
                 if name not in fake.workers:
                     return self.reply(404, {"code": 404, "type": "ModelNotFoundException"})
@@ -108,3 +109,17 @@ def test_command_line_exit_codes_and_defaults(tmp_path, key_file):
     assert only_classify.returncode == 0 and only_classify.stdout.strip() == "ready: classify"
     assert now.returncode == 0 and now.stdout == ""
     assert ready.probe_host("0.0.0.0") == "127.0.0.1" and ready.probe_host("127.0.0.1") == "127.0.0.1"
+
+
+def test_with_token_auth_off_no_key_is_needed_or_sent(tmp_path):
+    fake = FakeManagement({"classify": ["READY"]}, key=None)
+    cmd = [sys.executable, str(ROOT / "scripts" / "ready.py"), "--port", str(fake.port), "--models", "classify",
+           "--key-file", str(tmp_path / "absent.json")]
+    try:
+        with_key = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        without = subprocess.run(cmd, capture_output=True, text=True, timeout=60,
+                                 env={**os.environ, "CONVLENS_TOKEN_AUTH": "off"})
+    finally:
+        fake.close()
+    assert with_key.returncode == 1 and "no management key" in with_key.stderr
+    assert without.returncode == 0 and fake.seen_auth == [""]
