@@ -22,6 +22,7 @@ import build_token_plugin
 from convlens_client import Client
 from convlens_client.errors import Unauthorized
 from local_server import ENDPOINTS, ROOT, Server, free_ports, wait_ready
+from write_config import config_text
 
 INFERENCE = "inference-token-for-tests-0123"
 MANAGEMENT = "management-token-for-tests-0123"
@@ -71,9 +72,11 @@ def test_container_start_serves_with_fixed_tokens_and_ready_reflects_workers(tmp
         # the fixed tokens replaced TorchServe's random ones, and key_file.json says so (ready.py reads it)
         keys = json.loads(server.key_file.read_text())
         assert keys["inference"]["key"] == INFERENCE and keys["management"]["key"] == MANAGEMENT
+        # exactly the config `make serve` writes for these settings, plus the plugin's path
         config = (tmp_path / "run" / "config.properties").read_text()
-        assert "disable_token_authorization=false" in config and "plugins_path=" in config
-        assert f"inference_address=http://127.0.0.1:{ports['http']}" in config
+        assert config == config_text("127.0.0.1", ports, ROOT / "model_store", 60,
+                                     plugins_path=ROOT / "build" / "token-plugin")
+        assert "disable_token_authorization=false" in config
 
         # classify with the token over HTTP and gRPC; no token / a wrong one is refused
         for transport in ("http", "grpc"):
