@@ -163,11 +163,10 @@ def test_dockerignore_keeps_the_build_context_small():
         assert not dockerignore_excludes(path, patterns), path
     total = 0
     for dirpath, dirnames, filenames in os.walk(ROOT):
-        rel = Path(dirpath).relative_to(ROOT).as_posix()
-        dirnames[:] = [d for d in dirnames if not dockerignore_excludes(f"{rel}/{d}".lstrip("./"), patterns)]
+        rel = Path(dirpath).relative_to(ROOT)
+        dirnames[:] = [d for d in dirnames if not dockerignore_excludes((rel / d).as_posix(), patterns)]
         for name in filenames:
-            rel_file = f"{rel}/{name}".lstrip("./") if rel != "." else name
-            if not dockerignore_excludes(rel_file, patterns):
+            if not dockerignore_excludes((rel / name).as_posix(), patterns):
                 total += (Path(dirpath) / name).stat().st_size
     assert total < 25 * 2**20, f"build context {total / 2**20:.1f} MiB"
 
