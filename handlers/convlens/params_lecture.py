@@ -162,10 +162,11 @@ def parse_activations(fields: Fields) -> ActivationsParams:
 
 
 def parse_top_patches(fields: Fields) -> TopPatchesParams:
+    images = numbered_images(fields, "image")
     if not fields.present("channel"):
         raise InvalidParameter("channel", "is required: the channel of `layer` whose strongest patches to find")
     return TopPatchesParams(
-        images=numbered_images(fields, "image"), channel=fields.integer("channel", 0, 0, 65535),
+        images=images, channel=fields.integer("channel", 0, 0, 65535),
         layer=fields.text("layer"), top=fields.integer("top", 9, 1, 64),
         per_image=optional_integer(fields, "per_image", 1, 64), size=fields.integer("size", 224, 32, MAX_SIZE),
         guided=flag(fields, "guided"), patch=fields.integer("patch", 96, 16, 256),
