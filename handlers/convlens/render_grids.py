@@ -72,8 +72,11 @@ def thumbnail(image: np.ndarray, size: int) -> np.ndarray:
 
 
 def signed_gradient_picture(grad: np.ndarray) -> np.ndarray:
-    """A (h, w, 3) gradient shown as in the guided-backprop papers: 0 at mid-gray, scaled by its largest |value|."""
-    peak = float(np.abs(grad).max())
+    """A (h, w, 3) gradient shown as in the guided-backprop papers: 0 at mid-gray, scaled by the 99th percentile of
+    |value| (a few extreme pixels would otherwise leave the picture flat gray)."""
+    magnitude = np.abs(grad)
+    peak = float(np.percentile(magnitude, 99)) if magnitude.size else 0.0
+    peak = peak if peak > 0 else float(magnitude.max(initial=0.0))
     if peak <= 0:
         return np.full(grad.shape, 128, np.uint8)
     return np.clip(np.rint(128.0 + grad / peak * 127.0), 0, 255).astype(np.uint8)

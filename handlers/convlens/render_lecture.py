@@ -16,7 +16,8 @@ def filter_tiles(bank: FilterBank) -> tuple[list[np.ndarray], int]:
     scaled = scale_filters(bank.weights)  # (F, C, kh, kw) uint8, per filter
     if bank.rgb:
         return [f.transpose(1, 2, 0) for f in scaled], math.ceil(math.sqrt(len(scaled)))
-    return [s for f in scaled for s in f], scaled.shape[1]
+    cols = scaled.shape[1] if scaled.shape[1] > 1 else math.ceil(math.sqrt(len(scaled)))  # depthwise: a square
+    return [s for f in scaled for s in f], cols
 
 
 def filters_picture(bank: FilterBank, min_tile: int = 24) -> np.ndarray:
