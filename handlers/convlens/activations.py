@@ -6,7 +6,7 @@ networks do no work past it; the hook is removed on every path, also after an ex
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -17,7 +17,7 @@ from .errors import InvalidParameter
 from .results_lecture import ActivationMaps, ChannelStat
 
 
-class _Reached(Exception):
+class Reached(Exception):
     """Raised by the capturing hook once the layer has run: the rest of the network is not needed."""
 
 
@@ -29,7 +29,7 @@ def capturing(module: nn.Module, stop: bool = True) -> Iterator[dict]:
     def hook(_module, _inputs, output):
         captured["out"] = output
         if stop:
-            raise _Reached
+            raise Reached
 
     handle = module.register_forward_hook(hook)
     try:
@@ -43,7 +43,7 @@ def layer_output(model: nn.Module, module: nn.Module, x: torch.Tensor) -> torch.
     with capturing(module) as captured:
         try:
             model(x)
-        except _Reached:
+        except Reached:
             pass
     if "out" not in captured:
         raise InvalidParameter("layer", "the layer did not run in the forward pass")
@@ -53,11 +53,16 @@ def layer_output(model: nn.Module, module: nn.Module, x: torch.Tensor) -> torch.
     return out
 
 
+def to_batch01(pixels: Sequence[np.ndarray] | np.ndarray, device: torch.device) -> torch.Tensor:
+    """HxWx3 uint8 images (a stacked array or a list of equal-size ones) -> (N, 3, H, W) in [0, 1] on `device`."""
+    stack = np.stack(list(pixels)) if not isinstance(pixels, np.ndarray) else pixels
+    stack = stack[None] if stack.ndim == 3 else stack
+    return torch.from_numpy(np.ascontiguousarray(stack)).permute(0, 3, 1, 2).float().div_(255.0).to(device)
+
+
 def pixels_to_batch(backbone: Backbone, pixels: np.ndarray) -> torch.Tensor:
     """(N, H, W, 3) or (H, W, 3) uint8 -> normalized (N, 3, H, W) float on the backbone's device."""
-    images = pixels[None] if pixels.ndim == 3 else pixels
-    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div_(255.0)
-    return backbone.normalize(x.to(backbone.device))
+    return backbone.normalize(to_batch01(pixels, backbone.device))
 
 
 def channel_stats(values: np.ndarray) -> list[ChannelStat]:

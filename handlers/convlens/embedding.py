@@ -12,15 +12,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from .activations import layer_output
+from .activations import Reached, layer_output, to_batch01
 from .backbones import Backbone
 from .errors import InvalidParameter
 from .progress import Deadline
 from .results_lecture import Embedding, Layout, Neighbor, NeighborRanking
-
-
-class _Reached(Exception):
-    pass
 
 
 def last_linear(model: nn.Module) -> nn.Linear:
@@ -35,21 +31,16 @@ def _penultimate(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
     def hook(_module, inputs):
         captured["in"] = inputs[0]
-        raise _Reached
+        raise Reached
 
     handle = last_linear(model).register_forward_pre_hook(hook)
     try:
         model(x)
-    except _Reached:
+    except Reached:
         pass
     finally:
         handle.remove()
     return captured["in"].flatten(1)
-
-
-def to_batch01(pixels: Sequence[np.ndarray] | np.ndarray, device: torch.device) -> torch.Tensor:
-    stack = np.stack(list(pixels)) if not isinstance(pixels, np.ndarray) else pixels
-    return torch.from_numpy(np.ascontiguousarray(stack)).permute(0, 3, 1, 2).float().div_(255.0).to(device)
 
 
 @torch.inference_mode()

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .activations import layer_output
+from .activations import layer_output, to_batch01
 from .backbones import Backbone
 from .errors import InvalidParameter
 from .progress import Deadline
@@ -108,7 +108,7 @@ def top_patches(backbone: Backbone, pixels: Sequence[np.ndarray], names: Sequenc
         rf = receptive_field(backbone.model, module, height, width)
     except UnsupportedReceptiveField as exc:
         raise InvalidParameter("layer", f"receptive field of '{layer}' is not computed: {exc}") from None
-    x01 = torch.from_numpy(stack).permute(0, 3, 1, 2).float().div_(255.0).to(backbone.device)
+    x01 = to_batch01(stack, backbone.device)
     maps = channel_maps(backbone, x01, module, channel, batch_size, deadline)
     if maps.shape[1:] != (rf.rows.length, rf.cols.length):  # the calculator must agree with the network
         raise RuntimeError(f"receptive-field trace gives {(rf.rows.length, rf.cols.length)}, the layer "

@@ -163,6 +163,15 @@ def test_top_patches_find_the_spots_and_crop_at_the_receptive_field():
     assert err.value.field == "channel"
 
 
+def test_a_spent_time_budget_is_a_413_naming_the_field():
+    from convlens.progress import Deadline, TimeLimitExceeded
+
+    with pytest.raises(TimeLimitExceeded) as err:
+        patches.top_patches(spot_detector(), [spot(1, 1)], ["a"], "relu", channel=1,
+                            deadline=Deadline(-1.0, field="image"))
+    assert err.value.code == 413 and err.value.field == "image"
+
+
 def test_peak_selection_limits_per_image_and_skips_neighbours():
     maps = np.zeros((2, 5, 5), np.float32)
     maps[0, 2, 2], maps[0, 2, 3], maps[0, 0, 0], maps[1, 4, 4] = 9, 8, 7, 6
