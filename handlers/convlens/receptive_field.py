@@ -110,13 +110,13 @@ def path_children(module: nn.Module) -> list[nn.Module] | None:
     if kind == "MBConvBlock":  # efficientnet_lite_pytorch
         if getattr(module, "has_se", False):
             raise UnsupportedReceptiveField("squeeze-excitation pools globally: every unit sees the whole image")
-        expand = [module._expand_conv] if module._block_args.expand_ratio != 1 else []
-        return [*expand, module._depthwise_conv, module._project_conv]
+        expand = [module._expand_conv, module._bn0] if module._block_args.expand_ratio != 1 else []
+        return [*expand, module._depthwise_conv, module._bn1, module._project_conv, module._bn2]
     if kind == "EfficientNetLite":  # convlens.backbones wrapper
         return [module.stem, *module.blocks, module.head]
     if kind in ("BasicBlock", "Bottleneck"):  # torchvision ResNet: the 1x1 shortcut is nested in the main path
-        convs = [module.conv1, module.conv2] + ([module.conv3] if kind == "Bottleneck" else [])
-        return convs
+        path = [module.conv1, module.bn1, module.conv2, module.bn2]  # (their shared ReLU runs several times)
+        return path + ([module.conv3, module.bn3] if kind == "Bottleneck" else [])
     if kind in ("VGG", "AlexNet"):
         return [module.features]
     if kind == "ResNet":

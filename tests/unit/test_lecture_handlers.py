@@ -120,14 +120,14 @@ def test_neighbors_and_tsne(handlers):
                            size="64", metric="l2", format="json")[0])
     assert body["by_feature"][0]["name"] == "gallery_2" and body["by_pixel"][0]["name"] == "gallery_2"
     assert body["metric"] == "l2" and len(body["by_feature"]) == 3
-    png = Image.open(io.BytesIO(call(handlers["neighbors"], image=CAT, gallery=ASTRONAUT, thumb="40")[0]))
+    png = Image.open(io.BytesIO(call(handlers["neighbors"], image=CAT, gallery=ASTRONAUT, thumb="40", size="64")[0]))
     assert png.format == "PNG"
     layout = json.loads(call(handlers["tsne"], image=CAT, image_2=ASTRONAUT, image_3=COFFEE, size="64",
-                             format="json")[0])
+                             iterations="250", format="json")[0])
     assert layout["perplexity"] == 1.0 and (layout["columns"], layout["rows"]) == (2, 2)
     assert {(p["column"], p["row"]) for p in layout["points"]}.__len__() == 3
     coords = np.load(io.BytesIO(call(handlers["tsne"], image=CAT, image_2=ASTRONAUT, image_3=COFFEE, size="64",
-                                     format="npy")[0]))
+                                     iterations="250", format="npy")[0]))
     np.testing.assert_allclose(coords, [[p["x"], p["y"]] for p in layout["points"]], rtol=1e-6)
     grid = Image.open(io.BytesIO(call(handlers["tsne"], image=CAT, image_2=ASTRONAUT, method="pca", view="grid",
                                       thumb="32", size="64")[0]))

@@ -14,7 +14,7 @@ from convlens.receptive_field import UnsupportedReceptiveField, receptive_field
 def linearized(model: nn.Module) -> nn.Module:
     """A copy with the same geometry whose gradient support is exactly the receptive field: activations become
     identities, max pools average pools, and every weight positive (no cancellation, no dead units)."""
-    model = copy.deepcopy(model).double().eval()
+    model = copy.deepcopy(model).float().eval()  # float32: positive weights leave no exact zeros to lose
     for parent in list(model.modules()):
         for name, child in list(parent.named_children()):
             if isinstance(child, (nn.ReLU, nn.ReLU6, nn.Dropout)):
@@ -46,7 +46,7 @@ def gradient_supports(model: nn.Module, target: nn.Module, height: int, width: i
         raise Stop
 
     handle = target.register_forward_hook(hook)
-    image = torch.rand(1, 3, height, width, dtype=torch.float64, requires_grad=True)
+    image = torch.rand(1, 3, height, width, requires_grad=True)
     try:
         model(image)
     except Stop:
@@ -100,6 +100,7 @@ def test_alexnet_and_resnet18_prefixes_match_brute_force():
     res.fc = nn.Identity()
     check_units(res, res.layer2[0].conv2, 64, 64)
     check_units(res, res.layer2, 64, 64)
+    check_units(res, res.layer3[0].bn1, 64, 64)
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +113,7 @@ def lite0():
 def test_efficientnet_lite0_prefix_matches_brute_force(lite0):
     model = lite0.model
     # odd and even sizes: TensorFlow 'same' padding puts the extra pixel on the bottom/right
-    check_units(model, model.blocks[3], 63, 64)  # block4: strides 2*2*2, 5x5 depthwise kernels on the way
+    check_units(model, model.blocks[3], 47, 48)  # block4: strides 2*2*2, 5x5 depthwise kernels on the way
     check_units(model, model.stem, 33, 32)
 
 
