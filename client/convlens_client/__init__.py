@@ -20,11 +20,21 @@ from .errors import (
     Unsupported,
 )
 from .results import Heatmap, Prediction
+from .results_lecture import ActivationMaps, ChannelStat, FilterBank, Layout, Neighbor, Neighbors, Patch, Point, TopPatches
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ActivationMaps",
     "Busy",
+    "ChannelStat",
+    "FilterBank",
+    "Layout",
+    "Neighbor",
+    "Neighbors",
+    "Patch",
+    "Point",
+    "TopPatches",
     "Client",
     "ConvLensError",
     "Heatmap",

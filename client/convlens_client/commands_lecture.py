@@ -1,12 +1,117 @@
-"""CLI subcommands of the lecture endpoints (filters, activations, top-patches, embed, neighbors, tsne)."""
+"""CLI subcommands of the lecture endpoints (filters, activations, top-patches, embed, neighbors, tsne).
+
+Each writes what the server rendered to ``-o FILE``: a picture by default, or the numbers (``--format json|npy``,
+or implied by the file's extension: ``-o emb.npy``). ``neighbors`` also prints both rankings.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
+from typing import Any, Dict, Optional, TextIO
 
 from .commands_base import Runner
 
+FORMATS = {"png": "png", "jpeg": "jpg", "json": "json", "npy": "npy"}
+BY_EXTENSION = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".json": "json", ".npy": "npy"}
 
-def add_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> dict[str, Runner]:
+
+def _output_args(p: argparse.ArgumentParser, default: str = "png") -> None:
+    p.add_argument("-o", "--output", help="output file (default: COMMAND.EXT here)")
+    p.add_argument("--format", choices=tuple(FORMATS), help=f"default: from -o's extension, else {default}")
+    p.add_argument("--backbone", help="backbone the server must be running (checked)")
+    p.set_defaults(default_format=default)
+
+
+def _layer(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--layer", help="named layer (e.g. block3, relu3_1, layer2)")
+    p.add_argument("--size", type=int, help="network input size in pixels (default: 224)")
+
+
+def add_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> Dict[str, Runner]:
     """Add this area's subcommands to ``sub``; return their runners by name."""
-    return {}
+    p = sub.add_parser("filters", help="a convolution's filters as a picture (first layer in colour)")
+    p.add_argument("--layer", help="layer whose convolution to show (default: the first convolution)")
+    p.add_argument("--max-filters", type=int)
+    p.add_argument("--max-channels", type=int, help="input slices per filter for deeper layers")
+    _output_args(p)
+
+    p = sub.add_parser("activations", help="every channel of a layer for one image, most active first")
+    p.add_argument("image")
+    _layer(p)
+    p.add_argument("--channel", type=int, help="show this channel alone, large")
+    p.add_argument("--max-tiles", type=int)
+    _output_args(p)
+
+    p = sub.add_parser("top-patches", help="the image patches that activate one channel most")
+    p.add_argument("images", nargs="*", help="image files")
+    p.add_argument("--zip", help="a zip file of images (in addition to or instead of IMAGES)")
+    _layer(p)
+    p.add_argument("--channel", type=int, required=True)
+    p.add_argument("--top", type=int, help="number of patches (default: 9)")
+    p.add_argument("--guided", action="store_true", help="add a guided-backprop picture under each patch")
+    _output_args(p)
+
+    p = sub.add_parser("embed", help="feature vectors of images (penultimate layer, or a pooled --layer)")
+    p.add_argument("images", nargs="*")
+    p.add_argument("--zip")
+    _layer(p)
+    _output_args(p, default="npy")
+
+    p = sub.add_parser("neighbors", help="rank a gallery by feature distance and by pixel distance to a query")
+    p.add_argument("query", help="query image")
+    p.add_argument("gallery", nargs="*", help="gallery images")
+    p.add_argument("--zip", help="a zip file of gallery images")
+    p.add_argument("--metric", choices=("cosine", "l2"))
+    _layer(p)
+    _output_args(p)
+
+    p = sub.add_parser("tsne", help="lay images out by t-SNE or PCA of their features")
+    p.add_argument("images", nargs="*")
+    p.add_argument("--zip")
+    p.add_argument("--method", choices=("tsne", "pca"))
+    p.add_argument("--view", choices=("scatter", "grid"))
+    p.add_argument("--perplexity", type=float)
+    p.add_argument("--seed", type=int)
+    _layer(p)
+    _output_args(p)
+
+    return {name: run for name in ("filters", "activations", "top-patches", "embed", "neighbors", "tsne")}
+
+
+def _format(args: argparse.Namespace) -> str:
+    if args.format:
+        return str(args.format)
+    if args.output and Path(args.output).suffix.lower() in BY_EXTENSION:
+        return BY_EXTENSION[Path(args.output).suffix.lower()]
+    return str(args.default_format)
+
+
+def _fields(args: argparse.Namespace) -> Dict[str, Any]:
+    names = ("layer", "size", "channel", "max_tiles", "top", "metric", "method", "view", "perplexity", "seed",
+             "max_filters", "max_channels", "backbone")
+    fields = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+    if getattr(args, "guided", False):
+        fields["guided"] = True
+    return fields
+
+
+def run(client: Any, args: argparse.Namespace, out: TextIO) -> Optional[int]:
+    fmt = _format(args)
+    endpoint = args.command.replace("-", "_")
+    output = Path(args.output or f"{endpoint}.{FORMATS[fmt]}")
+    images = [args.image] if endpoint == "activations" else [args.query] if endpoint == "neighbors" else \
+        list(getattr(args, "images", []) or [])
+    if endpoint in ("top_patches", "embed", "tsne") and not images and not args.zip:
+        raise ValueError("give image files or --zip")
+    gallery = list(args.gallery) if endpoint == "neighbors" else []
+    body = client.lecture_raw(endpoint, images, format=fmt, gallery=gallery, zip=getattr(args, "zip", None),
+                              **_fields(args))
+    output.write_bytes(body)
+    out.write(f"wrote {output}\n")
+    if endpoint == "neighbors" and fmt == "json":
+        ranking = json.loads(body)
+        for title, key in (("by features", "by_feature"), ("by pixels", "by_pixel")):
+            out.write(f"{title}: " + ", ".join(f"{n['name']} ({n['distance']:.3f})" for n in ranking[key]) + "\n")
+    return 0

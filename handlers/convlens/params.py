@@ -196,3 +196,6 @@ def parse(task: str, raw: Mapping[str, Any], ignored: tuple[str, ...] = ()) -> A
     params = PARSERS[task](fields)
     fields.reject_unknown(ignored)
     return params
+
+from .params_lecture import PARSERS as LECTURE_PARSERS  # noqa: E402  (filters, activations, top_patches, ...)
+PARSERS.update(LECTURE_PARSERS)

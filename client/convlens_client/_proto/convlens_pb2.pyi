@@ -94,14 +94,200 @@ class Progress(_message.Message):
     elapsed_s: float
     def __init__(self, step: _Optional[int] = ..., total: _Optional[int] = ..., loss: _Optional[float] = ..., stage: _Optional[str] = ..., preview: _Optional[_Union[Image, _Mapping]] = ..., elapsed_s: _Optional[float] = ...) -> None: ...
 
+class Tensor(_message.Message):
+    __slots__ = ("shape", "values")
+    SHAPE_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    shape: _containers.RepeatedScalarFieldContainer[int]
+    values: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, shape: _Optional[_Iterable[int]] = ..., values: _Optional[_Iterable[float]] = ...) -> None: ...
+
+class Filters(_message.Message):
+    __slots__ = ("backbone", "layer", "module", "rgb", "total_filters", "total_channels", "weights")
+    BACKBONE_FIELD_NUMBER: _ClassVar[int]
+    LAYER_FIELD_NUMBER: _ClassVar[int]
+    MODULE_FIELD_NUMBER: _ClassVar[int]
+    RGB_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FILTERS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_CHANNELS_FIELD_NUMBER: _ClassVar[int]
+    WEIGHTS_FIELD_NUMBER: _ClassVar[int]
+    backbone: str
+    layer: str
+    module: str
+    rgb: bool
+    total_filters: int
+    total_channels: int
+    weights: Tensor
+    def __init__(self, backbone: _Optional[str] = ..., layer: _Optional[str] = ..., module: _Optional[str] = ..., rgb: _Optional[bool] = ..., total_filters: _Optional[int] = ..., total_channels: _Optional[int] = ..., weights: _Optional[_Union[Tensor, _Mapping]] = ...) -> None: ...
+
+class ChannelStat(_message.Message):
+    __slots__ = ("channel", "mean", "max", "fraction_active")
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    MEAN_FIELD_NUMBER: _ClassVar[int]
+    MAX_FIELD_NUMBER: _ClassVar[int]
+    FRACTION_ACTIVE_FIELD_NUMBER: _ClassVar[int]
+    channel: int
+    mean: float
+    max: float
+    fraction_active: float
+    def __init__(self, channel: _Optional[int] = ..., mean: _Optional[float] = ..., max: _Optional[float] = ..., fraction_active: _Optional[float] = ...) -> None: ...
+
+class Activations(_message.Message):
+    __slots__ = ("backbone", "layer", "stats", "order", "values")
+    BACKBONE_FIELD_NUMBER: _ClassVar[int]
+    LAYER_FIELD_NUMBER: _ClassVar[int]
+    STATS_FIELD_NUMBER: _ClassVar[int]
+    ORDER_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    backbone: str
+    layer: str
+    stats: _containers.RepeatedCompositeFieldContainer[ChannelStat]
+    order: _containers.RepeatedScalarFieldContainer[int]
+    values: Tensor
+    def __init__(self, backbone: _Optional[str] = ..., layer: _Optional[str] = ..., stats: _Optional[_Iterable[_Union[ChannelStat, _Mapping]]] = ..., order: _Optional[_Iterable[int]] = ..., values: _Optional[_Union[Tensor, _Mapping]] = ...) -> None: ...
+
+class Patch(_message.Message):
+    __slots__ = ("image", "name", "y", "x", "activation", "left", "top", "right", "bottom", "crop", "guided")
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    Y_FIELD_NUMBER: _ClassVar[int]
+    X_FIELD_NUMBER: _ClassVar[int]
+    ACTIVATION_FIELD_NUMBER: _ClassVar[int]
+    LEFT_FIELD_NUMBER: _ClassVar[int]
+    TOP_FIELD_NUMBER: _ClassVar[int]
+    RIGHT_FIELD_NUMBER: _ClassVar[int]
+    BOTTOM_FIELD_NUMBER: _ClassVar[int]
+    CROP_FIELD_NUMBER: _ClassVar[int]
+    GUIDED_FIELD_NUMBER: _ClassVar[int]
+    image: int
+    name: str
+    y: int
+    x: int
+    activation: float
+    left: int
+    top: int
+    right: int
+    bottom: int
+    crop: Image
+    guided: Image
+    def __init__(self, image: _Optional[int] = ..., name: _Optional[str] = ..., y: _Optional[int] = ..., x: _Optional[int] = ..., activation: _Optional[float] = ..., left: _Optional[int] = ..., top: _Optional[int] = ..., right: _Optional[int] = ..., bottom: _Optional[int] = ..., crop: _Optional[_Union[Image, _Mapping]] = ..., guided: _Optional[_Union[Image, _Mapping]] = ...) -> None: ...
+
+class TopPatches(_message.Message):
+    __slots__ = ("backbone", "layer", "channel", "patches", "rf_height", "rf_width", "rf_stride", "input_size")
+    BACKBONE_FIELD_NUMBER: _ClassVar[int]
+    LAYER_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    PATCHES_FIELD_NUMBER: _ClassVar[int]
+    RF_HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    RF_WIDTH_FIELD_NUMBER: _ClassVar[int]
+    RF_STRIDE_FIELD_NUMBER: _ClassVar[int]
+    INPUT_SIZE_FIELD_NUMBER: _ClassVar[int]
+    backbone: str
+    layer: str
+    channel: int
+    patches: _containers.RepeatedCompositeFieldContainer[Patch]
+    rf_height: int
+    rf_width: int
+    rf_stride: int
+    input_size: int
+    def __init__(self, backbone: _Optional[str] = ..., layer: _Optional[str] = ..., channel: _Optional[int] = ..., patches: _Optional[_Iterable[_Union[Patch, _Mapping]]] = ..., rf_height: _Optional[int] = ..., rf_width: _Optional[int] = ..., rf_stride: _Optional[int] = ..., input_size: _Optional[int] = ...) -> None: ...
+
+class FeatureVector(_message.Message):
+    __slots__ = ("name", "values")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    values: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, name: _Optional[str] = ..., values: _Optional[_Iterable[float]] = ...) -> None: ...
+
+class Embedding(_message.Message):
+    __slots__ = ("backbone", "layer", "dims", "vectors")
+    BACKBONE_FIELD_NUMBER: _ClassVar[int]
+    LAYER_FIELD_NUMBER: _ClassVar[int]
+    DIMS_FIELD_NUMBER: _ClassVar[int]
+    VECTORS_FIELD_NUMBER: _ClassVar[int]
+    backbone: str
+    layer: str
+    dims: int
+    vectors: _containers.RepeatedCompositeFieldContainer[FeatureVector]
+    def __init__(self, backbone: _Optional[str] = ..., layer: _Optional[str] = ..., dims: _Optional[int] = ..., vectors: _Optional[_Iterable[_Union[FeatureVector, _Mapping]]] = ...) -> None: ...
+
+class Neighbor(_message.Message):
+    __slots__ = ("index", "name", "distance")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DISTANCE_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    name: str
+    distance: float
+    def __init__(self, index: _Optional[int] = ..., name: _Optional[str] = ..., distance: _Optional[float] = ...) -> None: ...
+
+class Neighbors(_message.Message):
+    __slots__ = ("backbone", "layer", "metric", "by_feature", "by_pixel")
+    BACKBONE_FIELD_NUMBER: _ClassVar[int]
+    LAYER_FIELD_NUMBER: _ClassVar[int]
+    METRIC_FIELD_NUMBER: _ClassVar[int]
+    BY_FEATURE_FIELD_NUMBER: _ClassVar[int]
+    BY_PIXEL_FIELD_NUMBER: _ClassVar[int]
+    backbone: str
+    layer: str
+    metric: str
+    by_feature: _containers.RepeatedCompositeFieldContainer[Neighbor]
+    by_pixel: _containers.RepeatedCompositeFieldContainer[Neighbor]
+    def __init__(self, backbone: _Optional[str] = ..., layer: _Optional[str] = ..., metric: _Optional[str] = ..., by_feature: _Optional[_Iterable[_Union[Neighbor, _Mapping]]] = ..., by_pixel: _Optional[_Iterable[_Union[Neighbor, _Mapping]]] = ...) -> None: ...
+
+class Point(_message.Message):
+    __slots__ = ("name", "x", "y", "column", "row")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    X_FIELD_NUMBER: _ClassVar[int]
+    Y_FIELD_NUMBER: _ClassVar[int]
+    COLUMN_FIELD_NUMBER: _ClassVar[int]
+    ROW_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    x: float
+    y: float
+    column: int
+    row: int
+    def __init__(self, name: _Optional[str] = ..., x: _Optional[float] = ..., y: _Optional[float] = ..., column: _Optional[int] = ..., row: _Optional[int] = ...) -> None: ...
+
+class Layout(_message.Message):
+    __slots__ = ("backbone", "layer", "method", "perplexity", "columns", "rows", "points")
+    BACKBONE_FIELD_NUMBER: _ClassVar[int]
+    LAYER_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    PERPLEXITY_FIELD_NUMBER: _ClassVar[int]
+    COLUMNS_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    backbone: str
+    layer: str
+    method: str
+    perplexity: float
+    columns: int
+    rows: int
+    points: _containers.RepeatedCompositeFieldContainer[Point]
+    def __init__(self, backbone: _Optional[str] = ..., layer: _Optional[str] = ..., method: _Optional[str] = ..., perplexity: _Optional[float] = ..., columns: _Optional[int] = ..., rows: _Optional[int] = ..., points: _Optional[_Iterable[_Union[Point, _Mapping]]] = ...) -> None: ...
+
 class Response(_message.Message):
-    __slots__ = ("error", "classification", "heatmap", "progress")
+    __slots__ = ("error", "classification", "heatmap", "progress", "filters", "activations", "top_patches", "embedding", "neighbors", "layout")
     ERROR_FIELD_NUMBER: _ClassVar[int]
     CLASSIFICATION_FIELD_NUMBER: _ClassVar[int]
     HEATMAP_FIELD_NUMBER: _ClassVar[int]
     PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    FILTERS_FIELD_NUMBER: _ClassVar[int]
+    ACTIVATIONS_FIELD_NUMBER: _ClassVar[int]
+    TOP_PATCHES_FIELD_NUMBER: _ClassVar[int]
+    EMBEDDING_FIELD_NUMBER: _ClassVar[int]
+    NEIGHBORS_FIELD_NUMBER: _ClassVar[int]
+    LAYOUT_FIELD_NUMBER: _ClassVar[int]
     error: Error
     classification: Classification
     heatmap: Heatmap
     progress: Progress
-    def __init__(self, error: _Optional[_Union[Error, _Mapping]] = ..., classification: _Optional[_Union[Classification, _Mapping]] = ..., heatmap: _Optional[_Union[Heatmap, _Mapping]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ...) -> None: ...
+    filters: Filters
+    activations: Activations
+    top_patches: TopPatches
+    embedding: Embedding
+    neighbors: Neighbors
+    layout: Layout
+    def __init__(self, error: _Optional[_Union[Error, _Mapping]] = ..., classification: _Optional[_Union[Classification, _Mapping]] = ..., heatmap: _Optional[_Union[Heatmap, _Mapping]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., filters: _Optional[_Union[Filters, _Mapping]] = ..., activations: _Optional[_Union[Activations, _Mapping]] = ..., top_patches: _Optional[_Union[TopPatches, _Mapping]] = ..., embedding: _Optional[_Union[Embedding, _Mapping]] = ..., neighbors: _Optional[_Union[Neighbors, _Mapping]] = ..., layout: _Optional[_Union[Layout, _Mapping]] = ...) -> None: ...

@@ -1,0 +1,23 @@
+"""TorchServe entry point of `activations`: every channel of a layer for one image, most active first."""
+from __future__ import annotations
+
+from typing import Any
+
+from convlens import activations, inputs, params
+from convlens.errors import InvalidParameter
+from serving.lecture import LectureHandler
+from serving.responses_lecture import encode_activations
+
+
+class ActivationsHandler(LectureHandler):
+    task = "activations"
+
+    def run(self, fields: dict[str, Any], explain: bool) -> tuple[bytes, str]:
+        p = params.parse("activations", fields)
+        backbone = self.check_backbone(p.backbone)
+        pixels = inputs.explanation_pixels(self.decode(p.image, min_side=p.size), p.size)
+        maps = activations.activations(backbone, pixels, self.layer_or_default(p.layer))
+        if p.channel is not None and p.channel >= len(maps.values):
+            raise InvalidParameter("channel", f"must be between 0 and {len(maps.values) - 1} for layer "
+                                              f"'{maps.layer}'")
+        return encode_activations(maps, p.format, p.channel, p.max_tiles)

@@ -1,0 +1,20 @@
+"""TorchServe entry point of `embed`: one feature vector per image (penultimate layer, or a pooled named layer)."""
+from __future__ import annotations
+
+from typing import Any
+
+from convlens import embedding, params
+from serving.lecture import LectureHandler
+from serving.responses_lecture import encode_embedding
+
+
+class EmbedHandler(LectureHandler):
+    task = "embed"
+
+    def run(self, fields: dict[str, Any], explain: bool) -> tuple[bytes, str]:
+        p = params.parse("embed", fields)
+        backbone = self.check_backbone(p.backbone)
+        pixels, names = self.squares(p.images, p.size)
+        layer = self.layer_or_default(p.layer) if p.layer else None
+        return encode_embedding(embedding.embed(backbone, pixels, names, layer, p.batch_size, self.deadline()),
+                                p.format)

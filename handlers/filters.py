@@ -1,0 +1,21 @@
+"""TorchServe entry point of `filters`: a convolution's weights as pictures (first layer in colour)."""
+from __future__ import annotations
+
+from typing import Any
+
+from convlens import filters, params
+from serving.lecture import LectureHandler
+from serving.responses_lecture import encode_filters
+
+
+class FiltersHandler(LectureHandler):
+    task = "filters"
+
+    def run(self, fields: dict[str, Any], explain: bool) -> tuple[bytes, str]:
+        p = params.parse("filters", fields)
+        bank = filters.filter_bank(self.check_backbone(p.backbone), p.layer, p.max_filters, p.max_channels)
+        return encode_filters(bank, p.format)
+
+    def describe(self) -> dict[str, Any]:
+        assert self.backbone is not None
+        return {**super().describe(), "first_convolution": filters.convolution(self.backbone, None)[0]}

@@ -1,0 +1,22 @@
+"""TorchServe entry point of `neighbors`: a gallery ranked by feature distance and by pixel distance to a query."""
+from __future__ import annotations
+
+from typing import Any
+
+from convlens import embedding, params
+from serving.lecture import LectureHandler
+from serving.responses_lecture import encode_neighbors
+
+
+class NeighborsHandler(LectureHandler):
+    task = "neighbors"
+
+    def run(self, fields: dict[str, Any], explain: bool) -> tuple[bytes, str]:
+        p = params.parse("neighbors", fields)
+        backbone = self.check_backbone(p.backbone)
+        query = self.square(p.query, p.size, "image")
+        gallery, names = self.squares(p.gallery, p.size)
+        layer = self.layer_or_default(p.layer) if p.layer else None
+        result = embedding.neighbors(backbone, query, gallery, names, p.metric, layer, p.top, p.batch_size,
+                                     self.deadline())
+        return encode_neighbors(result, p.format, p.thumb)

@@ -1,0 +1,47 @@
+"""Shared glue of the lecture endpoints' handlers: decoding several images into equal squares, layer defaults,
+the wall-time budget and what `describe` adds."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from convlens import inputs
+from convlens.progress import Deadline
+
+from .base import ConvLensHandler
+
+# Units of the default backbone's last layers see the whole image: patches are more telling in the middle.
+PATCH_LAYER = {"efficientnet_lite0": "block6"}
+
+
+class LectureHandler(ConvLensHandler):
+    """A ConvLensHandler with helpers for requests carrying several images."""
+
+    def square(self, data: bytes, size: int, field: str) -> np.ndarray:
+        """One image field -> the network input: shorter side resized to `size`, centre square (HxWx3 uint8)."""
+        image = self.decode(data, min_side=size, field=field)
+        return np.array(inputs.center_crop(inputs.resize_shorter_side(image, size), size))
+
+    def squares(self, named: Sequence[tuple[str, bytes]], size: int) -> tuple[list[np.ndarray], list[str]]:
+        """Decode every (name, bytes); errors name the field (`zip` for the members of a zip)."""
+        pixels = [self.square(data, size, name.split(":", 1)[0]) for name, data in named]
+        return pixels, [name for name, _ in named]
+
+    def layer_or_default(self, layer: str | None, patches: bool = False) -> str:
+        assert self.backbone is not None
+        if layer:
+            self.backbone.layer(layer)  # 400 listing the known layers when unknown
+            return layer
+        return PATCH_LAYER.get(self.backbone.name, self.backbone.default_layer) if patches \
+            else self.backbone.default_layer
+
+    def deadline(self) -> Deadline:
+        """The request's wall-time budget (config `time_budget_s`), below TorchServe's response timeout."""
+        return Deadline(float(self.config.get("time_budget_s", 50)), field="image")
+
+    def describe(self) -> dict[str, Any]:
+        from convlens.params_lecture import MAX_IMAGES
+
+        return {**super().describe(), "max_images": MAX_IMAGES, "zip": True,
+                "patch_layer": PATCH_LAYER.get(self.backbone.name, self.backbone.default_layer)}

@@ -1,0 +1,20 @@
+"""TorchServe entry point of `top_patches`: the image patches that drive one channel hardest (Zeiler & Fergus)."""
+from __future__ import annotations
+
+from typing import Any
+
+from convlens import params, patches
+from serving.lecture import LectureHandler
+from serving.responses_lecture import encode_top_patches
+
+
+class TopPatchesHandler(LectureHandler):
+    task = "top_patches"
+
+    def run(self, fields: dict[str, Any], explain: bool) -> tuple[bytes, str]:
+        p = params.parse("top_patches", fields)
+        backbone = self.check_backbone(p.backbone)
+        pixels, names = self.squares(p.images, p.size)
+        result = patches.top_patches(backbone, pixels, names, self.layer_or_default(p.layer, patches=True),
+                                     p.channel, p.top, p.per_image, p.guided, p.batch_size, self.deadline())
+        return encode_top_patches(result, p.format, p.patch, p.size)

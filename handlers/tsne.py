@@ -1,0 +1,24 @@
+"""TorchServe entry point of `tsne`: images laid out by t-SNE or PCA of their features, scattered or on a grid."""
+from __future__ import annotations
+
+from typing import Any
+
+from convlens import embedding, params
+from serving.lecture import LectureHandler
+from serving.responses_lecture import encode_layout
+
+
+class TsneHandler(LectureHandler):
+    task = "tsne"
+
+    def run(self, fields: dict[str, Any], explain: bool) -> tuple[bytes, str]:
+        p = params.parse("tsne", fields)
+        backbone = self.check_backbone(p.backbone)
+        pixels, names = self.squares(p.images, p.size)
+        layer = self.layer_or_default(p.layer) if p.layer else None
+        result = embedding.tsne_layout(backbone, pixels, names, p.method, p.perplexity, p.seed, p.iterations, layer,
+                                       p.batch_size, self.deadline())
+        return encode_layout(result, p.format, p.view, p.canvas, p.thumb)
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "methods": ["tsne", "pca"], "views": ["scatter", "grid"]}
