@@ -25,6 +25,7 @@ from .errors import ConvLensError, Unsupported, error_for, error_from_json
 from .inputs import Fields, ImageFile
 from .retry import RetryPolicy, call_with_retries
 from .tls import TLSConfig
+from .transport_http import _proto_error as proto_error
 
 TokenProvider = Callable[[], Optional[str]]
 
@@ -143,6 +144,7 @@ class GrpcTransport:
                 for name, value in fields.items()
             },
         )
+        proto = isinstance(fields.get("format"), str) and fields.get("format") == "proto"
 
         def attempt() -> bytes:
             try:
@@ -153,6 +155,8 @@ class GrpcTransport:
                 raise error_from_rpc(exc) from None
             body: bytes = response.prediction
             error = error_from_json(body)  # a handler's error (TorchServe keeps status OK)
+            if error is None and proto:  # ... or in a convlens.v1.Response when format=proto
+                error = proto_error(body)
             if error is not None:
                 raise error
             return body
