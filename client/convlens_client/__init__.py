@@ -19,7 +19,9 @@ from .errors import (
     Unauthorized,
     Unsupported,
 )
-from .results import Heatmap, Prediction
+from .results import Heatmap, ModelStatus, Prediction
+from .retry import RetryPolicy
+from .tls import TLSConfig
 
 __version__ = "0.1.0"
 
@@ -29,9 +31,12 @@ __all__ = [
     "ConvLensError",
     "Heatmap",
     "InvalidRequest",
+    "ModelStatus",
     "NotFound",
     "Prediction",
+    "RetryPolicy",
     "ServerError",
+    "TLSConfig",
     "TooLarge",
     "Unauthorized",
     "Unsupported",
