@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from .async_client import AsyncClient
 from .client import Client
 from .errors import (
     Busy,
@@ -26,6 +27,7 @@ from .tls import TLSConfig
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsyncClient",
     "Busy",
     "Client",
     "ConvLensError",
