@@ -61,6 +61,10 @@ _HTTP_CODE = {
 _SIZE_LIMIT_WORDS = ("larger than max", "exceeds maximum", "message too large", "max message size")
 
 
+# How gRPC words a TLS failure inside UNAVAILABLE (untrusted certificate, refused handshake).
+_TLS_WORDS = ("CERTIFICATE_VERIFY_FAILED", "handshake failed", "Handshake failed", "SSL_ERROR", "TSI_")
+
+
 def _host(host: str) -> str:
     return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
@@ -84,6 +88,8 @@ def error_from_rpc(exc: grpc.RpcError) -> ConvLensError:
     if embedded is not None:
         return embedded
     code, type_ = _HTTP_CODE.get(status, 500), status.name
+    if status == grpc.StatusCode.UNAVAILABLE and any(w in details for w in _TLS_WORDS):
+        return ConvLensError(f"TLS failed: {first_line}", 0, "TLSError")  # not retried
     if status == grpc.StatusCode.RESOURCE_EXHAUSTED and not any(
         w in details.lower() for w in _SIZE_LIMIT_WORDS
     ):
