@@ -15,13 +15,15 @@ from concurrent import futures
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, Iterator, List, Optional
 from urllib.parse import parse_qs, urlparse
 
 import grpc
+import pytest
 
 from convlens_client._proto import management_pb2, management_pb2_grpc
 
+LAYERS = ["stem", "block1", "block2", "head"]
 INVALID_KEY = {
     "code": 400,
     "type": "InvalidKeyException",
@@ -190,3 +192,28 @@ def start_management(state: ManagementState) -> ManagementServers:
 
     holder.stop = stop
     return holder
+
+
+# -- fixtures (import them into a test module to use them) --------------------------------------
+
+
+@pytest.fixture(scope="module")
+def mgmt_servers(tmp_path_factory) -> Iterator[ManagementServers]:
+    servers = start_management(ManagementState(tmp_path_factory.mktemp("mgmt") / "key_file.json"))
+    try:
+        yield servers
+    finally:
+        servers.stop()
+
+
+@pytest.fixture
+def mgmt(mgmt_servers: ManagementServers, tmp_path) -> ManagementServers:
+    """The servers with fresh state: two models, keys written to a fresh key file."""
+    state = ManagementState(tmp_path / "key_file.json")
+    state.write_key_file()
+    state.models = {
+        "saliency": describe_entry("saliency", layers=LAYERS),
+        "classify": describe_entry("classify", ready=0, layers=LAYERS),
+    }
+    mgmt_servers.state = state
+    return mgmt_servers

@@ -3,39 +3,14 @@ fake TorchServe management and inference servers that behave as the real ones do
 
 from __future__ import annotations
 
-from typing import Iterator
-
 import grpc
 import pytest
 
 from client_fakes import Reply, Servers, classification, json_error, proto_reply
 from convlens_client import Client, ConvLensError, ModelStatus, NotFound, Unauthorized
-from management_fakes import ManagementServers, ManagementState, describe_entry, start_management
+from management_fakes import LAYERS, ManagementServers, ManagementState, describe_entry, mgmt, mgmt_servers  # noqa: F401
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
-LAYERS = ["stem", "block1", "block2", "head"]
-
-
-@pytest.fixture(scope="module")
-def mgmt_servers(tmp_path_factory) -> Iterator[ManagementServers]:
-    servers = start_management(ManagementState(tmp_path_factory.mktemp("mgmt") / "key_file.json"))
-    try:
-        yield servers
-    finally:
-        servers.stop()
-
-
-@pytest.fixture
-def mgmt(mgmt_servers: ManagementServers, tmp_path) -> ManagementServers:
-    """The servers with fresh state: two models, keys written to a fresh key file."""
-    state = ManagementState(tmp_path / "key_file.json")
-    state.write_key_file()
-    state.models = {
-        "saliency": describe_entry("saliency", layers=LAYERS),
-        "classify": describe_entry("classify", ready=0, layers=LAYERS),
-    }
-    mgmt_servers.state = state
-    return mgmt_servers
 
 
 def make_client(servers: Servers, mgmt: ManagementServers, transport: str, **kwargs) -> Client:
