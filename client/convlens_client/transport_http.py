@@ -50,14 +50,16 @@ def send_errors(base_url: str, send: Callable[[], httpx.Response]) -> httpx.Resp
     """Run ``send``, mapping httpx's failures to the client's exceptions (connect -> retryable Busy;
     a TLS failure -> ``TLSError``, not retried: it would fail the same way again)."""
     try:
-        return send()
+        try:
+            return send()
+        except httpx.TransportError as exc:
+            tls_error = _tls_failure(exc)
+            if tls_error is not None:
+                raise ConvLensError(f"TLS with {base_url} failed: {tls_error}", 0, "TLSError") from exc
+            raise
     except httpx.TimeoutException as exc:
         raise ServerError(f"request timed out: {exc}", 504, "Timeout") from exc
-    except httpx.TransportError as exc:
-        tls_error = _tls_failure(exc)
-        if tls_error is None:
-            raise
-        raise ConvLensError(f"TLS with {base_url} failed: {tls_error}", 0, "TLSError") from exc
+    except httpx.ConnectError as exc:
         raise Busy(f"cannot connect to {base_url}: {exc}", 503, "ConnectionError") from exc
     except httpx.RemoteProtocolError as exc:  # connection dropped before an answer (server restart)
         raise Busy(f"{base_url} closed the connection: {exc}", 503, "RemoteProtocolError") from exc
