@@ -130,6 +130,7 @@ def print_table(predictions: Sequence[Prediction], out: TextIO) -> None:
 
 
 def run_saliency(client: Client, args: argparse.Namespace, out: TextIO) -> None:
+    """``saliency``: write the picture, npy or JSON map; print what was written."""
     output = Path(args.output or f"{Path(args.image).stem}_saliency.{EXTENSIONS[args.format]}")
     if args.format != "json":
         data = client.saliency_image(

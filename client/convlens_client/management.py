@@ -114,6 +114,7 @@ class HttpManagement:
         self._get(f"/token?type={kind}", lambda: api_key, timeout, refresh=False)
 
     def close(self) -> None:
+        """Release the connection."""
         self._http.close()
 
 
@@ -173,4 +174,5 @@ class GrpcManagement:
         return _json(self._call(self._stub.DescribeModel, request, timeout), "DescribeModel")
 
     def close(self) -> None:
+        """Release the connection."""
         self._channel.close()

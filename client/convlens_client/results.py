@@ -20,9 +20,11 @@ class Prediction:
 
     @classmethod
     def from_proto(cls, msg: pb.Prediction) -> "Prediction":
+        """From a ``convlens.v1.Prediction``."""
         return cls(msg.index, msg.label, msg.probability, msg.score)
 
     def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
         return {
             "index": self.index,
             "label": self.label,
@@ -48,6 +50,7 @@ class Heatmap:
 
     @classmethod
     def from_proto(cls, msg: pb.Heatmap) -> "Heatmap":
+        """From a ``convlens.v1.Heatmap``; checks the value count."""
         values = list(msg.values)
         if len(values) != msg.width * msg.height:
             raise ConvLensError(

@@ -187,4 +187,5 @@ class GrpcTransport:
         return status if isinstance(status, str) else response.health.strip()
 
     def close(self) -> None:
+        """Release the connection."""
         self._channel.close()

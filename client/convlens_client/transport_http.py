@@ -184,4 +184,5 @@ class HttpTransport:
         return call_with_retries(attempt, self.retry, self._token)
 
     def close(self) -> None:
+        """Release the connection."""
         self._http.close()
