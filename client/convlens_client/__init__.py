@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from .async_client import AsyncClient
 from .client import Client
 from .errors import (
     Busy,
@@ -19,13 +20,16 @@ from .errors import (
     Unauthorized,
     Unsupported,
 )
-from .results import Heatmap, Prediction
+from .results import Heatmap, ModelStatus, Prediction
 from .results_lecture import ActivationMaps, ChannelStat, FilterBank, Layout, Neighbor, Neighbors, Patch, Point, TopPatches
+from .retry import RetryPolicy
+from .tls import TLSConfig
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ActivationMaps",
+    "AsyncClient",
     "Busy",
     "ChannelStat",
     "FilterBank",
@@ -39,9 +43,12 @@ __all__ = [
     "ConvLensError",
     "Heatmap",
     "InvalidRequest",
+    "ModelStatus",
     "NotFound",
     "Prediction",
+    "RetryPolicy",
     "ServerError",
+    "TLSConfig",
     "TooLarge",
     "Unauthorized",
     "Unsupported",

@@ -11,18 +11,37 @@ Lookup order (first hit wins):
 A key file named explicitly (argument or environment) must exist; the two default locations are
 skipped when absent. TorchServe rewrites the key file when it restarts and its tokens expire, so a
 token taken from a file is re-read whenever the file changes.
+
+Management calls (``models()``, ``describe()``, ``layers()``) use the management key the same
+way: ``management_token`` argument, ``CONVLENS_MANAGEMENT_TOKEN``, or ``management.key`` of the
+key file.
+
+**Expired tokens.** TorchServe's inference and management keys expire after
+``token_expiration_min`` (60 by default); its ``API`` key does not. When a call is refused
+(``Unauthorized``) and the token came from a key file, the client refreshes it once and repeats
+the call: it first re-reads the file (another client or the operator may have rotated the key
+already), and if that gives nothing new and an API key is known (``api_key`` argument,
+``CONVLENS_API_KEY``, or ``API.key`` of the key file) it asks TorchServe for a new key with
+``GET <management>/token?type=inference|management`` and reads it from the key file. TorchServe
+answers that call with an empty body and writes the new key only into its ``key_file.json``, so
+refreshing works only where the client can read that file (the same host or a shared volume). A
+token given explicitly (argument or environment) is never refreshed.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import threading
 from pathlib import Path
-from typing import Mapping, Optional, Union
+from typing import Callable, Mapping, Optional, Union
 
 from .errors import ConvLensError
 
 TOKEN_ENV = "CONVLENS_TOKEN"
+MANAGEMENT_TOKEN_ENV = "CONVLENS_MANAGEMENT_TOKEN"
+API_KEY_ENV = "CONVLENS_API_KEY"
+TOKEN_ENVS = {"inference": TOKEN_ENV, "management": MANAGEMENT_TOKEN_ENV}
 KEY_FILE_ENV = "CONVLENS_KEY_FILE"
 DEFAULT_KEY_FILES = ("key_file.json", os.path.join(".run", "key_file.json"))
 
@@ -36,17 +55,17 @@ class KeyFileError(ConvLensError):
         super().__init__(message, 0, "KeyFileError")
 
 
-def read_key_file(path: PathLike) -> str:
-    """The inference token (``inference.key``) of a TorchServe ``key_file.json``."""
+def read_key_file(path: PathLike, kind: str = "inference") -> str:
+    """A key of a TorchServe ``key_file.json``: ``kind`` is ``inference``, ``management`` or ``API``."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
-        key = data["inference"]["key"]
+        key = data[kind]["key"]
     except FileNotFoundError:
         raise KeyFileError(f"key file not found: {path}") from None
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise KeyFileError(f"cannot read the inference key from {path}: {exc!r}") from None
+        raise KeyFileError(f"cannot read the {kind} key from {path}: {exc!r}") from None
     if not isinstance(key, str) or not key:
-        raise KeyFileError(f"no inference key in {path}")
+        raise KeyFileError(f"no {kind} key in {path}")
     return key
 
 
@@ -71,8 +90,13 @@ def find_key_file(
     return None
 
 
+# Asks TorchServe for a new key of a kind ("inference" / "management") with the API key.
+Rotator = Callable[[str, str], None]
+
+
 class TokenSource:
-    """Resolves the token once, then serves it; a token read from a key file follows file changes."""
+    """Resolves the token once, then serves it; a token read from a key file follows file changes
+    and can be refreshed (:meth:`refresh`). Thread-safe: one source may serve many threads."""
 
     def __init__(
         self,
@@ -80,11 +104,19 @@ class TokenSource:
         key_file: Optional[PathLike] = None,
         env: Optional[Mapping[str, str]] = None,
         cwd: Optional[PathLike] = None,
+        kind: str = "inference",
+        api_key: Optional[str] = None,
     ) -> None:
+        if kind not in TOKEN_ENVS:
+            raise ValueError(f"kind must be one of {sorted(TOKEN_ENVS)}, not {kind!r}")
         env = os.environ if env is None else env
-        self._token: Optional[str] = token or env.get(TOKEN_ENV) or None
+        self.kind = kind
+        self._lock = threading.RLock()
+        self._token: Optional[str] = token or env.get(TOKEN_ENVS[kind]) or None
+        self._api_key: Optional[str] = api_key or env.get(API_KEY_ENV) or None
         self._path: Optional[Path] = None
         self._stamp: Optional[tuple[int, int]] = None
+        self.rotator: Optional[Rotator] = None  # set by the client: GET /token on the management API
         if self._token is None:
             self._path = find_key_file(key_file, env, cwd)
             if self._path is not None:
@@ -95,22 +127,51 @@ class TokenSource:
         """The key file the token comes from, or None."""
         return self._path
 
-    def _reload(self) -> None:
+    def _reload(self, force: bool = False) -> None:
         assert self._path is not None
         try:
             st = self._path.stat()
         except OSError as exc:
             raise KeyFileError(f"key file not found: {self._path} ({exc.strerror})") from None
         stamp = (st.st_mtime_ns, st.st_size)
-        if stamp != self._stamp:
-            self._token = read_key_file(self._path)
+        if force or stamp != self._stamp:
+            self._token = read_key_file(self._path, self.kind)
             self._stamp = stamp
 
     def __call__(self) -> Optional[str]:
         """The current token, or None to send no ``Authorization`` (token auth disabled)."""
-        if self._path is not None:
-            self._reload()
-        return self._token
+        with self._lock:
+            if self._path is not None:
+                self._reload()
+            return self._token
+
+    def api_key(self) -> Optional[str]:
+        """TorchServe's API key (for rotating tokens): argument, ``CONVLENS_API_KEY``, or the key file."""
+        if self._api_key is not None or self._path is None:
+            return self._api_key
+        try:
+            return read_key_file(self._path, "API")
+        except KeyFileError:
+            return None
+
+    def refresh(self, used: Optional[str]) -> bool:
+        """After ``used`` was refused: get a newer token; True when one is now in place.
+
+        Re-reads the key file first; if it still holds ``used``, rotates the key with the API key
+        (``rotator``) and reads the new one. False for tokens not from a key file.
+        """
+        with self._lock:
+            if self._path is None:
+                return False
+            self._reload(force=True)
+            if self._token != used:
+                return True
+            api_key = self.api_key()
+            if api_key is None or self.rotator is None:
+                return False
+            self.rotator(self.kind, api_key)
+            self._reload(force=True)
+            return self._token != used
 
 
 def resolve_token(
@@ -118,6 +179,7 @@ def resolve_token(
     key_file: Optional[PathLike] = None,
     env: Optional[Mapping[str, str]] = None,
     cwd: Optional[PathLike] = None,
+    kind: str = "inference",
 ) -> Optional[str]:
-    """The inference token by the lookup order above, or None when there is none."""
-    return TokenSource(token, key_file, env, cwd)()
+    """The ``kind`` token by the lookup order above, or None when there is none."""
+    return TokenSource(token, key_file, env, cwd, kind)()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, List, Mapping, Optional, Protocol
+import json
+import threading
+from typing import Any, Dict, List, Mapping, Optional, Protocol, Union
 
 from google.protobuf.message import DecodeError
 
@@ -15,7 +17,10 @@ from .endpoints_style import StyleMethods
 from .endpoints_synthesis import SynthesisMethods
 from .errors import ConvLensError, error_for
 from .inputs import Fields, ImageInput, build_fields
-from .results import Heatmap, Prediction
+from .management import GrpcManagement, HttpManagement
+from .results import Heatmap, ModelStatus, Prediction
+from .retry import RetryPolicy
+from .tls import TLSConfig
 from .transport_grpc import GrpcTransport
 from .transport_http import HttpTransport
 
@@ -25,13 +30,21 @@ __all__ = ["Client", "Target", "Transport", "parse_response"]
 class Transport(Protocol):
     """What the client needs from a transport; both raise :mod:`convlens_client.errors`."""
 
-    def predict(self, model: str, fields: Fields) -> bytes: ...
+    def predict(self, model: str, fields: Fields, timeout: Optional[float] = None) -> bytes:
+        """The body of ``model``'s answer to ``fields`` (errors raised as exceptions)."""
+        ...
 
-    def explain(self, model: str, fields: Fields) -> bytes: ...
+    def explain(self, model: str, fields: Fields, timeout: Optional[float] = None) -> bytes:
+        """The body of TorchServe's explanations call."""
+        ...
 
-    def health(self) -> str: ...
+    def health(self, timeout: Optional[float] = None) -> str:
+        """TorchServe's health status."""
+        ...
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Release the connection."""
+        ...
 
 
 def parse_response(body: bytes) -> pb.Response:
@@ -51,12 +64,27 @@ def parse_response(body: bytes) -> pb.Response:
 
 
 class Client(AttributionMethods, SynthesisMethods, StyleMethods, LectureMethods):
-    """A ConvLens client.
+    """A ConvLens client; thread-safe (one connection pool / channel shared by all calls).
 
-    ``transport`` is ``"http"`` (TorchServe's REST API on ``http_port``) or ``"grpc"`` (its gRPC
-    inference API on ``grpc_port``); results and errors are the same on both. The token is taken
-    from ``token``, ``CONVLENS_TOKEN``, or a TorchServe ``key_file.json`` (see
-    :mod:`convlens_client.auth`). ``scheme="https"`` uses TLS on both transports.
+    ``transport`` is ``"http"`` (TorchServe's REST API on ``http_port``, management on
+    ``management_port``) or ``"grpc"`` (its gRPC inference API on ``grpc_port``, management on
+    ``grpc_management_port``); results and errors are the same on both.
+
+    Auth (see :mod:`convlens_client.auth`): the inference token from ``token``,
+    ``CONVLENS_TOKEN`` or a TorchServe ``key_file.json``; the management token (for
+    :meth:`models`, :meth:`describe`, :meth:`layers`) from ``management_token``,
+    ``CONVLENS_MANAGEMENT_TOKEN`` or the key file. Tokens read from the key file are refreshed
+    once when refused (re-read, then rotated with the ``api_key`` / ``CONVLENS_API_KEY`` / the key
+    file's API key).
+
+    Reliability (see :mod:`convlens_client.retry`): ``timeout`` seconds per attempt (every method
+    also takes ``timeout=`` for one call); ``retries`` extra attempts with exponential backoff
+    from ``backoff`` seconds and full jitter, only for retryable failures (503/507, no connection,
+    gRPC UNAVAILABLE / RESOURCE_EXHAUSTED / TorchServe's full-queue INTERNAL), never for 4xx.
+
+    TLS: ``scheme="https"`` on both transports, implied by any of ``ca_cert`` (PEM bundle that
+    signed the server's certificate; default: the system store), ``client_cert``/``client_key``
+    (mutual TLS) and ``tls_server_name`` (gRPC: the name to check in the certificate).
     """
 
     def __init__(
@@ -68,19 +96,47 @@ class Client(AttributionMethods, SynthesisMethods, StyleMethods, LectureMethods)
         grpc_port: int = 7070,
         key_file: Optional[PathLike] = None,
         timeout: float = 60.0,
-        scheme: str = "http",
+        scheme: Optional[str] = None,
+        *,
+        management_port: int = 8081,
+        grpc_management_port: int = 7071,
+        management_token: Optional[str] = None,
+        api_key: Optional[str] = None,
+        retries: int = 2,
+        backoff: float = 0.5,
+        max_backoff: float = 10.0,
+        ca_cert: Optional[PathLike] = None,
+        client_cert: Optional[PathLike] = None,
+        client_key: Optional[PathLike] = None,
+        tls_server_name: Optional[str] = None,
+        retry_policy: Optional[RetryPolicy] = None,
     ) -> None:
         if transport not in ("http", "grpc"):
             raise ValueError(f"transport must be 'http' or 'grpc', not {transport!r}")
+        self.tls = TLSConfig(ca_cert, client_cert, client_key, tls_server_name)
+        scheme = scheme or ("https" if self.tls.configured else "http")
         if scheme not in ("http", "https"):
             raise ValueError(f"scheme must be 'http' or 'https', not {scheme!r}")
+        if scheme == "http" and self.tls.configured:
+            raise ValueError("TLS options (ca_cert, client_cert, ...) need scheme='https'")
         self.transport_name = transport
-        self._token = TokenSource(token, key_file)
+        self.retry = retry_policy or RetryPolicy(retries, backoff, max_backoff)
+        self._token = TokenSource(token, key_file, api_key=api_key)
+        self._management_token = TokenSource(management_token, key_file, kind="management", api_key=api_key)
+        self._token.rotator = self._management_token.rotator = self._rotate_token
+        self._host, self._scheme, self._timeout = host, scheme, timeout
+        self._management_ports = {"http": management_port, "grpc": grpc_management_port}
+        self._managers: Dict[str, Union[HttpManagement, GrpcManagement]] = {}
+        self._managers_lock = threading.Lock()
         self._transport: Transport
         if transport == "http":
-            self._transport = HttpTransport(host, http_port, self._token, timeout, scheme)
+            self._transport = HttpTransport(
+                host, http_port, self._token, timeout, scheme, retry=self.retry, tls=self.tls
+            )
         else:
-            self._transport = GrpcTransport(host, grpc_port, self._token, timeout, secure=scheme == "https")
+            self._transport = GrpcTransport(
+                host, grpc_port, self._token, timeout, secure=scheme == "https", retry=self.retry, tls=self.tls
+            )
 
     # -- endpoints ---------------------------------------------------------------------------
 
@@ -115,14 +171,49 @@ class Client(AttributionMethods, SynthesisMethods, StyleMethods, LectureMethods)
         params = dict(target=target, method=method, view=view, format=format, **fields)
         return self._transport.predict("saliency", build_fields({"image": image}, params))
 
-    def explain(self, image: ImageInput, target: Target = None) -> bytes:
+    def explain(self, image: ImageInput, target: Target = None, timeout: Optional[float] = None) -> bytes:
         """TorchServe's explanation of ``classify`` (``POST /explanations/classify``): a PNG
         saliency map. HTTP only: TorchServe has no gRPC explanations RPC."""
-        return self._transport.explain("classify", build_fields({"image": image}, {"target": target}))
+        fields = build_fields({"image": image}, {"target": target})
+        return self._transport.explain("classify", fields, timeout=timeout)
 
-    def health(self) -> str:
+    def health(self, timeout: Optional[float] = None) -> str:
         """TorchServe's health: ``"Healthy"`` or ``"Unhealthy"`` (models may still be loading)."""
-        return self._transport.health()
+        return self._transport.health(timeout=timeout)
+
+    # -- management (management token; HTTP port 8081 or gRPC ManagementAPIsService 7071) ----
+
+    def models(self, timeout: Optional[float] = None) -> List[ModelStatus]:
+        """Every served model (endpoint) with its workers, sorted by name; ``.ready`` says whether
+        it can serve now (TorchServe's /ping says Healthy while models still load)."""
+        manager = self._manager()
+        names = sorted({str(m.get("modelName")) for m in manager.list_models(timeout=timeout)})
+        return [
+            ModelStatus.from_describe(manager.describe(name, customized=False, timeout=timeout)[0])
+            for name in names
+        ]
+
+    def describe(self, model: str, version: Optional[str] = None, timeout: Optional[float] = None) -> Dict[str, Any]:
+        """What endpoint ``model`` offers: its handler's describe dict (TorchServe's describe call
+        with ``customized=true``): backbone, device, layers, limits and the endpoint's own keys
+        (methods, styles, ...)."""
+        entries = self._manager().describe(model, version, customized=True, timeout=timeout)
+        meta = entries[0].get("customizedMetadata") if entries else None
+        if isinstance(meta, str):  # a handler that returned JSON text
+            try:
+                meta = json.loads(meta)
+            except ValueError:
+                pass
+        if not isinstance(meta, dict):
+            raise ConvLensError(f"'{model}' has no ConvLens description", type="MalformedResponse")
+        return meta
+
+    def layers(self, model: str = "saliency", timeout: Optional[float] = None) -> List[str]:
+        """The named layers of ``model``'s backbone (usable as ``layer=``), input to output."""
+        layers = self.describe(model, timeout=timeout).get("layers")
+        if not isinstance(layers, list):
+            raise ConvLensError(f"'{model}' does not list its layers", type="MalformedResponse")
+        return [str(layer) for layer in layers]
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -136,8 +227,10 @@ class Client(AttributionMethods, SynthesisMethods, StyleMethods, LectureMethods)
         """Call ``model`` with format=proto on several image fields; the Response, which must hold ``expect``."""
         if "format" in params:
             raise TypeError(f"{model}() always asks for format=proto; use the *_image() method for pictures")
+        params = dict(params)
+        timeout = params.pop("timeout", None)
         fields = build_fields(images, {**params, "format": "proto"})
-        msg = parse_response(self._transport.predict(model, fields))
+        msg = parse_response(self._transport.predict(model, fields, timeout=timeout))
         got = msg.WhichOneof("result")
         if got != expect:
             raise ConvLensError(
@@ -148,11 +241,37 @@ class Client(AttributionMethods, SynthesisMethods, StyleMethods, LectureMethods)
 
     def _raw(self, model: str, images: Mapping[str, ImageInput], params: Mapping[str, Any]) -> bytes:
         """Call ``model`` and return the body as the server encoded it (a picture, npy, JSON)."""
-        return self._transport.predict(model, build_fields(images, params))
+        params = dict(params)
+        timeout = params.pop("timeout", None)
+        return self._transport.predict(model, build_fields(images, params), timeout=timeout)
+
+    def _manager(self, kind: Optional[str] = None) -> Union[HttpManagement, GrpcManagement]:
+        """The management API client of ``kind`` (default: this client's transport), made once."""
+        kind = kind or self.transport_name
+        with self._managers_lock:
+            if kind not in self._managers:
+                port = self._management_ports[kind]
+                token, timeout, tls = self._management_token, self._timeout, self.tls
+                self._managers[kind] = (
+                    HttpManagement(self._host, port, token, timeout, self._scheme, self.retry, tls)
+                    if kind == "http"
+                    else GrpcManagement(self._host, port, token, timeout, self._scheme == "https", self.retry, tls)
+                )
+            return self._managers[kind]
+
+    def _rotate_token(self, kind: str, api_key: str) -> None:
+        """Have TorchServe write a new ``kind`` key into its key file (REST management API)."""
+        manager = self._manager("http")
+        assert isinstance(manager, HttpManagement)
+        manager.rotate_token(kind, api_key)
 
     def close(self) -> None:
-        """Close the connection (HTTP session or gRPC channel)."""
+        """Close the connections (HTTP sessions or gRPC channels)."""
         self._transport.close()
+        with self._managers_lock:
+            for manager in self._managers.values():
+                manager.close()
+            self._managers.clear()
 
     def __enter__(self) -> "Client":
         return self

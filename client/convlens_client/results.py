@@ -20,9 +20,11 @@ class Prediction:
 
     @classmethod
     def from_proto(cls, msg: pb.Prediction) -> "Prediction":
+        """From a ``convlens.v1.Prediction``."""
         return cls(msg.index, msg.label, msg.probability, msg.score)
 
     def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
         return {
             "index": self.index,
             "label": self.label,
@@ -48,6 +50,7 @@ class Heatmap:
 
     @classmethod
     def from_proto(cls, msg: pb.Heatmap) -> "Heatmap":
+        """From a ``convlens.v1.Heatmap``; checks the value count."""
         values = list(msg.values)
         if len(values) != msg.width * msg.height:
             raise ConvLensError(
@@ -88,4 +91,56 @@ class Heatmap:
             "target": self.target.to_dict() if self.target else None,
             "predicted": self.predicted.to_dict() if self.predicted else None,
             "values": [list(self.values[r * w : (r + 1) * w]) for r in range(self.height)],
+        }
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    """A served model (= endpoint) and its workers, from TorchServe's list and describe calls."""
+
+    name: str
+    version: str
+    url: str  # the archive it was loaded from
+    min_workers: int
+    max_workers: int
+    batch_size: int
+    workers: int  # workers started
+    ready_workers: int  # workers in state READY
+    pending_requests: int  # requests waiting in the model's queue
+
+    @property
+    def ready(self) -> bool:
+        """Whether the model can serve now: at least one READY worker, and min_workers of them."""
+        return self.ready_workers > 0 and self.ready_workers >= self.min_workers
+
+    @classmethod
+    def from_describe(cls, entry: dict) -> "ModelStatus":
+        """From one entry of TorchServe's describe answer (``GET /models/{name}``)."""
+        workers = entry.get("workers") or []
+        queue = entry.get("jobQueueStatus") or {}
+        return cls(
+            name=str(entry.get("modelName", "")),
+            version=str(entry.get("modelVersion", "")),
+            url=str(entry.get("modelUrl", "")),
+            min_workers=int(entry.get("minWorkers", 0)),
+            max_workers=int(entry.get("maxWorkers", 0)),
+            batch_size=int(entry.get("batchSize", 1)),
+            workers=len(workers),
+            ready_workers=sum(1 for w in workers if w.get("status") == "READY"),
+            pending_requests=int(queue.get("pendingRequests", 0)),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (with ``ready``)."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "url": self.url,
+            "ready": self.ready,
+            "workers": self.workers,
+            "ready_workers": self.ready_workers,
+            "min_workers": self.min_workers,
+            "max_workers": self.max_workers,
+            "batch_size": self.batch_size,
+            "pending_requests": self.pending_requests,
         }

@@ -1,9 +1,15 @@
-"""HTTP transport: TorchServe's REST inference API (``/predictions``, ``/explanations``, ``/ping``)."""
+"""HTTP transport: TorchServe's REST inference API (``/predictions``, ``/explanations``, ``/ping``).
+
+Every call goes through :func:`convlens_client.retry.call_with_retries` (backoff on 503/507 and
+connection failures, one token refresh on Unauthorized). One ``httpx.Client`` (a thread-safe
+connection pool) serves all calls, so a client may be shared by threads.
+"""
 
 from __future__ import annotations
 
 import json
-from typing import Callable, Optional
+import ssl
+from typing import Callable, Optional, Union
 
 import httpx
 from google.protobuf.message import DecodeError
@@ -11,8 +17,54 @@ from google.protobuf.message import DecodeError
 from ._proto import convlens_pb2 as pb
 from .errors import Busy, ConvLensError, ServerError, error_for, error_from_dict
 from .inputs import Fields, ImageFile
+from .retry import RetryPolicy, call_with_retries
+from .tls import TLSConfig
 
 TokenProvider = Callable[[], Optional[str]]
+Timeout = Union[float, None, "httpx._client.UseClientDefault"]
+
+
+def _timeout(seconds: Optional[float]) -> Timeout:
+    """httpx's per-request timeout: the client's default unless ``seconds`` is given."""
+    return httpx.USE_CLIENT_DEFAULT if seconds is None else seconds
+
+
+def _verify(scheme: str, tls: Optional[TLSConfig]) -> Union[bool, "ssl.SSLContext"]:
+    """httpx's ``verify``: an SSL context built from the TLS options for https, else the default."""
+    if scheme == "https" and tls is not None:
+        return tls.ssl_context()
+    return True
+
+
+def _tls_failure(exc: BaseException) -> Optional[ssl.SSLError]:
+    """The TLS error behind an httpx failure (certificate not trusted, handshake refused), if any."""
+    seen: Optional[BaseException] = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def send_errors(base_url: str, send: Callable[[], httpx.Response]) -> httpx.Response:
+    """Run ``send``, mapping httpx's failures to the client's exceptions (connect -> retryable Busy;
+    a TLS failure -> ``TLSError``, not retried: it would fail the same way again)."""
+    try:
+        try:
+            return send()
+        except httpx.TransportError as exc:
+            tls_error = _tls_failure(exc)
+            if tls_error is not None:
+                raise ConvLensError(f"TLS with {base_url} failed: {tls_error}", 0, "TLSError") from exc
+            raise
+    except httpx.TimeoutException as exc:
+        raise ServerError(f"request timed out: {exc}", 504, "Timeout") from exc
+    except httpx.ConnectError as exc:
+        raise Busy(f"cannot connect to {base_url}: {exc}", 503, "ConnectionError") from exc
+    except httpx.RemoteProtocolError as exc:  # connection dropped before an answer (server restart)
+        raise Busy(f"{base_url} closed the connection: {exc}", 503, "RemoteProtocolError") from exc
+    except httpx.HTTPError as exc:
+        raise ConvLensError(f"{type(exc).__name__}: {exc}", 0, "TransportError") from exc
 
 
 def _host(host: str) -> str:
@@ -61,16 +113,23 @@ class HttpTransport:
         timeout: float,
         scheme: str = "http",
         client: Optional[httpx.Client] = None,
+        retry: Optional[RetryPolicy] = None,
+        tls: Optional[TLSConfig] = None,
     ) -> None:
         self.base_url = f"{scheme}://{_host(host)}:{port}"
         self._token = token
-        self._http = client or httpx.Client(base_url=self.base_url, timeout=timeout)
+        self.retry = retry or RetryPolicy()
+        self._http = client or httpx.Client(
+            base_url=self.base_url, timeout=timeout, verify=_verify(scheme, tls)
+        )
 
     def _headers(self) -> dict[str, str]:
         token = self._token()
         return {"Authorization": f"Bearer {token}"} if token else {}
 
-    def _send(self, method: str, path: str, fields: Optional[Fields] = None) -> httpx.Response:
+    def _send(
+        self, method: str, path: str, fields: Optional[Fields] = None, timeout: Optional[float] = None
+    ) -> httpx.Response:
         data: dict[str, str] = {}
         files: dict[str, tuple[str, bytes, str]] = {}
         for name, value in (fields or {}).items():
@@ -78,43 +137,52 @@ class HttpTransport:
                 files[name] = (value.filename, value.data, value.content_type)
             else:
                 data[name] = value
-        try:
-            return self._http.request(
-                method, path, data=data or None, files=files or None, headers=self._headers()
-            )
-        except httpx.TimeoutException as exc:
-            raise ServerError(f"request timed out: {exc}", 504, "Timeout") from exc
-        except httpx.ConnectError as exc:
-            raise Busy(f"cannot connect to {self.base_url}: {exc}", 503, "ConnectionError") from exc
-        except httpx.HTTPError as exc:
-            raise ConvLensError(f"{type(exc).__name__}: {exc}", 0, "TransportError") from exc
+        return send_errors(
+            self.base_url,
+            lambda: self._http.request(
+                method,
+                path,
+                data=data or None,
+                files=files or None,
+                headers=self._headers(),
+                timeout=_timeout(timeout),
+            ),
+        )
 
-    def _call(self, path: str, fields: Fields) -> bytes:
-        response = self._send("POST", path, fields)
-        if not response.is_success:
-            raise error_from_response(response)
-        return response.content
+    def _call(self, path: str, fields: Fields, timeout: Optional[float] = None) -> bytes:
+        def attempt() -> bytes:
+            response = self._send("POST", path, fields, timeout)
+            if not response.is_success:
+                raise error_from_response(response)
+            return response.content
 
-    def predict(self, model: str, fields: Fields) -> bytes:
+        return call_with_retries(attempt, self.retry, self._token)
+
+    def predict(self, model: str, fields: Fields, timeout: Optional[float] = None) -> bytes:
         """``POST /predictions/{model}``; the response body."""
-        return self._call(f"/predictions/{model}", fields)
+        return self._call(f"/predictions/{model}", fields, timeout)
 
-    def explain(self, model: str, fields: Fields) -> bytes:
+    def explain(self, model: str, fields: Fields, timeout: Optional[float] = None) -> bytes:
         """``POST /explanations/{model}``; the response body."""
-        return self._call(f"/explanations/{model}", fields)
+        return self._call(f"/explanations/{model}", fields, timeout)
 
-    def health(self) -> str:
+    def health(self, timeout: Optional[float] = None) -> str:
         """``GET /ping``: TorchServe's status (``Healthy`` or ``Unhealthy``, which comes with a 500)."""
-        response = self._send("GET", "/ping")
-        try:
-            status = json.loads(response.content).get("status")
-        except (ValueError, AttributeError):
-            status = None
-        if isinstance(status, str):
-            return status
-        if not response.is_success:
-            raise error_from_response(response)
-        return response.text.strip()
+
+        def attempt() -> str:
+            response = self._send("GET", "/ping", None, timeout)
+            try:
+                status = json.loads(response.content).get("status")
+            except (ValueError, AttributeError):
+                status = None
+            if isinstance(status, str):
+                return status
+            if not response.is_success:
+                raise error_from_response(response)
+            return response.text.strip()
+
+        return call_with_retries(attempt, self.retry, self._token)
 
     def close(self) -> None:
+        """Release the connection."""
         self._http.close()

@@ -158,6 +158,7 @@ class Servers:
 
     def client(self, transport: str, **kwargs) -> Client:
         kwargs.setdefault("token", TOKEN)
+        kwargs.setdefault("retries", 0)  # retry behaviour has its own tests (test_retries.py)
         return Client(
             host="127.0.0.1",
             transport=transport,

@@ -139,7 +139,7 @@ def _free_port() -> int:
 
 def test_unreachable_server_is_busy_on_both_transports(transport: str) -> None:
     port = _free_port()
-    client = Client(transport=transport, http_port=port, grpc_port=port, token="t", timeout=5)
+    client = Client(transport=transport, http_port=port, grpc_port=port, token="t", timeout=5, retries=0)
     with client, pytest.raises(Busy) as info:
         client.classify(PNG)
     assert info.value.code == 503

@@ -1,0 +1,82 @@
+"""The CLI's cross-cutting options and management subcommands: models, layers, describe, --json,
+--retries/--backoff, TLS flags, management port and keys."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import List, Tuple
+from unittest import mock
+
+from client_fakes import Reply, Servers, json_error
+from convlens_client.cli import build_parser, client_from_args, main
+from management_fakes import LAYERS, ManagementServers, mgmt, mgmt_servers  # noqa: F401
+
+
+def run(servers: Servers, mgmt: ManagementServers, transport: str, *args: str) -> Tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    argv: List[str] = [
+        "--transport", transport,
+        "--http-port", str(servers.http_port), "--grpc-port", str(servers.grpc_port),
+        "--management-port", str(mgmt.http_port), "--grpc-management-port", str(mgmt.grpc_port),
+        "--key-file", str(mgmt.state.key_file), "--retries", "0",
+        *args,
+    ]
+    code = main(argv, out, err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_models_table_and_json(servers, backend, mgmt, transport) -> None:
+    code, out, err = run(servers, mgmt, transport, "models")
+    assert (code, err) == (1, "")  # classify has no READY worker
+    assert out.splitlines() == [
+        "model     status     workers  queued",
+        "classify  not ready  0/1      3",
+        "saliency  ready      1/1      3",
+    ]
+    for argv in (("--json", "models"), ("models", "--json")):  # global or after the subcommand
+        code, out, _ = run(servers, mgmt, transport, *argv)
+        rows = json.loads(out)
+        assert [r["name"] for r in rows] == ["classify", "saliency"] and rows[1]["ready"] is True
+
+
+def test_layers_and_describe(servers, backend, mgmt, transport) -> None:
+    code, out, _ = run(servers, mgmt, transport, "layers", "saliency")
+    assert code == 0 and out.split() == LAYERS
+    code, out, _ = run(servers, mgmt, transport, "layers", "saliency", "--json")
+    assert json.loads(out) == LAYERS
+    code, out, _ = run(servers, mgmt, transport, "describe", "saliency")
+    assert code == 0 and json.loads(out)["layers"] == LAYERS
+    code, out, err = run(servers, mgmt, transport, "describe", "nope")
+    assert code == 1 and "Model not found" in err
+
+
+def test_health_json(servers, backend, mgmt, transport) -> None:
+    code, out, _ = run(servers, mgmt, transport, "--token", "t", "--json", "health")
+    assert (code, json.loads(out)) == (0, {"status": "Healthy"})
+
+
+def test_retries_flag_reaches_the_client(servers, backend, mgmt, transport) -> None:
+    busy = Reply(json_error(503, "ServiceUnavailableException", "busy", with_field=False), 503,
+                 "application/json")
+    backend.reply = busy if transport == "http" else Reply(json_error(503, "ServiceUnavailableException", "busy"))
+    code, _, err = run(servers, mgmt, transport, "--token", "t", "--retries", "2", "--backoff", "0.01",
+                       "classify", __file__)
+    assert code == 1 and "busy" in err
+    assert len(backend.requests) == 3  # --retries 2 (given after the earlier --retries 0): 3 attempts
+
+
+def test_global_options_build_the_client(tmp_path) -> None:
+    ca = tmp_path / "ca.pem"
+    args = build_parser().parse_args([
+        "--transport", "grpc", "--retries", "4", "--backoff", "0.25", "--ca-cert", str(ca),
+        "--client-cert", "c.pem", "--client-key", "k.pem", "--tls-server-name", "api.internal",
+        "--management-token", "m", "--api-key", "a", "--token", "t", "health",
+    ])
+    with mock.patch("convlens_client.cli.Client") as Client:  # records the arguments (no real TLS files)
+        client_from_args(args)
+    kwargs = Client.call_args.kwargs
+    assert kwargs["retries"] == 4 and kwargs["backoff"] == 0.25 and kwargs["scheme"] is None
+    assert (kwargs["ca_cert"], kwargs["client_cert"], kwargs["client_key"]) == (str(ca), "c.pem", "k.pem")
+    assert kwargs["tls_server_name"] == "api.internal" and kwargs["transport"] == "grpc"
+    assert (kwargs["management_token"], kwargs["api_key"], kwargs["token"]) == ("m", "a", "t")
