@@ -149,8 +149,9 @@ def load_state_dict_file(path: str | os.PathLike[str], arch: str) -> dict[str, t
 
 def load_weights(model: nn.Module, path: str | os.PathLike[str], arch: str) -> None:
     """Load a state dict file into `model`; a file for another architecture raises BackboneUnavailable."""
+    state = load_state_dict_file(path, arch)
     try:
-        model.load_state_dict(load_state_dict_file(path, arch))
+        model.load_state_dict(state)
     except RuntimeError as exc:  # missing/unexpected keys or shape mismatches
         raise BackboneUnavailable(f"weights file {Path(path).name} does not fit {arch}: "
                                   f"{str(exc).splitlines()[0][:200]}") from exc
