@@ -19,9 +19,11 @@ import json
 import os
 import platform
 import random
+import struct
 import sys
 import threading
 import time
+import zlib
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,7 +49,19 @@ def _jpeg(array: np.ndarray, size: tuple[int, int]) -> bytes:
 
 CAT = _jpeg(data.chelsea(), (336, 224))
 COFFEE = _jpeg(data.coffee(), (300, 200))
-BOMB = bytes.fromhex("89504e470d0a1a0a0000000d49484452") + (30000).to_bytes(4, "big") * 2 + bytes(9)
+
+
+def _png_bomb(side: int) -> bytes:
+    """A PNG header declaring side x side RGB pixels around a tiny payload (the pixels are never allocated)."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(bytes(4096))) + \
+        chunk(b"IEND", b"")
+
+
+BOMB = _png_bomb(30000)
 
 
 @dataclass(frozen=True)
@@ -147,17 +161,20 @@ def main() -> int:
                 warm.saliency(CAT, size=96)
         pids = {e: server.worker_pids(e) for e in ENDPOINTS}
         rss_start = worker_rss(server)
+        load_start = os.getloadavg()[0]
         result = soak(server, args.requests, args.duration, args.clients, args.seed)
         rss_end = worker_rss(server)
+        load_end = os.getloadavg()[0]
         restarted = [e for e in ENDPOINTS if server.worker_pids(e) != pids[e]]
     growth = {f"{e} pid {pid}": {"start_mib": rss_start[e][pid] / 2**20, "end_mib": rss_end[e][pid] / 2**20,
                                  "growth_pct": 100 * (rss_end[e][pid] / rss_start[e][pid] - 1)}
               for e in ENDPOINTS for pid in rss_start[e] if pid in rss_end.get(e, {})}
     result.update(rss=growth, restarted=restarted, clients=args.clients, machine=f"{platform.machine()}, "
-                  f"{os.cpu_count()} cores", cold_start_s=server.cold_start_s)
+                  f"{os.cpu_count()} cores", cold_start_s=server.cold_start_s,
+                  load_average=(load_start, load_end))
 
     print(f"\n{result['requests']} requests in {result['wall_s']:.1f} s from {args.clients} clients "
-          f"(HTTP and gRPC), {result['machine']}")
+          f"(HTTP and gRPC), {result['machine']}, 1-min load average {load_start:.1f} -> {load_end:.1f}")
     for kind, n in sorted(result["outcomes"].items()):
         print(f"  {n:6d}  {kind}")
     print("\n| endpoint transport | n | p50 ms | p95 ms | p99 ms |\n|---|---|---|---|---|")

@@ -152,25 +152,29 @@ def test_the_client_sees_busy_when_the_queue_is_full(tight, transport):
 
 # --- a worker killed mid-request --------------------------------------------------------------------------------
 
-def test_a_worker_killed_mid_request_fails_it_cleanly_and_is_replaced(tight):
+def test_a_worker_killed_mid_request_fails_it_cleanly_and_is_replaced(tight, tmp_path):
     [pid] = tight.worker_pids("slow")
     key = token(tight)
     outcome: dict = {}
+    marker = tmp_path / "started"
 
     def in_flight() -> None:
         started = time.monotonic()
-        outcome["response"] = post(tight, "slow", key, {"sleep": "20"}, timeout=90)
+        outcome["response"] = post(tight, "slow", key, {"sleep": "20", "started": str(marker)}, timeout=90)
         outcome["seconds"] = time.monotonic() - started
 
     thread = threading.Thread(target=in_flight)
     thread.start()
-    time.sleep(2.0)  # the request is now sleeping inside the worker
+    deadline = time.monotonic() + 30
+    while not marker.exists() and time.monotonic() < deadline:  # wait until the request is inside the worker
+        time.sleep(0.05)
+    assert marker.read_text() == str(pid)
     os.kill(pid, signal.SIGKILL)
     thread.join(90)
     response = outcome["response"]
     print(f"\nin-flight request after SIGKILL: HTTP {response.status_code} after {outcome['seconds']:.1f}s: "
           f"{response.text[:200]}")
-    assert 500 <= response.status_code < 600 and outcome["seconds"] < 19  # failed, not left hanging
+    assert 500 <= response.status_code < 600 and outcome["seconds"] < 19  # failed at once, not after its sleep
     assert response.json()["code"] == response.status_code
     # A small retry loop (the SDK's own retries are another change): the next requests succeed on a new worker.
     deadline, attempts, answer = time.monotonic() + 120, 0, None

@@ -25,7 +25,8 @@ def test_missing_weights_file_is_a_clear_error(tmp_path):
 def test_corrupt_weights_file_is_a_clear_error(tmp_path, content):
     path = tmp_path / "corrupt.pth"
     path.write_bytes(content)
-    with pytest.raises(BackboneUnavailable, match="^weights file for efficientnet_lite0 is corrupt or not a torch state dict: corrupt.pth"):
+    expected = "^weights file for efficientnet_lite0 is corrupt or not a torch state dict: corrupt.pth"
+    with pytest.raises(BackboneUnavailable, match=expected):
         backbones.load_backbone("efficientnet_lite0", str(path), torch.device("cpu"))
 
 
