@@ -43,18 +43,29 @@ def build(name: str, weights: Path | None, force: bool) -> bool:
     digest = sources_digest(name, weights)
     if not force and mar.is_file() and stamp.is_file() and stamp.read_text() == digest:
         return False
-    with tempfile.TemporaryDirectory() as tmp:
-        code = Path(tmp) / "code"
-        shutil.copytree(HANDLERS, code, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-        extra = [str(code)] + ([str(weights)] if weights else [])
-        cmd = [str(Path(sys.executable).with_name("torch-model-archiver")), "--model-name", name,
-               "--version", VERSION, "--handler", str(code / f"{name}.py"), "--extra-files", ",".join(extra),
-               "--config-file", str(STORE / f"{name}.yaml"), "--export-path", str(STORE), "--force"]
-        mar.unlink(missing_ok=True)
-        subprocess.run(cmd, check=True)
+    archive(name, STORE, STORE / f"{name}.yaml", [weights] if weights else [])
     STAMPS.mkdir(parents=True, exist_ok=True)
     stamp.write_text(digest)
     return True
+
+
+def archive(name: str, export: Path, config: Path, extra_files: list[Path] = (),  # type: ignore[assignment]
+            handler: Path | None = None) -> Path:
+    """Archive `handlers/` as model `name` with `config` into `export`; `handler` replaces handlers/<name>.py
+    (tests archive variants: a deliberately slow handler, a config with corrupt weights)."""
+    mar = export / f"{name}.mar"
+    with tempfile.TemporaryDirectory() as tmp:
+        code = Path(tmp) / "code"
+        shutil.copytree(HANDLERS, code, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        if handler is not None:
+            shutil.copy(handler, code / f"{name}.py")
+        extra = [str(code)] + [str(f) for f in extra_files]
+        cmd = [str(Path(sys.executable).with_name("torch-model-archiver")), "--model-name", name,
+               "--version", VERSION, "--handler", str(code / f"{name}.py"), "--extra-files", ",".join(extra),
+               "--config-file", str(config), "--export-path", str(export), "--force"]
+        mar.unlink(missing_ok=True)
+        subprocess.run(cmd, check=True)
+    return mar
 
 
 def main() -> None:

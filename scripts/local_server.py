@@ -48,11 +48,25 @@ class Server:
         return f"http://{self.host}:{self.ports[port]}{path}"
 
     def describe(self, model: str) -> list[dict]:
-        """The management API's describe answer (worker pids and states)."""
-        request = urllib.request.Request(self.url(f"/models/{model}", "management"),
-                                         headers={"Authorization": f"Bearer {self.key('management')}"})
+        """The management API's describe answer (worker pids and states); renews an expired management token."""
+        for attempt in (1, 2):
+            request = urllib.request.Request(self.url(f"/models/{model}", "management"),
+                                             headers={"Authorization": f"Bearer {self.key('management')}"})
+            try:
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    return json.loads(response.read())
+            except urllib.error.HTTPError as error:
+                if attempt == 2 or b"InvalidKeyException" not in error.read():
+                    raise
+                self.renew_token("management")
+        raise AssertionError("unreachable")
+
+    def renew_token(self, kind: str) -> None:
+        """Ask TorchServe for a new `inference` or `management` token with the API key (it rewrites key_file.json)."""
+        request = urllib.request.Request(self.url(f"/token?type={kind}", "management"),
+                                         headers={"Authorization": f"Bearer {self.key('API')}"})
         with urllib.request.urlopen(request, timeout=10) as response:
-            return json.loads(response.read())
+            response.read()
 
     def worker_pids(self, model: str) -> list[int]:
         return [w["pid"] for w in self.describe(model)[0]["workers"] if w["status"] == "READY"]
@@ -84,10 +98,19 @@ def wait_ready(server: Server, process: subprocess.Popen, log: Path, endpoints: 
 
 
 @contextlib.contextmanager
-def running_server(endpoints: tuple[str, ...] = ENDPOINTS, workdir: Path | None = None) -> Iterator[Server]:
-    """A TorchServe serving `endpoints` from model_store/, on free loopback ports, stopped on exit."""
-    for name in endpoints:  # never test stale archives: rebuild any whose sources changed
-        build_models.build(name, weights=None, force=False)
+def running_server(endpoints: tuple[str, ...] = ENDPOINTS, workdir: Path | None = None, *,
+                   model_store: Path | None = None, also_load: tuple[str, ...] = (),
+                   extra_config: dict[str, object] | None = None, token_ttl_min: float = 60) -> Iterator[Server]:
+    """A TorchServe serving `endpoints` from model_store/, on free loopback ports, stopped on exit.
+
+    model_store: serve archives already built there instead (tests: variants with tiny queues, broken weights);
+    also_load: models loaded as well but not waited for (e.g. one that must fail its load); extra_config:
+    config.properties keys to add or override; token_ttl_min may be a fraction (TorchServe reads a double).
+    The server runs with umask 077, so its key file, logs and unpacked archives are its owner's only.
+    """
+    if model_store is None:
+        for name in endpoints:  # never test stale archives: rebuild any whose sources changed
+            build_models.build(name, weights=None, force=False)
     with contextlib.ExitStack() as stack:
         if workdir is None:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="convlens-ts-")))
@@ -95,8 +118,9 @@ def running_server(endpoints: tuple[str, ...] = ENDPOINTS, workdir: Path | None 
         names = ("http", "management", "metrics", "grpc", "grpc_management")
         ports = dict(zip(names, free_ports(len(names))))
         config = workdir / "config.properties"
-        config.write_text(config_text("127.0.0.1", ports, ROOT / "model_store", token_ttl_min=60,
-                                      models=",".join(f"{m}.mar" for m in endpoints)))
+        config.write_text(config_text("127.0.0.1", ports, model_store or ROOT / "model_store",
+                                      token_ttl_min=token_ttl_min, extra=extra_config,
+                                      models=",".join(f"{m}.mar" for m in (*endpoints, *also_load))))
         env = {**os.environ, "TMPDIR": str(workdir / "tmp"), "TEMP": str(workdir / "tmp"),
                "LOG_LOCATION": str(workdir / "logs"), "METRICS_LOCATION": str(workdir / "logs")}
         log = workdir / "torchserve.log"
@@ -105,7 +129,7 @@ def running_server(endpoints: tuple[str, ...] = ENDPOINTS, workdir: Path | None 
         with open(log, "wb") as out:
             process = subprocess.Popen([str(torchserve), "--start", "--foreground", "--ncs", "--ts-config",
                                         str(config)], cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                       start_new_session=True)
+                                       start_new_session=True, umask=0o077)
         server = Server("127.0.0.1", ports, workdir, 0.0)
         try:
             wait_ready(server, process, log, endpoints)

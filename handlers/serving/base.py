@@ -51,8 +51,13 @@ class ConvLensHandler:
         if weights and not os.path.isabs(weights):
             weights = os.path.join(props.get("model_dir", "."), weights)
         device = backbones.pick_device(props.get("gpu_id"))
-        self.backbone = backbones.load_backbone(self.config.get("backbone", backbones.DEFAULT_BACKBONE),
-                                                weights, device)
+        try:
+            self.backbone = backbones.load_backbone(self.config.get("backbone", backbones.DEFAULT_BACKBONE),
+                                                    weights, device)
+        except Exception as exc:
+            # One clear line in the model log; TorchServe then retries this model's worker, others keep serving.
+            logger.error("ConvLens %s cannot load its model: %s", self.task, exc)
+            raise
         self.limits = images.ImageLimits(
             max_bytes=int(self.config.get("max_image_bytes", images.DEFAULT_LIMITS.max_bytes)),
             max_pixels=int(self.config.get("max_image_pixels", images.DEFAULT_LIMITS.max_pixels)),
