@@ -32,7 +32,7 @@ def to_pixels01(pixels: np.ndarray | Sequence[np.ndarray], device: torch.device)
     """(stacked NxHxWx3 uint8 images, (N, 3, H, W) float tensor in [0, 1] on `device`)."""
     images = pixels if isinstance(pixels, np.ndarray) else np.stack(list(pixels))
     images = images[None] if images.ndim == 3 else images
-    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div_(255.0).to(device)
+    x = torch.from_numpy(np.array(images, copy=True)).permute(0, 3, 1, 2).float().div_(255.0).to(device)
     return images, x
 
 

@@ -62,3 +62,22 @@ class OcclusionResult:
     def importance(self) -> np.ndarray:
         """How much covering each pixel lowers the target's probability (unoccluded - occluded, >= 0 shown)."""
         return np.clip(self.target.probability - self.values, 0.0, None).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class SegmentResult:
+    """A foreground mask grown by GrabCut from a saliency map's most and least salient pixels."""
+
+    mask: np.ndarray         # (H, W) bool, True = foreground
+    saliency: np.ndarray     # (H, W) float32, the map that seeded it
+    image: np.ndarray        # (H, W, 3) uint8
+    method: str
+    backbone: str
+    target: Prediction
+    predicted: Prediction
+
+    @property
+    def cutout(self) -> np.ndarray:
+        """(H, W, 4) uint8: the image, transparent outside the mask."""
+        alpha = np.where(self.mask, 255, 0).astype(np.uint8)[..., None]
+        return np.concatenate([self.image, alpha], axis=2)
