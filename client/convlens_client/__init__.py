@@ -20,6 +20,7 @@ from .errors import (
     Unsupported,
 )
 from .results import Heatmap, Prediction
+from .results_attribution import OcclusionMap, Segmentation
 
 __version__ = "0.1.0"
 
@@ -30,7 +31,9 @@ __all__ = [
     "Heatmap",
     "InvalidRequest",
     "NotFound",
+    "OcclusionMap",
     "Prediction",
+    "Segmentation",
     "ServerError",
     "TooLarge",
     "Unauthorized",
