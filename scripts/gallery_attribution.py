@@ -45,7 +45,6 @@ def main(out: Path) -> None:
         result = attribution.saliency(bb, pixels, [CAT], method=method)[0]
         picture = render.overlay(pixels, result.values) if "cam" in method else render.heatmap_image(result.values)
         tiles.append((method, picture))
-        (out / f"attribution_{method}.png").write_bytes(images.encode_image(picture, "png"))
     (out / "attribution_methods.png").write_bytes(images.encode_image(labelled_strip(tiles[:4]), "png"))
     (out / "attribution_methods_2.png").write_bytes(images.encode_image(labelled_strip(tiles[4:]), "png"))
 
