@@ -4,7 +4,7 @@
              [--key-file F] [--timeout S] COMMAND ...
 
     convlens classify IMAGE [--topk N] [--json]
-    convlens saliency IMAGE [-o OUT] [--target T] [--method M] [--view heatmap|overlay]
+    convlens saliency IMAGE [-o OUT] [--target T] [--method M] [--layer L --channel C] [--view heatmap|overlay]
                             [--format png|jpeg|npy|json]
     convlens health
 

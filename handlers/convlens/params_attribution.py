@@ -2,18 +2,20 @@
 
 Method options are accepted only by the methods that use them (a `steps` sent with method=gradient is a 400, not
 silently ignored). Multi-pass work is capped by passes x pixels so requests finish inside the response timeout.
+`params` imports this module to register its parsers, so this one imports `params` only inside functions.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import params
 from .attribution_base import Neuron
 from .attribution_paths import BASELINES
 from .errors import InvalidParameter, TooLarge
-from .params import Fields
 from .render import COLORMAPS
+
+if TYPE_CHECKING:
+    from .params import Fields
 
 # passes x pixels per request: 100 passes at 224 x 224 (~10 s of EfficientNet-Lite0 on 2 CPU cores)
 MAX_PASS_PIXELS = 100 * 224 * 224
@@ -28,7 +30,17 @@ METHOD_OPTIONS = {  # request field -> methods that take it
 
 
 @dataclass(frozen=True)
-class SaliencyParams(params.SaliencyParams):
+class SaliencyParams:
+    """`params.SaliencyParams` plus the explained neuron and the method's own options."""
+
+    image: bytes
+    target: int | str | None = None
+    method: str = "gradient"
+    size: int = 224
+    view: str = "heatmap"
+    colormap: str = "inferno"
+    format: str = "png"
+    backbone: str | None = None
     neuron: Neuron | None = None
     options: dict[str, Any] = field(default_factory=dict)
 
@@ -72,6 +84,8 @@ def method_options(fields: Fields, method: str, size: int) -> dict[str, Any]:
 
 
 def parse_saliency(fields: Fields) -> SaliencyParams:
+    from . import params
+
     base = params.parse_saliency(fields)
     layer, has_channel = fields.text("layer"), fields.present("channel")
     options = method_options(fields, base.method, base.size)
