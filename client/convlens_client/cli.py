@@ -4,8 +4,8 @@
              [--key-file F] [--timeout S] COMMAND ...
 
     convlens classify IMAGE [--topk N] [--json]
-    convlens saliency IMAGE [-o OUT] [--target T] [--method M] [--layer L --channel C] [--view heatmap|overlay]
-                            [--format png|jpeg|npy|json]
+    convlens saliency IMAGE [-o OUT] [--target T] [--method M] [--view heatmap|overlay]
+                            [--format png|jpeg|npy|json] [--layer L --channel C]
     convlens health
 
 Exit status: 0 on success, 1 when the call fails (``error: <type>: <message>`` on stderr),

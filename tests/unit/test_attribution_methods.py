@@ -200,8 +200,9 @@ def test_neuron_gradient_is_the_gradient_of_that_activation(position):
     (act.mean() if position is None else act[position]).backward()
     got = attribution.Gradient(bb, neuron=Neuron("conv2", 4, position)).attribute(x.detach(), torch.tensor([0]))
     torch.testing.assert_close(got, x.grad)
-    result = attribution.saliency(smooth_backbone(torch.float32), (x.detach()[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8),
-                                  method="guided_backprop", neuron=Neuron("conv2", 4, position))[0]
+    pixels = (x.detach()[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)
+    result = attribution.saliency(smooth_backbone(torch.float32), pixels, method="guided_backprop",
+                                  neuron=Neuron("conv2", 4, position))[0]
     assert result.layer == "conv2" and result.target.index == 4 and "conv2 channel 4" in result.target.label
 
 
