@@ -3,7 +3,8 @@
 throughput (occluded images per second) against plain batched inference of the same backbone and against a
 one-forward-pass-per-position loop.
 
-    .venv/bin/python benchmarks/attribution.py [--runs 3] [--size 224] [--patch 32] [--stride 16] [--json out.json]
+    .venv/bin/python benchmarks/attribution.py [--runs 3] [--size 224] [--patch 32] [--stride 16]
+        [--only all|methods|occlusion] [--json out.json]
 
 Runs on the backbone's device (CUDA when present). Medians of round-robin runs after one warm-up each.
 """
@@ -51,6 +52,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--patch", type=int, default=32)
     parser.add_argument("--stride", type=int, default=16)
+    parser.add_argument("--only", choices=("all", "methods", "occlusion"), default="all")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
@@ -60,7 +62,7 @@ def main() -> None:
           f"{args.size}x{args.size} px")
 
     methods = {m: (lambda m=m: attribution.saliency(bb, pixels, [285], method=m)) for m in attribution.METHODS}
-    latency = median_s(methods, args.runs)
+    latency = median_s(methods, args.runs) if args.only != "occlusion" else {}
     print("\n| method | latency (s) | settings |\n|---|---|---|")
     settings = {"smoothgrad": "25 samples", "integrated_gradients": "32 steps", "gradcam": "layer head",
                 "guided_gradcam": "layer head"}
@@ -82,7 +84,7 @@ def main() -> None:
         "occlusion (one pass at a time)": lambda: occlusion.occlusion(bb, pixels, 285, args.patch, args.stride,
                                                                       batch_size=1),
     }
-    occ_s = median_s(occ, args.runs)
+    occ_s = median_s(occ, args.runs) if args.only != "methods" else {name: float("nan") for name in occ}
     ips = {name: positions / s for name, s in occ_s.items()}
     base = ips["plain batched inference"]
     print(f"\nocclusion: patch {args.patch}, stride {args.stride} -> {positions} occluded images, batch {batch}")
