@@ -1,9 +1,9 @@
-"""TorchServe entry point of `saliency`: which pixels made the network decide (Simonyan et al. 2014)."""
+"""TorchServe entry point of `saliency`: which pixels made the network decide (Simonyan et al. 2014 and after)."""
 from __future__ import annotations
 
 from typing import Any
 
-from convlens import attribution, params
+from convlens import attribution, params, params_attribution
 from serving.base import ConvLensHandler
 
 
@@ -14,4 +14,8 @@ class SaliencyHandler(ConvLensHandler):
         return self.saliency(params.parse("saliency", fields))
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "methods": list(attribution.METHODS)}
+        options = {name: [field for field, methods in params_attribution.METHOD_OPTIONS.items() if name in methods]
+                   for name in attribution.METHODS}
+        return {**super().describe(), "methods": list(attribution.METHODS),
+                "neuron_methods": list(attribution.NEURON_METHODS), "method_options": options,
+                "max_pass_pixels": params_attribution.MAX_PASS_PIXELS}

@@ -24,6 +24,7 @@ from .results import Heatmap, ModelStatus, Prediction
 from .results_lecture import ActivationMaps, ChannelStat, FilterBank, Layout, Neighbor, Neighbors, Patch, Point, TopPatches
 from .retry import RetryPolicy
 from .tls import TLSConfig
+from .results_attribution import OcclusionMap, Segmentation
 
 __version__ = "0.1.0"
 
@@ -45,8 +46,10 @@ __all__ = [
     "InvalidRequest",
     "ModelStatus",
     "NotFound",
+    "OcclusionMap",
     "Prediction",
     "RetryPolicy",
+    "Segmentation",
     "ServerError",
     "TLSConfig",
     "TooLarge",

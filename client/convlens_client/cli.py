@@ -8,7 +8,7 @@
 
     convlens classify IMAGE [--topk N] [--json]
     convlens saliency IMAGE [-o OUT] [--target T] [--method M] [--view heatmap|overlay]
-                            [--format png|jpeg|npy|json]
+                            [--format png|jpeg|npy|json] [--layer L --channel C]
     convlens health
     convlens models                 # the served endpoints and their workers (management API)
     convlens layers MODEL           # the named layers an endpoint accepts as layer=
@@ -98,6 +98,8 @@ def build_parser(runners: Optional[dict] = None) -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="output file (default: IMAGE_saliency.EXT here)")
     p.add_argument("--target", type=_target, help="class index or label (default: top-1)")
     p.add_argument("--method", default="gradient", help="attribution method (default: %(default)s)")
+    p.add_argument("--layer", help="explain a neuron of this layer (with --channel) instead of a class")
+    p.add_argument("--channel", type=int, help="the neuron's channel in --layer")
     p.add_argument("--view", choices=("heatmap", "overlay"), default="heatmap")
     p.add_argument("--format", choices=tuple(EXTENSIONS), default="png")
 
@@ -134,12 +136,15 @@ def run_saliency(client: Client, args: argparse.Namespace, out: TextIO) -> None:
     output = Path(args.output or f"{Path(args.image).stem}_saliency.{EXTENSIONS[args.format]}")
     if args.format != "json":
         data = client.saliency_image(
-            args.image, target=args.target, method=args.method, view=args.view, format=args.format
+            args.image, target=args.target, method=args.method, view=args.view, format=args.format,
+            layer=args.layer, channel=args.channel,
         )
         output.write_bytes(data)
         out.write(json.dumps({"wrote": str(output)}) + "\n" if args.json else f"wrote {output}\n")
         return
-    heatmap: Heatmap = client.saliency(args.image, target=args.target, method=args.method)
+    heatmap: Heatmap = client.saliency(
+        args.image, target=args.target, method=args.method, layer=args.layer, channel=args.channel
+    )
     output.write_text(json.dumps(heatmap.to_dict()) + "\n", encoding="utf-8")
     if args.json:
         _dump({"wrote": str(output), "target": heatmap.target and heatmap.target.to_dict(),

@@ -3,98 +3,61 @@
 Every method maps a batch of pixels in [0, 1], (N, 3, H, W), and one target class per image to an attribution of
 the same shape; `saliency()` reduces it to one (H, W) map per image and packs the classes with it. Gradients are
 taken with respect to the pixels the user sent (the normalization is part of the differentiated function).
+The methods live in `attribution_base` (gradient), `attribution_guided` (guided backprop, Grad-CAM family) and
+`attribution_paths` (SmoothGrad, integrated gradients); this module is their registry.
 """
 from __future__ import annotations
 
-from typing import ClassVar, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
 
+from .attribution_base import TOP1, Attribution, Gradient, Neuron, resolve_targets
+from .attribution_guided import GradCAM, GuidedBackprop, GuidedGradCAM
+from .attribution_paths import IntegratedGradients, SmoothGrad
 from .backbones import Backbone
 from .classify import predictions_from_logits
 from .errors import InvalidParameter
-from .results import SaliencyResult
+from .results import Prediction, SaliencyResult
 
-TOP1 = -1  # a target of -1 means "the network's top-1 class for this image"
+__all__ = ["METHODS", "TOP1", "Attribution", "Gradient", "Neuron", "resolve_targets", "saliency", "to_pixels01"]
 
-
-class Attribution:
-    """Base of all input-attribution methods; subclasses override `attribute` (and `reduce` if they must)."""
-
-    name: ClassVar[str] = ""
-
-    def __init__(self, backbone: Backbone) -> None:
-        self.backbone = backbone
-
-    def logits(self, pixels01: torch.Tensor) -> torch.Tensor:
-        """Unnormalized class scores for pixels in [0, 1]."""
-        return self.backbone.model(self.backbone.normalize(pixels01))
-
-    def attribute(self, pixels01: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """Attribution of each image's target score to its pixels, shape (N, 3, H, W)."""
-        raise NotImplementedError
-
-    def attribute_with_logits(self, pixels01: torch.Tensor, targets: torch.Tensor
-                              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(attribution, logits, resolved targets): TOP1 targets are replaced by each image's argmax."""
-        with torch.no_grad():
-            logits = self.logits(pixels01)
-        resolved = resolve_targets(targets, logits)
-        return self.attribute(pixels01, resolved), logits, resolved
-
-    @staticmethod
-    def reduce(attribution: torch.Tensor) -> torch.Tensor:
-        """(N, 3, H, W) -> (N, H, W): max of |attribution| over colour channels, as in Simonyan et al. 2014."""
-        return attribution.abs().amax(dim=1)
+METHODS: dict[str, type[Attribution]] = {
+    cls.name: cls for cls in (Gradient, SmoothGrad, GuidedBackprop, IntegratedGradients, GradCAM, GuidedGradCAM)}
+NEURON_METHODS = tuple(name for name, cls in METHODS.items() if cls.supports_neuron)
 
 
-class Gradient(Attribution):
-    """Simonyan et al. 2014: the gradient of the unnormalized class score with respect to the input pixels.
-
-    Written by hand rather than with Captum's `Saliency` so the logits of the same forward pass give the
-    predicted class (one forward + one backward per batch instead of two forwards), and because Captum sums
-    channels where the paper takes the max of absolute values.
-    """
-
-    name = "gradient"
-
-    def attribute_with_logits(self, pixels01, targets):
-        x = pixels01.detach().clone().requires_grad_(True)
-        with torch.enable_grad():
-            logits = self.logits(x)
-            resolved = resolve_targets(targets, logits.detach())
-            score = logits.gather(1, resolved[:, None]).sum()  # images are independent in eval mode
-            (grad,) = torch.autograd.grad(score, x)
-        return grad, logits.detach(), resolved
-
-    def attribute(self, pixels01, targets):
-        return self.attribute_with_logits(pixels01, targets)[0]
-
-
-METHODS: dict[str, type[Attribution]] = {cls.name: cls for cls in (Gradient,)}
-
-
-def resolve_targets(targets: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-    """Replace TOP1 entries by the argmax of each image's logits."""
-    targets = targets.to(logits.device)
-    return torch.where(targets == TOP1, logits.argmax(dim=1), targets)
+def to_pixels01(pixels: np.ndarray | Sequence[np.ndarray], device: torch.device) -> tuple[np.ndarray, torch.Tensor]:
+    """(stacked NxHxWx3 uint8 images, (N, 3, H, W) float tensor in [0, 1] on `device`)."""
+    images = pixels if isinstance(pixels, np.ndarray) else np.stack(list(pixels))
+    images = images[None] if images.ndim == 3 else images
+    x = torch.from_numpy(np.array(images, copy=True)).permute(0, 3, 1, 2).float().div_(255.0).to(device)
+    return images, x
 
 
 def saliency(backbone: Backbone, pixels: np.ndarray | Sequence[np.ndarray], targets: Sequence[int] | None = None,
-             method: str = "gradient") -> list[SaliencyResult]:
-    """Saliency maps for images of equal size (HxWx3 uint8, or a stacked NxHxWx3) and class indices (TOP1 = -1)."""
+             method: str = "gradient", neuron: Neuron | None = None,
+             options: Mapping[str, Any] | None = None) -> list[SaliencyResult]:
+    """Saliency maps for images of equal size (HxWx3 uint8, or a stacked NxHxWx3) and class indices (TOP1 = -1).
+
+    `neuron` explains an inner unit instead of a class (methods in NEURON_METHODS); `options` are the method's
+    own settings (e.g. SmoothGrad's noise/samples, IG's baseline/steps, Grad-CAM's layer).
+    """
     if method not in METHODS:
         raise InvalidParameter("method", f"unknown method '{method}'; available: {', '.join(METHODS)}")
-    images = pixels if isinstance(pixels, np.ndarray) else np.stack(list(pixels))
-    images = images[None] if images.ndim == 3 else images
-    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div_(255.0).to(backbone.device)
+    images, x = to_pixels01(pixels, backbone.device)
     t = torch.tensor([TOP1] * len(x) if targets is None else list(targets), dtype=torch.long)
-    attribution, logits, resolved = METHODS[method](backbone).attribute_with_logits(x, t)
+    explainer = METHODS[method](backbone, neuron=neuron, **dict(options or {}))
+    attribution, logits, resolved = explainer.attribute_with_logits(x, t)
     maps = METHODS[method].reduce(attribution).float().cpu().numpy()
+    layer = neuron.layer if neuron else getattr(explainer, "layer_name", lambda: None)()
     results = []
     for n in range(len(x)):
         target, predicted = predictions_from_logits(backbone, logits[n], [int(resolved[n]), int(logits[n].argmax())])
+        if neuron is not None:  # the explained unit: its channel as index, its activation as score
+            target = Prediction(index=neuron.channel, label=neuron.describe(), probability=0.0,
+                                score=float(explainer.scores[n]))
         results.append(SaliencyResult(values=maps[n], image=images[n], method=method, backbone=backbone.name,
-                                      target=target, predicted=predicted))
+                                      target=target, predicted=predicted, layer=layer))
     return results

@@ -188,14 +188,13 @@ def parse_saliency(fields: Fields) -> SaliencyParams:
         format=fields.choice("format", "png", ("png", "jpeg", "json", "npy", "proto")),
         backbone=fields.text("backbone"),
     )
-    for name in ("layer", "channel"):
-        if fields.present(name):
-            raise InvalidParameter(name, f"'{name}' (explaining an inner neuron) is not supported by method "
-                                         f"'{params.method}'")
-    return params
+    return params  # layer/channel/method options: params_attribution.parse_saliency
 
 
 PARSERS: dict[str, Callable[[Fields], Any]] = {"classify": parse_classify, "saliency": parse_saliency}
+from .params_attribution import PARSERS as _ATTRIBUTION_PARSERS  # noqa: E402 (needs Fields above)
+
+PARSERS.update(_ATTRIBUTION_PARSERS)
 
 
 def parse(task: str, raw: Mapping[str, Any], ignored: tuple[str, ...] = ()) -> Any:

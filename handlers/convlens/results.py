@@ -35,3 +35,49 @@ class SaliencyResult:
     target: Prediction
     predicted: Prediction
     layer: str | None = None
+
+
+@dataclass(frozen=True)
+class OcclusionResult:
+    """Zeiler & Fergus occlusion: the target's probability with a patch covering each grid position.
+
+    `grid[i, j]` is the probability with the patch at rows i*stride.., columns j*stride.. (the last patches may
+    be cut off by the border); `values` is the same at image resolution (each pixel: the mean over the patches
+    covering it). `target.probability` is the unoccluded probability.
+    """
+
+    grid: np.ndarray         # (rows, cols) float32 probabilities
+    values: np.ndarray       # (H, W) float32 probabilities at image resolution
+    image: np.ndarray        # (H, W, 3) uint8
+    patch: int
+    stride: int
+    fill: str
+    backbone: str
+    target: Prediction
+    predicted: Prediction
+    method: str = "occlusion"
+    layer: str | None = None
+
+    @property
+    def importance(self) -> np.ndarray:
+        """How much covering each pixel lowers the target's probability (unoccluded - occluded, >= 0 shown)."""
+        return np.clip(self.target.probability - self.values, 0.0, None).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class SegmentResult:
+    """A foreground mask grown by GrabCut from a saliency map's most and least salient pixels."""
+
+    mask: np.ndarray         # (H, W) bool, True = foreground
+    saliency: np.ndarray     # (H, W) float32, the map that seeded it
+    image: np.ndarray        # (H, W, 3) uint8
+    method: str
+    backbone: str
+    target: Prediction
+    predicted: Prediction
+
+    @property
+    def cutout(self) -> np.ndarray:
+        """(H, W, 4) uint8: the image, transparent outside the mask."""
+        alpha = np.where(self.mask, 255, 0).astype(np.uint8)[..., None]
+        return np.concatenate([self.image, alpha], axis=2)

@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Mapping
 
 import torch
 
-from convlens import attribution, backbones, images, inputs, params
+from convlens import attribution, backbones, images, inputs, params, params_attribution
 from convlens.errors import ConvLensError, InvalidParameter
 
 from .requests import request_fields, wants_proto
@@ -115,12 +115,13 @@ class ConvLensHandler:
                                                f"available: {self.backbone.name}")
         return self.backbone
 
-    def saliency(self, p: params.SaliencyParams) -> tuple[bytes, str]:
+    def saliency(self, p: params_attribution.SaliencyParams) -> tuple[bytes, str]:
         """Shared by `saliency` and `/explanations/classify`: a saliency map, encoded as the request asks."""
         backbone = self.check_backbone(p.backbone)
         pixels = inputs.explanation_pixels(self.decode(p.image, min_side=p.size), p.size)
         target = attribution.TOP1 if p.target is None else backbone.class_index(p.target)
-        result = attribution.saliency(backbone, pixels, [target], method=p.method)[0]
+        result = attribution.saliency(backbone, pixels, [target], method=p.method, neuron=p.neuron,
+                                      options=p.options)[0]
         return encode_saliency(result, p.format, p.view, p.colormap)
 
     def describe(self) -> dict[str, Any]:

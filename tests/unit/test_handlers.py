@@ -125,7 +125,9 @@ def test_describe_lists_what_the_endpoint_offers():
     handler = SaliencyHandler()
     handler.initialize(FakeContext())
     described = json.loads(handler.handle([{}], FakeContext({"describe": "True"}))[0])
-    assert described["endpoint"] == "saliency" and described["methods"] == ["gradient"]
+    assert described["endpoint"] == "saliency" and described["methods"] == [
+        "gradient", "smoothgrad", "guided_backprop", "integrated_gradients", "gradcam", "guided_gradcam"]
+    assert described["neuron_methods"] == ["gradient", "smoothgrad", "guided_backprop"]
     assert "block16" in described["layers"] and described["limits"]["max_image_pixels"] == 1_000_000
 
 

@@ -64,8 +64,8 @@ def test_target_by_label_or_index():
     ("saliency", {"image": PNG, "view": "3d"}, "view", "heatmap, overlay"),
     ("saliency", {"image": PNG, "colormap": "jet"}, "colormap", "inferno"),
     ("saliency", {"image": PNG, "format": "gif"}, "format", "png, jpeg, json, npy, proto"),
-    ("saliency", {"image": PNG, "layer": "head"}, "layer", "not supported"),
-    ("saliency", {"image": PNG, "channel": "3"}, "channel", "not supported"),
+    ("saliency", {"image": PNG, "layer": "head"}, "channel", "required"),
+    ("saliency", {"image": PNG, "channel": "3"}, "layer", "required"),
 ])
 def test_every_parameter_error_names_its_field(task, fields, field, words):
     error = bad(task, fields)

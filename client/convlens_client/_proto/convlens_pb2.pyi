@@ -268,12 +268,56 @@ class Layout(_message.Message):
     points: _containers.RepeatedCompositeFieldContainer[Point]
     def __init__(self, backbone: _Optional[str] = ..., layer: _Optional[str] = ..., method: _Optional[str] = ..., perplexity: _Optional[float] = ..., columns: _Optional[int] = ..., rows: _Optional[int] = ..., points: _Optional[_Iterable[_Union[Point, _Mapping]]] = ...) -> None: ...
 
+class OcclusionMap(_message.Message):
+    __slots__ = ("heatmap", "rows", "cols", "grid", "patch", "stride", "fill", "base_probability")
+    HEATMAP_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    COLS_FIELD_NUMBER: _ClassVar[int]
+    GRID_FIELD_NUMBER: _ClassVar[int]
+    PATCH_FIELD_NUMBER: _ClassVar[int]
+    STRIDE_FIELD_NUMBER: _ClassVar[int]
+    FILL_FIELD_NUMBER: _ClassVar[int]
+    BASE_PROBABILITY_FIELD_NUMBER: _ClassVar[int]
+    heatmap: Heatmap
+    rows: int
+    cols: int
+    grid: _containers.RepeatedScalarFieldContainer[float]
+    patch: int
+    stride: int
+    fill: str
+    base_probability: float
+    def __init__(self, heatmap: _Optional[_Union[Heatmap, _Mapping]] = ..., rows: _Optional[int] = ..., cols: _Optional[int] = ..., grid: _Optional[_Iterable[float]] = ..., patch: _Optional[int] = ..., stride: _Optional[int] = ..., fill: _Optional[str] = ..., base_probability: _Optional[float] = ...) -> None: ...
+
+class Segmentation(_message.Message):
+    __slots__ = ("mask", "cutout", "width", "height", "foreground_fraction", "method", "backbone", "target", "predicted")
+    MASK_FIELD_NUMBER: _ClassVar[int]
+    CUTOUT_FIELD_NUMBER: _ClassVar[int]
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    FOREGROUND_FRACTION_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    BACKBONE_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    PREDICTED_FIELD_NUMBER: _ClassVar[int]
+    mask: Image
+    cutout: Image
+    width: int
+    height: int
+    foreground_fraction: float
+    method: str
+    backbone: str
+    target: Prediction
+    predicted: Prediction
+    def __init__(self, mask: _Optional[_Union[Image, _Mapping]] = ..., cutout: _Optional[_Union[Image, _Mapping]] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., foreground_fraction: _Optional[float] = ..., method: _Optional[str] = ..., backbone: _Optional[str] = ..., target: _Optional[_Union[Prediction, _Mapping]] = ..., predicted: _Optional[_Union[Prediction, _Mapping]] = ...) -> None: ...
+
 class Response(_message.Message):
-    __slots__ = ("error", "classification", "heatmap", "progress", "filters", "activations", "top_patches", "embedding", "neighbors", "layout")
+    __slots__ = ("error", "classification", "heatmap", "progress", "occlusion", "segmentation", "filters", "activations", "top_patches", "embedding", "neighbors", "layout")
     ERROR_FIELD_NUMBER: _ClassVar[int]
     CLASSIFICATION_FIELD_NUMBER: _ClassVar[int]
     HEATMAP_FIELD_NUMBER: _ClassVar[int]
     PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    OCCLUSION_FIELD_NUMBER: _ClassVar[int]
+    SEGMENTATION_FIELD_NUMBER: _ClassVar[int]
     FILTERS_FIELD_NUMBER: _ClassVar[int]
     ACTIVATIONS_FIELD_NUMBER: _ClassVar[int]
     TOP_PATCHES_FIELD_NUMBER: _ClassVar[int]
@@ -284,10 +328,12 @@ class Response(_message.Message):
     classification: Classification
     heatmap: Heatmap
     progress: Progress
+    occlusion: OcclusionMap
+    segmentation: Segmentation
     filters: Filters
     activations: Activations
     top_patches: TopPatches
     embedding: Embedding
     neighbors: Neighbors
     layout: Layout
-    def __init__(self, error: _Optional[_Union[Error, _Mapping]] = ..., classification: _Optional[_Union[Classification, _Mapping]] = ..., heatmap: _Optional[_Union[Heatmap, _Mapping]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., filters: _Optional[_Union[Filters, _Mapping]] = ..., activations: _Optional[_Union[Activations, _Mapping]] = ..., top_patches: _Optional[_Union[TopPatches, _Mapping]] = ..., embedding: _Optional[_Union[Embedding, _Mapping]] = ..., neighbors: _Optional[_Union[Neighbors, _Mapping]] = ..., layout: _Optional[_Union[Layout, _Mapping]] = ...) -> None: ...
+    def __init__(self, error: _Optional[_Union[Error, _Mapping]] = ..., classification: _Optional[_Union[Classification, _Mapping]] = ..., heatmap: _Optional[_Union[Heatmap, _Mapping]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., occlusion: _Optional[_Union[OcclusionMap, _Mapping]] = ..., segmentation: _Optional[_Union[Segmentation, _Mapping]] = ..., filters: _Optional[_Union[Filters, _Mapping]] = ..., activations: _Optional[_Union[Activations, _Mapping]] = ..., top_patches: _Optional[_Union[TopPatches, _Mapping]] = ..., embedding: _Optional[_Union[Embedding, _Mapping]] = ..., neighbors: _Optional[_Union[Neighbors, _Mapping]] = ..., layout: _Optional[_Union[Layout, _Mapping]] = ...) -> None: ...

@@ -1,0 +1,134 @@
+"""Typed results of the attribution endpoints: occlusion maps and segmentations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional, Sequence, Union
+
+from ._proto import convlens_pb2 as pb
+from .errors import ConvLensError
+from .results import Heatmap, Prediction
+
+
+@dataclass(frozen=True)
+class OcclusionMap:
+    """Zeiler & Fergus occlusion: the target's probability with a patch over each grid position.
+
+    ``heatmap`` is that probability at image resolution; ``grid`` holds ``rows * cols`` probabilities,
+    row-major, with the patch's top-left corner at ``(i * stride, j * stride)``.
+    """
+
+    heatmap: Heatmap
+    rows: int
+    cols: int
+    grid: Sequence[float]
+    patch: int
+    stride: int
+    fill: str
+    base_probability: float  # the target's probability without occlusion
+
+    @classmethod
+    def from_proto(cls, msg: pb.OcclusionMap) -> "OcclusionMap":
+        grid = list(msg.grid)
+        if len(grid) != msg.rows * msg.cols:
+            raise ConvLensError(
+                f"malformed occlusion grid: {len(grid)} values for {msg.rows}x{msg.cols}",
+                type="MalformedResponse",
+            )
+        return cls(
+            heatmap=Heatmap.from_proto(msg.heatmap),
+            rows=msg.rows,
+            cols=msg.cols,
+            grid=grid,
+            patch=msg.patch,
+            stride=msg.stride,
+            fill=msg.fill,
+            base_probability=msg.base_probability,
+        )
+
+    @property
+    def target(self) -> Optional[Prediction]:
+        return self.heatmap.target
+
+    @property
+    def predicted(self) -> Optional[Prediction]:
+        return self.heatmap.predicted
+
+    @property
+    def grid_array(self) -> Any:
+        """The grid as a float32 numpy array of shape (rows, cols)."""
+        import numpy as np  # optional dependency: only needed here
+
+        return np.asarray(self.grid, dtype=np.float32).reshape(self.rows, self.cols)
+
+    def to_dict(self) -> dict[str, Any]:
+        c = self.cols
+        return {
+            **self.heatmap.to_dict(),
+            "base_probability": self.base_probability,
+            "grid": {
+                "rows": self.rows,
+                "cols": self.cols,
+                "patch": self.patch,
+                "stride": self.stride,
+                "fill": self.fill,
+                "values": [list(self.grid[r * c : (r + 1) * c]) for r in range(self.rows)],
+            },
+        }
+
+
+@dataclass(frozen=True)
+class Segmentation:
+    """A foreground mask from saliency + GrabCut, with the cut-out; both as PNG bytes."""
+
+    mask_png: bytes  # white = foreground
+    cutout_png: bytes  # RGBA, transparent outside the mask
+    width: int
+    height: int
+    foreground_fraction: float
+    method: str
+    backbone: str
+    target: Optional[Prediction]
+    predicted: Optional[Prediction]
+
+    @classmethod
+    def from_proto(cls, msg: pb.Segmentation) -> "Segmentation":
+        return cls(
+            mask_png=msg.mask.data,
+            cutout_png=msg.cutout.data,
+            width=msg.width,
+            height=msg.height,
+            foreground_fraction=msg.foreground_fraction,
+            method=msg.method,
+            backbone=msg.backbone,
+            target=Prediction.from_proto(msg.target) if msg.HasField("target") else None,
+            predicted=Prediction.from_proto(msg.predicted) if msg.HasField("predicted") else None,
+        )
+
+    @property
+    def mask(self) -> Any:
+        """The mask as a (height, width) bool numpy array (needs Pillow and numpy)."""
+        import io
+
+        import numpy as np
+        from PIL import Image
+
+        return np.asarray(Image.open(io.BytesIO(self.mask_png))) > 0
+
+    @property
+    def cutout(self) -> Any:
+        """The cut-out as a PIL RGBA image (needs Pillow)."""
+        import io
+
+        from PIL import Image
+
+        return Image.open(io.BytesIO(self.cutout_png))
+
+    def save(self, path: Union[str, Path], what: str = "cutout") -> Path:
+        """Write the ``cutout`` or the ``mask`` PNG to ``path``."""
+        if what not in ("cutout", "mask"):
+            raise ValueError(f"what must be 'cutout' or 'mask', not {what!r}")
+        out = Path(path)
+        out.write_bytes(self.cutout_png if what == "cutout" else self.mask_png)
+        return out

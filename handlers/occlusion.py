@@ -1,0 +1,29 @@
+"""TorchServe entry point of `occlusion`: the target's probability as a patch slides over the image
+(Zeiler & Fergus 2014)."""
+from __future__ import annotations
+
+from typing import Any
+
+from convlens import attribution, inputs, occlusion, params
+from convlens.progress import Deadline
+from serving.base import ConvLensHandler
+from serving.responses_attribution import encode_occlusion
+
+
+class OcclusionHandler(ConvLensHandler):
+    task = "occlusion"
+
+    def run(self, fields: dict[str, Any], explain: bool) -> tuple[bytes, str]:
+        p = params.parse("occlusion", fields)
+        backbone = self.check_backbone(p.backbone)
+        deadline = Deadline(float(self.config.get("max_seconds", 50)), field="stride")
+        pixels = inputs.explanation_pixels(self.decode(p.image, min_side=p.size), p.size)
+        target = attribution.TOP1 if p.target is None else backbone.class_index(p.target)
+        result = occlusion.occlusion(backbone, pixels, target, p.patch, p.stride, p.fill, p.batch_size, deadline)
+        return encode_occlusion(result, p.format, p.view, p.colormap)
+
+    def describe(self) -> dict[str, Any]:
+        from convlens.params_attribution import MAX_OCCLUSION_POSITIONS
+
+        return {**super().describe(), "fills": list(occlusion.FILLS), "max_positions": MAX_OCCLUSION_POSITIONS,
+                "max_seconds": float(self.config.get("max_seconds", 50))}

@@ -1,0 +1,75 @@
+"""The attribution suite through a real TorchServe, over HTTP and gRPC, with the client SDK (tiny sizes)."""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from convlens_client import Client, OcclusionMap, Segmentation
+from convlens_client.errors import InvalidRequest, TooLarge
+from test_serving import CAT, CAT_CLASSES, TRANSPORTS, client
+
+METHOD_FIELDS = {
+    "gradient": {}, "smoothgrad": {"samples": 2, "noise": 0.1}, "guided_backprop": {},
+    "integrated_gradients": {"steps": 4, "baseline": "blur"}, "gradcam": {"layer": "block12"},
+    "guided_gradcam": {},
+}
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize("method", list(METHOD_FIELDS))
+def test_every_saliency_method(server, transport, method):
+    with client(server, transport) as c:
+        heat = c.saliency(CAT, target=285, method=method, size=64, **METHOD_FIELDS[method])
+    assert heat.method == method and (heat.height, heat.width) == (64, 96)
+    assert np.isfinite(heat.array).all() and heat.max > heat.min
+    assert heat.target.label == "Egyptian cat" and heat.predicted.index in CAT_CLASSES
+    if method.endswith("gradcam"):
+        assert heat.layer == METHOD_FIELDS[method].get("layer", "head")
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_inner_neuron_and_errors_naming_fields(server, transport):
+    with client(server, transport) as c:
+        heat = c.saliency(CAT, method="gradient", layer="block8", channel=11, size=64)
+        assert heat.layer == "block8" and heat.target.index == 11 and heat.max > 0
+        with pytest.raises(InvalidRequest) as err:
+            c.saliency(CAT, method="guided_backprop", layer="block99", channel=1, size=64)
+        assert err.value.code == 400 and err.value.field == "layer" and "block16" in str(err.value)
+        with pytest.raises(InvalidRequest) as err:
+            c.saliency(CAT, layer="block8", channel=100000, size=64)
+        assert err.value.field == "channel"
+        with pytest.raises(InvalidRequest) as err:
+            c.occlusion(CAT, fill="grey", size=64)
+        assert err.value.field == "fill"
+        with pytest.raises(TooLarge) as err:
+            c.occlusion(CAT, size=512, patch=1, stride=1)
+        assert err.value.field == "stride"
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_occlusion(server, transport):
+    with client(server, transport) as c:
+        occ = c.occlusion(CAT, target="Egyptian cat", size=64, patch=16, stride=16, fill="blur")
+        png = c.occlusion_image(CAT, size=64, patch=16, stride=16, view="overlay")
+        grid = np.load(io.BytesIO(c.occlusion_image(CAT, size=64, patch=16, stride=16, format="npy",
+                                                     target="Egyptian cat", fill="blur")))
+    assert isinstance(occ, OcclusionMap) and (occ.rows, occ.cols, occ.fill) == (4, 6, "blur")
+    assert occ.heatmap.array.shape == (64, 96) and occ.target.index == 285
+    assert 0 <= occ.grid_array.min() <= occ.grid_array.max() <= 1
+    np.testing.assert_allclose(grid, occ.grid_array, rtol=1e-6)
+    assert Image.open(io.BytesIO(png)).size == (96, 64)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_segment(server, transport):
+    with client(server, transport) as c:
+        seg = c.segment(CAT, size=64)
+        mask_png = c.segment_image(CAT, size=64, view="mask")
+    assert isinstance(seg, Segmentation) and (seg.width, seg.height) == (96, 64)
+    assert 0.02 < seg.foreground_fraction < 0.98 and seg.method == "guided_gradcam"
+    assert seg.mask.mean() == pytest.approx(seg.foreground_fraction, abs=1e-6)
+    assert seg.cutout.size == (96, 64) and seg.cutout.mode == "RGBA"
+    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(mask_png))) > 0, seg.mask)
