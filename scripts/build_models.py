@@ -19,6 +19,7 @@ HANDLERS = ROOT / "handlers"
 STORE = ROOT / "model_store"
 STAMPS = ROOT / "build" / "stamps"
 VERSION = "1.0"
+ASSETS = {"stylize": "stylizers"}  # endpoint -> folder of model_store/ shipped inside its archive
 
 
 def endpoints() -> list[str]:
@@ -31,6 +32,8 @@ def sources_digest(name: str, weights: Path | None) -> str:
     digest = hashlib.sha256()
     files = sorted(p for p in HANDLERS.rglob("*.py") if "__pycache__" not in p.parts)
     files += [STORE / f"{name}.yaml"] + ([weights] if weights else [])
+    if name in ASSETS:
+        files += sorted(p for p in (STORE / ASSETS[name]).rglob("*") if p.is_file())
     for path in files:
         digest.update(str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path).encode())
         digest.update(path.read_bytes())
@@ -46,6 +49,8 @@ def build(name: str, weights: Path | None, force: bool) -> bool:
     with tempfile.TemporaryDirectory() as tmp:
         code = Path(tmp) / "code"
         shutil.copytree(HANDLERS, code, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        if name in ASSETS:
+            shutil.copytree(STORE / ASSETS[name], code / ASSETS[name])
         extra = [str(code)] + ([str(weights)] if weights else [])
         cmd = [str(Path(sys.executable).with_name("torch-model-archiver")), "--model-name", name,
                "--version", VERSION, "--handler", str(code / f"{name}.py"), "--extra-files", ",".join(extra),

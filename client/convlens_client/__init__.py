@@ -20,6 +20,7 @@ from .errors import (
     Unsupported,
 )
 from .results import Heatmap, Prediction
+from .results_style import ImageResult, StylizeResult, StyleTransferResult
 
 __version__ = "0.1.0"
 
@@ -28,10 +29,13 @@ __all__ = [
     "Client",
     "ConvLensError",
     "Heatmap",
+    "ImageResult",
     "InvalidRequest",
     "NotFound",
     "Prediction",
     "ServerError",
+    "StyleTransferResult",
+    "StylizeResult",
     "TooLarge",
     "Unauthorized",
     "Unsupported",

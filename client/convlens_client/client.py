@@ -75,6 +75,7 @@ class Client(AttributionMethods, SynthesisMethods, StyleMethods, LectureMethods)
         if scheme not in ("http", "https"):
             raise ValueError(f"scheme must be 'http' or 'https', not {scheme!r}")
         self.transport_name = transport
+        self.host, self.scheme = host, scheme  # the management API (styles()) is on the same host
         self._token = TokenSource(token, key_file)
         self._transport: Transport
         if transport == "http":

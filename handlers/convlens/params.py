@@ -190,6 +190,15 @@ def parse_saliency(fields: Fields) -> SaliencyParams:
 PARSERS: dict[str, Callable[[Fields], Any]] = {"classify": parse_classify, "saliency": parse_saliency}
 
 
+def _register_style() -> None:
+    from .params_style import parse_style_transfer, parse_stylize
+
+    PARSERS.update(style_transfer=parse_style_transfer, stylize=parse_stylize)
+
+
+_register_style()
+
+
 def parse(task: str, raw: Mapping[str, Any], ignored: tuple[str, ...] = ()) -> Any:
     """Typed parameters of endpoint `task` from its flat field map; InvalidParameter names the bad field."""
     fields = Fields(raw)

@@ -94,14 +94,68 @@ class Progress(_message.Message):
     elapsed_s: float
     def __init__(self, step: _Optional[int] = ..., total: _Optional[int] = ..., loss: _Optional[float] = ..., stage: _Optional[str] = ..., preview: _Optional[_Union[Image, _Mapping]] = ..., elapsed_s: _Optional[float] = ...) -> None: ...
 
+class StyleTransferResult(_message.Message):
+    __slots__ = ("image", "steps", "seconds", "sizes", "start_losses", "final_losses", "style_weights", "backbone")
+    class StartLossesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    class FinalLossesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    SECONDS_FIELD_NUMBER: _ClassVar[int]
+    SIZES_FIELD_NUMBER: _ClassVar[int]
+    START_LOSSES_FIELD_NUMBER: _ClassVar[int]
+    FINAL_LOSSES_FIELD_NUMBER: _ClassVar[int]
+    STYLE_WEIGHTS_FIELD_NUMBER: _ClassVar[int]
+    BACKBONE_FIELD_NUMBER: _ClassVar[int]
+    image: Image
+    steps: int
+    seconds: float
+    sizes: _containers.RepeatedScalarFieldContainer[int]
+    start_losses: _containers.ScalarMap[str, float]
+    final_losses: _containers.ScalarMap[str, float]
+    style_weights: _containers.RepeatedScalarFieldContainer[float]
+    backbone: str
+    def __init__(self, image: _Optional[_Union[Image, _Mapping]] = ..., steps: _Optional[int] = ..., seconds: _Optional[float] = ..., sizes: _Optional[_Iterable[int]] = ..., start_losses: _Optional[_Mapping[str, float]] = ..., final_losses: _Optional[_Mapping[str, float]] = ..., style_weights: _Optional[_Iterable[float]] = ..., backbone: _Optional[str] = ...) -> None: ...
+
+class StylizeResult(_message.Message):
+    __slots__ = ("image", "model", "styles", "weights", "seconds", "tiles")
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    STYLES_FIELD_NUMBER: _ClassVar[int]
+    WEIGHTS_FIELD_NUMBER: _ClassVar[int]
+    SECONDS_FIELD_NUMBER: _ClassVar[int]
+    TILES_FIELD_NUMBER: _ClassVar[int]
+    image: Image
+    model: str
+    styles: _containers.RepeatedScalarFieldContainer[str]
+    weights: _containers.RepeatedScalarFieldContainer[float]
+    seconds: float
+    tiles: int
+    def __init__(self, image: _Optional[_Union[Image, _Mapping]] = ..., model: _Optional[str] = ..., styles: _Optional[_Iterable[str]] = ..., weights: _Optional[_Iterable[float]] = ..., seconds: _Optional[float] = ..., tiles: _Optional[int] = ...) -> None: ...
+
 class Response(_message.Message):
-    __slots__ = ("error", "classification", "heatmap", "progress")
+    __slots__ = ("error", "classification", "heatmap", "progress", "style_transfer", "stylize")
     ERROR_FIELD_NUMBER: _ClassVar[int]
     CLASSIFICATION_FIELD_NUMBER: _ClassVar[int]
     HEATMAP_FIELD_NUMBER: _ClassVar[int]
     PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    STYLE_TRANSFER_FIELD_NUMBER: _ClassVar[int]
+    STYLIZE_FIELD_NUMBER: _ClassVar[int]
     error: Error
     classification: Classification
     heatmap: Heatmap
     progress: Progress
-    def __init__(self, error: _Optional[_Union[Error, _Mapping]] = ..., classification: _Optional[_Union[Classification, _Mapping]] = ..., heatmap: _Optional[_Union[Heatmap, _Mapping]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ...) -> None: ...
+    style_transfer: StyleTransferResult
+    stylize: StylizeResult
+    def __init__(self, error: _Optional[_Union[Error, _Mapping]] = ..., classification: _Optional[_Union[Classification, _Mapping]] = ..., heatmap: _Optional[_Union[Heatmap, _Mapping]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., style_transfer: _Optional[_Union[StyleTransferResult, _Mapping]] = ..., stylize: _Optional[_Union[StylizeResult, _Mapping]] = ...) -> None: ...
