@@ -37,7 +37,7 @@ class StylizeHandler(ConvLensHandler):
             image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
                                  resample=3)
         pixels = np.asarray(image)
-        deadline = Deadline(float(self.config.get("time_budget_s", 100.0)), field="max_size")
+        deadline = Deadline(float(self.config.get("time_budget_s", 110.0)), field="max_size")
         out = runtime.stylize(model, pixels, weights, strength=p.strength, preserve_colors=p.preserve_colors,
                               tile=self.tile, deadline=deadline)
         h, w = pixels.shape[:2]
