@@ -31,7 +31,7 @@ class StylizeHandler(ConvLensHandler):
         started = time.perf_counter()
         model, weights = self.library.resolve(p.style, p.blend)
         side = min(p.max_size, int(self.config.get("max_output_side", 4096)))
-        image = self.decode(p.image, min_side=1)
+        image = self.decode(p.image, min_side=side)  # a JPEG may decode at a reduced scale, never below `side`
         if max(image.size) > side:  # never upscale; downscale so the longer side is max_size
             scale = side / max(image.size)
             image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
