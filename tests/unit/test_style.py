@@ -219,6 +219,10 @@ def test_transfer_multiscale_blend_preserve_colors_and_deadline(backbone):
                                   optimizer="adam")
     r = transfer.style_transfer(backbone, content, styles, s)
     assert r.image.shape == (40, 60, 3)
+    # a channels-last (non-contiguous) content at its own size, with L-BFGS, as decoded images arrive
+    channels_last = torch.rand(1, 40, 60, 3).permute(0, 3, 1, 2)
+    s = transfer.TransferSettings(steps=2, size=60, optimizer="lbfgs")
+    assert transfer.style_transfer(backbone, channels_last, styles, s).image.shape == (40, 60, 3)
     with pytest.raises(TimeLimitExceeded):
         transfer.style_transfer(backbone, content, styles, s, deadline=Deadline(0.0))
 

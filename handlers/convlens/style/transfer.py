@@ -136,7 +136,7 @@ def style_transfer(backbone: Backbone, content: torch.Tensor, styles: Sequence[t
                      else torch.rand(target.shape, generator=generator).to(device))
         else:  # the coarser result, upsampled, starts the finer pass
             image = F.interpolate(image, size=target.shape[-2:], mode="bicubic", align_corners=False).clamp(0, 1)
-        image = image.detach().requires_grad_(True)
+        image = image.detach().contiguous().requires_grad_(True)  # L-BFGS views the gradient flat
         if index == 0:
             with torch.no_grad():
                 start = {k: float(v) for k, v in objective.terms(image).items()}
