@@ -27,9 +27,9 @@ class StyleTransferHandler(ConvLensHandler):
         for name, value, key, default in (("steps", p.steps, "max_steps", 300), ("size", p.size, "max_size", 512)):
             if value > self.limit(key, default):
                 raise InvalidParameter(name, f"must be at most {self.limit(key, default):g} on this server")
-        content = inputs.to_tensor(np.asarray(self.decode(p.content, min_side=p.size, field="content")))[None]
+        content = inputs.to_tensor(np.array(self.decode(p.content, min_side=p.size, field="content")))[None]
         style_side = max(16, round(p.size * p.style_scale))
-        styles = [inputs.to_tensor(np.asarray(self.decode(data, min_side=style_side,
+        styles = [inputs.to_tensor(np.array(self.decode(data, min_side=style_side,
                                                           field="style" if i == 0 else f"style_{i + 1}")))[None]
                   for i, data in enumerate(p.styles)]
         settings = transfer.TransferSettings(
