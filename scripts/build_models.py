@@ -19,6 +19,7 @@ HANDLERS = ROOT / "handlers"
 STORE = ROOT / "model_store"
 STAMPS = ROOT / "build" / "stamps"
 VERSION = "1.0"
+ASSETS = {"stylize": "stylizers"}  # endpoint -> folder of model_store/ shipped inside its archive
 
 
 def endpoints() -> list[str]:
@@ -31,6 +32,8 @@ def sources_digest(name: str, weights: Path | None) -> str:
     digest = hashlib.sha256()
     files = sorted(p for p in HANDLERS.rglob("*.py") if "__pycache__" not in p.parts)
     files += [STORE / f"{name}.yaml"] + ([weights] if weights else [])
+    if name in ASSETS:
+        files += sorted(p for p in (STORE / ASSETS[name]).rglob("*") if p.is_file())
     for path in files:
         digest.update(str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path).encode())
         digest.update(path.read_bytes())
@@ -59,6 +62,8 @@ def archive(name: str, export: Path, config: Path, extra_files: list[Path] = (),
         shutil.copytree(HANDLERS, code, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         if handler is not None:
             shutil.copy(handler, code / f"{name}.py")
+        if name in ASSETS:
+            shutil.copytree(STORE / ASSETS[name], code / ASSETS[name])
         extra = [str(code)] + [str(f) for f in extra_files]
         cmd = [str(Path(sys.executable).with_name("torch-model-archiver")), "--model-name", name,
                "--version", VERSION, "--handler", str(code / f"{name}.py"), "--extra-files", ",".join(extra),

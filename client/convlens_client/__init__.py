@@ -25,6 +25,7 @@ from .results_lecture import ActivationMaps, ChannelStat, FilterBank, Layout, Ne
 from .retry import RetryPolicy
 from .tls import TLSConfig
 from .results_attribution import OcclusionMap, Segmentation
+from .results_style import ImageResult, StylizeResult, StyleTransferResult
 
 __version__ = "0.1.0"
 
@@ -43,6 +44,7 @@ __all__ = [
     "Client",
     "ConvLensError",
     "Heatmap",
+    "ImageResult",
     "InvalidRequest",
     "ModelStatus",
     "NotFound",
@@ -52,6 +54,8 @@ __all__ = [
     "Segmentation",
     "ServerError",
     "TLSConfig",
+    "StyleTransferResult",
+    "StylizeResult",
     "TooLarge",
     "Unauthorized",
     "Unsupported",

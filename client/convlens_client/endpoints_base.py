@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Union
+from typing import Any, Dict, Mapping, Optional, Union
 
 from ._proto import convlens_pb2 as pb
 from .inputs import ImageInput
@@ -21,4 +21,8 @@ class EndpointMethods:
 
     def _raw(self, model: str, images: Mapping[str, ImageInput], params: Mapping[str, Any]) -> bytes:
         """Call ``model``; the body as the server encoded it (picture, npy, JSON)."""
+        raise NotImplementedError
+
+    def describe(self, model: str, version: Optional[str] = None, timeout: Optional[float] = None) -> Dict[str, Any]:
+        """What endpoint ``model`` offers (its handler's describe dict, via the management API)."""
         raise NotImplementedError

@@ -197,6 +197,15 @@ from .params_attribution import PARSERS as _ATTRIBUTION_PARSERS  # noqa: E402 (n
 PARSERS.update(_ATTRIBUTION_PARSERS)
 
 
+def _register_style() -> None:
+    from .params_style import parse_style_transfer, parse_stylize
+
+    PARSERS.update(style_transfer=parse_style_transfer, stylize=parse_stylize)
+
+
+_register_style()
+
+
 def parse(task: str, raw: Mapping[str, Any], ignored: tuple[str, ...] = ()) -> Any:
     """Typed parameters of endpoint `task` from its flat field map; InvalidParameter names the bad field."""
     fields = Fields(raw)

@@ -310,14 +310,66 @@ class Segmentation(_message.Message):
     predicted: Prediction
     def __init__(self, mask: _Optional[_Union[Image, _Mapping]] = ..., cutout: _Optional[_Union[Image, _Mapping]] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., foreground_fraction: _Optional[float] = ..., method: _Optional[str] = ..., backbone: _Optional[str] = ..., target: _Optional[_Union[Prediction, _Mapping]] = ..., predicted: _Optional[_Union[Prediction, _Mapping]] = ...) -> None: ...
 
+class StyleTransferResult(_message.Message):
+    __slots__ = ("image", "steps", "seconds", "sizes", "start_losses", "final_losses", "style_weights", "backbone")
+    class StartLossesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    class FinalLossesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    SECONDS_FIELD_NUMBER: _ClassVar[int]
+    SIZES_FIELD_NUMBER: _ClassVar[int]
+    START_LOSSES_FIELD_NUMBER: _ClassVar[int]
+    FINAL_LOSSES_FIELD_NUMBER: _ClassVar[int]
+    STYLE_WEIGHTS_FIELD_NUMBER: _ClassVar[int]
+    BACKBONE_FIELD_NUMBER: _ClassVar[int]
+    image: Image
+    steps: int
+    seconds: float
+    sizes: _containers.RepeatedScalarFieldContainer[int]
+    start_losses: _containers.ScalarMap[str, float]
+    final_losses: _containers.ScalarMap[str, float]
+    style_weights: _containers.RepeatedScalarFieldContainer[float]
+    backbone: str
+    def __init__(self, image: _Optional[_Union[Image, _Mapping]] = ..., steps: _Optional[int] = ..., seconds: _Optional[float] = ..., sizes: _Optional[_Iterable[int]] = ..., start_losses: _Optional[_Mapping[str, float]] = ..., final_losses: _Optional[_Mapping[str, float]] = ..., style_weights: _Optional[_Iterable[float]] = ..., backbone: _Optional[str] = ...) -> None: ...
+
+class StylizeResult(_message.Message):
+    __slots__ = ("image", "model", "styles", "weights", "seconds", "tiles")
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    STYLES_FIELD_NUMBER: _ClassVar[int]
+    WEIGHTS_FIELD_NUMBER: _ClassVar[int]
+    SECONDS_FIELD_NUMBER: _ClassVar[int]
+    TILES_FIELD_NUMBER: _ClassVar[int]
+    image: Image
+    model: str
+    styles: _containers.RepeatedScalarFieldContainer[str]
+    weights: _containers.RepeatedScalarFieldContainer[float]
+    seconds: float
+    tiles: int
+    def __init__(self, image: _Optional[_Union[Image, _Mapping]] = ..., model: _Optional[str] = ..., styles: _Optional[_Iterable[str]] = ..., weights: _Optional[_Iterable[float]] = ..., seconds: _Optional[float] = ..., tiles: _Optional[int] = ...) -> None: ...
+
 class Response(_message.Message):
-    __slots__ = ("error", "classification", "heatmap", "progress", "occlusion", "segmentation", "filters", "activations", "top_patches", "embedding", "neighbors", "layout")
+    __slots__ = ("error", "classification", "heatmap", "progress", "occlusion", "segmentation", "style_transfer", "stylize", "filters", "activations", "top_patches", "embedding", "neighbors", "layout")
     ERROR_FIELD_NUMBER: _ClassVar[int]
     CLASSIFICATION_FIELD_NUMBER: _ClassVar[int]
     HEATMAP_FIELD_NUMBER: _ClassVar[int]
     PROGRESS_FIELD_NUMBER: _ClassVar[int]
     OCCLUSION_FIELD_NUMBER: _ClassVar[int]
     SEGMENTATION_FIELD_NUMBER: _ClassVar[int]
+    STYLE_TRANSFER_FIELD_NUMBER: _ClassVar[int]
+    STYLIZE_FIELD_NUMBER: _ClassVar[int]
     FILTERS_FIELD_NUMBER: _ClassVar[int]
     ACTIVATIONS_FIELD_NUMBER: _ClassVar[int]
     TOP_PATCHES_FIELD_NUMBER: _ClassVar[int]
@@ -330,10 +382,12 @@ class Response(_message.Message):
     progress: Progress
     occlusion: OcclusionMap
     segmentation: Segmentation
+    style_transfer: StyleTransferResult
+    stylize: StylizeResult
     filters: Filters
     activations: Activations
     top_patches: TopPatches
     embedding: Embedding
     neighbors: Neighbors
     layout: Layout
-    def __init__(self, error: _Optional[_Union[Error, _Mapping]] = ..., classification: _Optional[_Union[Classification, _Mapping]] = ..., heatmap: _Optional[_Union[Heatmap, _Mapping]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., occlusion: _Optional[_Union[OcclusionMap, _Mapping]] = ..., segmentation: _Optional[_Union[Segmentation, _Mapping]] = ..., filters: _Optional[_Union[Filters, _Mapping]] = ..., activations: _Optional[_Union[Activations, _Mapping]] = ..., top_patches: _Optional[_Union[TopPatches, _Mapping]] = ..., embedding: _Optional[_Union[Embedding, _Mapping]] = ..., neighbors: _Optional[_Union[Neighbors, _Mapping]] = ..., layout: _Optional[_Union[Layout, _Mapping]] = ...) -> None: ...
+    def __init__(self, error: _Optional[_Union[Error, _Mapping]] = ..., classification: _Optional[_Union[Classification, _Mapping]] = ..., heatmap: _Optional[_Union[Heatmap, _Mapping]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., occlusion: _Optional[_Union[OcclusionMap, _Mapping]] = ..., segmentation: _Optional[_Union[Segmentation, _Mapping]] = ..., style_transfer: _Optional[_Union[StyleTransferResult, _Mapping]] = ..., stylize: _Optional[_Union[StylizeResult, _Mapping]] = ..., filters: _Optional[_Union[Filters, _Mapping]] = ..., activations: _Optional[_Union[Activations, _Mapping]] = ..., top_patches: _Optional[_Union[TopPatches, _Mapping]] = ..., embedding: _Optional[_Union[Embedding, _Mapping]] = ..., neighbors: _Optional[_Union[Neighbors, _Mapping]] = ..., layout: _Optional[_Union[Layout, _Mapping]] = ...) -> None: ...

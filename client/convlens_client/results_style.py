@@ -1,0 +1,70 @@
+"""Typed results of the style endpoints: a picture plus what made it."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from typing import Any, Dict, List
+
+from ._proto import convlens_pb2 as pb
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    """An encoded picture from the server: ``data`` (bytes), ``format``, size; ``image`` decodes it (PIL)."""
+
+    data: bytes
+    format: str
+    width: int
+    height: int
+
+    @property
+    def image(self) -> Any:
+        """The picture as a ``PIL.Image.Image`` (needs pillow)."""
+        from PIL import Image
+
+        return Image.open(io.BytesIO(self.data))
+
+    def save(self, path: str) -> None:
+        """Write the encoded bytes as they came (PNG or JPEG)."""
+        with open(path, "wb") as fh:
+            fh.write(self.data)
+
+    @staticmethod
+    def fields(msg: pb.Image) -> Dict[str, Any]:
+        return dict(data=bytes(msg.data), format=msg.format, width=msg.width, height=msg.height)
+
+
+@dataclass(frozen=True)
+class StyleTransferResult(ImageResult):
+    """`style_transfer`: the optimized picture and its loss terms at the start and at the end."""
+
+    steps: int = 0
+    seconds: float = 0.0
+    sizes: List[int] = field(default_factory=list)
+    start_losses: Dict[str, float] = field(default_factory=dict)
+    final_losses: Dict[str, float] = field(default_factory=dict)
+    style_weights: List[float] = field(default_factory=list)
+    backbone: str = ""
+
+    @classmethod
+    def from_proto(cls, msg: pb.StyleTransferResult) -> "StyleTransferResult":
+        return cls(**ImageResult.fields(msg.image), steps=msg.steps, seconds=msg.seconds, sizes=list(msg.sizes),
+                   start_losses=dict(msg.start_losses), final_losses=dict(msg.final_losses),
+                   style_weights=list(msg.style_weights), backbone=msg.backbone)
+
+
+@dataclass(frozen=True)
+class StylizeResult(ImageResult):
+    """`stylize`: the stylized picture, the network that ran and the style blend it used."""
+
+    model: str = ""
+    styles: List[str] = field(default_factory=list)
+    weights: List[float] = field(default_factory=list)
+    seconds: float = 0.0
+    tiles: int = 1
+
+    @classmethod
+    def from_proto(cls, msg: pb.StylizeResult) -> "StylizeResult":
+        return cls(**ImageResult.fields(msg.image), model=msg.model, styles=list(msg.styles),
+                   weights=list(msg.weights), seconds=msg.seconds, tiles=msg.tiles)

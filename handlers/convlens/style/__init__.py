@@ -1,0 +1,1 @@
+"""Style transfer: losses, optimization transfer (Gatys), feed-forward stylizers (Johnson, Dumoulin), ONNX."""

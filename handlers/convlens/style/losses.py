@@ -1,0 +1,102 @@
+"""Perceptual losses of style transfer: content (feature MSE), style (Gram-matrix MSE), total variation.
+
+Gram normalization: G = F Fᵀ / (C·H·W) for features F of shape C×(H·W), as in Johnson's neural-style and
+pytorch/examples, so style losses of layers with different sizes are comparable and image size changes little.
+Style loss of one layer = mean over the C×C entries of (G - G_target)²; content loss = mean over C·H·W of the
+squared feature difference; TV loss = mean of squared forward differences along H plus along W.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+import torch
+from torch import nn
+
+from ..backbones import Backbone
+
+
+def gram(features: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) features -> (N, C, C) Gram matrices divided by C·H·W."""
+    n, c, h, w = features.shape
+    flat = features.reshape(n, c, h * w)
+    return flat @ flat.transpose(1, 2) / (c * h * w)
+
+
+def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean squared feature difference (per image, then averaged over the batch)."""
+    return torch.mean((features - target) ** 2)
+
+
+def style_loss(features: torch.Tensor, target_gram: torch.Tensor) -> torch.Tensor:
+    """Mean squared difference between the Gram matrices of `features` and a target Gram (broadcast over N)."""
+    return torch.mean((gram(features) - target_gram) ** 2)
+
+
+def tv_loss(image: torch.Tensor) -> torch.Tensor:
+    """Total variation: mean squared difference of vertical plus horizontal neighbours."""
+    dh = image[:, :, 1:, :] - image[:, :, :-1, :]
+    dw = image[:, :, :, 1:] - image[:, :, :, :-1]
+    return torch.mean(dh ** 2) + torch.mean(dw ** 2)
+
+
+def softmax_smooth(features: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """Wang et al. 2021 (SWAG): a softmax over each map's C·H·W activations raises their entropy.
+
+    Non-VGG networks (residual connections, like EfficientNet's blocks) give peaky, low-entropy activations that
+    stylize weakly; smoothing them before the Gram/content comparison counters that. Rescaled by C·H·W so values
+    stay O(1).
+    """
+    n, c, h, w = features.shape
+    flat = torch.softmax(features.reshape(n, -1) / temperature, dim=1) * (c * h * w)
+    return flat.reshape(n, c, h, w)
+
+
+class _Stop(Exception):
+    """Raised by the hook of the deepest needed layer so the rest of the network is not run."""
+
+
+class FeatureExtractor(nn.Module):
+    """Outputs of named backbone layers for pixels in [0, 1]; hooks live only during one forward pass."""
+
+    def __init__(self, backbone: Backbone, layers: Iterable[str], smoothing: bool = False) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.names = list(dict.fromkeys(layers))
+        self.modules_ = [backbone.layer(name, field_name="layers") for name in self.names]
+        self.smoothing = smoothing
+
+    def forward(self, pixels01: torch.Tensor) -> dict[str, torch.Tensor]:
+        found: dict[str, torch.Tensor] = {}
+        remaining = set(self.names)
+        handles = []
+
+        def hook_for(name: str):
+            def hook(_module: nn.Module, _inputs: tuple, output: torch.Tensor) -> None:
+                if name in remaining:
+                    found[name] = output
+                    remaining.discard(name)
+                if not remaining:
+                    raise _Stop
+
+            return hook
+
+        try:
+            for name, module in zip(self.names, self.modules_):
+                handles.append(module.register_forward_hook(hook_for(name)))
+            try:
+                self.backbone.model(self.backbone.normalize(pixels01))
+            except _Stop:
+                pass
+        finally:
+            for handle in handles:
+                handle.remove()
+        if self.smoothing:
+            found = {k: softmax_smooth(v) for k, v in found.items()}
+        return {name: found[name] for name in self.names}
+
+
+def layer_weights(names: Sequence[str], weights: Sequence[float] | None = None) -> dict[str, float]:
+    """Per-layer style weights, equal (1/L) unless given."""
+    if weights is None:
+        return {n: 1.0 / len(names) for n in names}
+    return dict(zip(names, weights))

@@ -1,0 +1,214 @@
+"""Serve exported stylizers with ONNX Runtime: tuned sessions, blends, strength, colour keeping, seamless tiles.
+
+Large images run in tiles whose origins sit on the network's stride grid, each with a margin wider than the
+receptive field, and every tile uses the instance-norm statistics of one thumbnail of the whole image (thumbnail
+instance norm, Chen et al. 2022): tiles then agree with each other, so stitching shows no seams, and memory is
+bounded by the tile size plus the output itself.
+"""
+from __future__ import annotations
+
+import json
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import InvalidParameter
+from ..progress import Deadline
+
+TILE = 512          # core side of one tile (a multiple of 4)
+MARGIN = 48         # context around each tile core; > the nets' receptive radius, a multiple of 4
+THUMBNAIL = 512     # longer side of the image whose statistics all tiles share
+_YIQ = np.array([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]], np.float32)
+_YIQ_INV = np.linalg.inv(_YIQ).astype(np.float32)
+
+
+def providers() -> list[str]:
+    """CUDA execution provider when a GPU is usable, CPU otherwise (CPU always last as the fallback)."""
+    import onnxruntime as ort
+
+    usable = []
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        try:
+            import torch
+
+            if torch.cuda.is_available():
+                usable.append("CUDAExecutionProvider")
+        except ImportError:  # pragma: no cover - torch is always there in the server
+            pass
+    return usable + ["CPUExecutionProvider"]
+
+
+def session_options(threads: int | None = None) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = threads or os.cpu_count() or 1
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    return options
+
+
+@dataclass
+class StylizerModel:
+    """One exported network with its manifest; the ONNX Runtime session is created on first use."""
+
+    manifest: dict
+    path: Path
+    threads: int | None = None
+    _session: Any = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.manifest["name"]
+
+    @property
+    def styles(self) -> list[str]:
+        return list(self.manifest["styles"])
+
+    @property
+    def multi(self) -> bool:
+        return self.manifest["kind"] == "multi"
+
+    def session(self) -> Any:
+        with self._lock:
+            if self._session is None:
+                import onnxruntime as ort
+
+                self._session = ort.InferenceSession(str(self.path), sess_options=session_options(self.threads),
+                                                     providers=providers())
+            return self._session
+
+    def run(self, image: np.ndarray, weights: np.ndarray | None, stats: list[np.ndarray] | None
+            ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """(1, 3, H, W) float32 with H, W multiples of 4 -> (stylized, statistics used)."""
+        feeds: dict[str, np.ndarray] = {"image": image}
+        if self.multi:
+            feeds["weights"] = np.asarray(weights, np.float32).reshape(1, -1)
+        channels = self.manifest["stats_channels"]
+        feeds["alpha"] = np.array(1.0 if stats is not None else 0.0, np.float32)
+        for i, c in enumerate(channels):
+            feeds[f"stats_{i}"] = stats[i] if stats is not None else np.zeros((1, c, 1, 1), np.float32)
+        out = self.session().run(None, feeds)
+        return out[0], out[1:]
+
+
+class StyleLibrary:
+    """Every stylizer of a folder of manifests (<name>.json next to <name>.onnx)."""
+
+    def __init__(self, folder: str | Path, threads: int | None = None) -> None:
+        self.folder = Path(folder)
+        self.models: dict[str, StylizerModel] = {}
+        for manifest_path in sorted(self.folder.glob("*.json")):
+            manifest = json.loads(manifest_path.read_text())
+            self.models[manifest["name"]] = StylizerModel(manifest, self.folder / manifest["file"], threads)
+
+    def singles(self) -> dict[str, StylizerModel]:
+        return {n: m for n, m in self.models.items() if not m.multi}
+
+    def multi(self) -> StylizerModel | None:
+        return next((m for m in self.models.values() if m.multi), None)
+
+    def describe(self) -> list[dict]:
+        """The styles offered, each with its kind, style names and the command that trained it."""
+        return [{k: m.manifest.get(k) for k in ("name", "kind", "styles", "recipe", "steps", "network",
+                                                "onnx_max_abs_diff")} for m in self.models.values()]
+
+    def resolve(self, style: str | None, blend: dict[str, float] | None) -> tuple[StylizerModel, np.ndarray | None]:
+        """A single-style model by name, or the multi-style net with normalized blend weights; 400 otherwise."""
+        if blend:
+            net = self.multi()
+            if net is None:
+                raise InvalidParameter("blend", "no multi-style network is installed")
+            unknown = sorted(set(blend) - set(net.styles))
+            if unknown:
+                raise InvalidParameter("blend", f"unknown style '{unknown[0]}' for network {net.name}; "
+                                                f"its styles: {', '.join(net.styles)}")
+            weights = np.array([blend.get(s, 0.0) for s in net.styles], np.float32)
+            return net, weights / weights.sum()
+        singles = self.singles()
+        if style in singles:
+            return singles[style], None
+        net = self.multi()
+        if net is not None and style in net.styles:  # a style of the multi net, alone
+            weights = np.zeros(len(net.styles), np.float32)
+            weights[net.styles.index(style)] = 1.0
+            return net, weights
+        known = sorted(set(singles) | set(net.styles if net else []))
+        raise InvalidParameter("style", f"unknown style '{style}'; available: {', '.join(known)}")
+
+
+def _pad4(x: np.ndarray) -> np.ndarray:
+    """Reflect-pad (1, 3, H, W) at the bottom/right to multiples of 4 (as the PyTorch net does)."""
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % 4, (-w) % 4
+    return np.pad(x, ((0, 0), (0, 0), (0, ph), (0, pw)), mode="reflect") if ph or pw else x
+
+
+def _thumbnail(image: np.ndarray, side: int) -> np.ndarray:
+    from PIL import Image
+
+    h, w = image.shape[:2]
+    scale = side / max(h, w)
+    if scale >= 1:
+        return image
+    return np.asarray(Image.fromarray(image).resize((max(4, round(w * scale)), max(4, round(h * scale))),
+                                                    Image.BILINEAR))
+
+
+def _chw(image: np.ndarray) -> np.ndarray:
+    return (image.astype(np.float32) / 255.0).transpose(2, 0, 1)[None]
+
+
+def stylize_array(model: StylizerModel, image: np.ndarray, weights: np.ndarray | None = None, tile: int = TILE,
+                  margin: int = MARGIN, thumbnail: int = THUMBNAIL, deadline: Deadline | None = None
+                  ) -> np.ndarray:
+    """HxWx3 uint8 -> HxWx3 float32 in [0, 1]; tiles of `tile` + `margin` when the image is larger than a tile."""
+    h, w = image.shape[:2]
+    if h <= tile and w <= tile:
+        return model.run(_pad4(_chw(image)), weights, None)[0][0, :, :h, :w].transpose(1, 2, 0)
+    stats = model.run(_pad4(_chw(_thumbnail(image, thumbnail))), weights, None)[1]
+    return stylize_tiles(model, image, weights, stats, tile, margin, deadline)
+
+
+def stylize_tiles(model: StylizerModel, image: np.ndarray, weights: np.ndarray | None, stats: list[np.ndarray],
+                  tile: int = TILE, margin: int = MARGIN, deadline: Deadline | None = None) -> np.ndarray:
+    """Stitch tiles that share `stats`: each tile runs on its core plus `margin`, and only its core is kept."""
+    assert tile % 4 == 0 and margin % 4 == 0, "tile and margin must be multiples of 4 (the stride grid)"
+    h, w = image.shape[:2]
+    out = np.empty((h, w, 3), np.float32)
+    for top in range(0, h, tile):
+        for left in range(0, w, tile):
+            if deadline is not None:
+                deadline.check()
+            y0, x0 = max(0, top - margin), max(0, left - margin)
+            y1, x1 = min(h, top + tile + margin), min(w, left + tile + margin)
+            result = model.run(_pad4(_chw(image[y0:y1, x0:x1])), weights, stats)[0][0]
+            core = result[:, top - y0:min(h, top + tile) - y0, left - x0:min(w, left + tile) - x0]
+            out[top:top + core.shape[1], left:left + core.shape[2]] = core.transpose(1, 2, 0)
+    return out
+
+
+def keep_colors(stylized: np.ndarray, content: np.ndarray) -> np.ndarray:
+    """Luminance of the stylized image with the chroma of the content (YIQ), both HxWx3 float in [0, 1]."""
+    yiq = stylized @ _YIQ.T
+    yiq[..., 1:] = (content @ _YIQ.T)[..., 1:]
+    return np.clip(yiq @ _YIQ_INV.T, 0, 1)
+
+
+def stylize(model: StylizerModel, image: np.ndarray, weights: np.ndarray | None = None, strength: float = 1.0,
+            preserve_colors: bool = False, tile: int = TILE, deadline: Deadline | None = None) -> np.ndarray:
+    """The full `stylize` recipe on an HxWx3 uint8 image: network, colour keeping, strength; HxWx3 uint8 out."""
+    out = stylize_array(model, image, weights, tile=tile, deadline=deadline)
+    if preserve_colors or strength < 1.0:
+        content = image.astype(np.float32) / 255.0
+        if preserve_colors:
+            out = keep_colors(out, content)
+        if strength < 1.0:
+            out = strength * out + (1.0 - strength) * content
+    return (np.clip(out, 0, 1) * 255 + 0.5).astype(np.uint8)

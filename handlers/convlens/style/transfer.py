@@ -1,0 +1,188 @@
+"""Optimization-based style transfer (Gatys et al. 2016): optimize the pixels of an image so its features match
+the content image at one layer and the blended Gram matrices of the style images at several layers.
+
+Losses are made relative (each layer divided by its target's mean square) so the weights carry over between
+backbones; coarse-to-fine passes (Gatys et al. 2017) make larger outputs cheaper and better structured.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..backbones import Backbone
+from ..progress import Deadline, ProgressCallback, ProgressEvent
+from . import color, losses
+
+# (style layers, content layer) per loss network; VGG as in Gatys et al., EfficientNet chosen by stage depth.
+LAYERS = {
+    "efficientnet_lite0": (("stem", "block2", "block5", "block8", "block11"), "block8"),
+    "vgg16": (("relu1_2", "relu2_2", "relu3_3", "relu4_3"), "relu3_3"),
+    "vgg19": (("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"), "relu4_2"),
+}
+MIN_PASS_SIDE = 160  # coarse-to-fine: halve the size while passes stay at least this large
+
+
+@dataclass(frozen=True)
+class TransferSettings:
+    """Knobs of one transfer (defaults tuned for EfficientNet-Lite0 at 256 px)."""
+
+    content_weight: float = 1.0
+    style_weight: float = 10.0
+    tv_weight: float = 100.0
+    style_weights: tuple[float, ...] | None = None  # blend of several styles; normalized to sum 1
+    style_scale: float = 1.0
+    preserve_colors: bool = False
+    init: str = "content"  # content | noise
+    optimizer: str = "lbfgs"  # lbfgs | adam
+    steps: int = 100
+    size: int = 256
+    multiscale: bool = True
+    learning_rate: float = 0.02  # Adam, pixels in [0, 1]
+    smoothing: bool = False  # Wang et al. 2021 softmax smoothing of activations
+    seed: int = 0
+
+
+@dataclass
+class TransferResult:
+    """The stylized image (HxWx3 uint8) with loss values before and after, per term."""
+
+    image: np.ndarray
+    steps: int
+    seconds: float
+    sizes: list[int]
+    start: dict[str, float] = field(default_factory=dict)
+    final: dict[str, float] = field(default_factory=dict)
+
+
+def pass_sizes(size: int, multiscale: bool) -> list[int]:
+    """Output sides of the coarse-to-fine passes, finest last."""
+    sizes = [size]
+    while multiscale and sizes[0] // 2 >= MIN_PASS_SIDE:
+        sizes.insert(0, sizes[0] // 2)
+    return sizes
+
+
+def resize_to(x: torch.Tensor, side: int) -> torch.Tensor:
+    """Resize (N, 3, H, W) so the longer side is `side`."""
+    h, w = x.shape[-2:]
+    scale = side / max(h, w)
+    new = (max(16, round(h * scale)), max(16, round(w * scale)))
+    return x if new == (h, w) else F.interpolate(x, size=new, mode="bilinear", antialias=True, align_corners=False)
+
+
+class Objective:
+    """Weighted content + blended-style + TV loss for images of one size; terms are relative to their targets."""
+
+    def __init__(self, extractor: losses.FeatureExtractor, style_layers: Sequence[str], content_layer: str,
+                 content: torch.Tensor, styles: Sequence[torch.Tensor], blend: Sequence[float],
+                 s: TransferSettings) -> None:
+        self.extractor, self.style_layers, self.content_layer, self.s = extractor, list(style_layers), content_layer, s
+        with torch.no_grad():
+            self.content_target = extractor(content)[content_layer]
+            grams = [{l: losses.gram(f[l]) for l in style_layers} for f in (extractor(x) for x in styles)]
+        self.gram_target = {l: sum(w * g[l] for w, g in zip(blend, grams)) for l in style_layers}
+        self.style_norm = {l: self.gram_target[l].pow(2).mean().clamp_min(1e-12) for l in style_layers}
+        self.content_norm = self.content_target.pow(2).mean().clamp_min(1e-12)
+
+    def terms(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        feats = self.extractor(image)
+        content = losses.content_loss(feats[self.content_layer], self.content_target) / self.content_norm
+        style = sum(losses.style_loss(feats[l], self.gram_target[l]) / self.style_norm[l]
+                    for l in self.style_layers) / len(self.style_layers)
+        tv = losses.tv_loss(image)
+        total = self.s.content_weight * content + self.s.style_weight * style + self.s.tv_weight * tv
+        return {"total": total, "content": content, "style": style, "tv": tv}
+
+
+def style_transfer(backbone: Backbone, content: torch.Tensor, styles: Sequence[torch.Tensor],
+                   settings: TransferSettings = TransferSettings(), deadline: Deadline | None = None,
+                   progress: ProgressCallback | None = None) -> TransferResult:
+    """Stylize `content` (1, 3, H, W in [0, 1]) with the blended `styles` (each 1, 3, h, w in [0, 1])."""
+    s = settings
+    started = time.monotonic()
+    device = backbone.device
+    style_layers, content_layer = LAYERS.get(backbone.name, (None, None))
+    if style_layers is None:
+        raise ValueError(f"no style/content layers configured for backbone {backbone.name}")
+    extractor = losses.FeatureExtractor(backbone, [*style_layers, content_layer], smoothing=s.smoothing)
+    blend = np.asarray(s.style_weights or [1.0] * len(styles), dtype=np.float64)
+    blend = (blend / blend.sum()).tolist()
+    content = content.to(device)
+    styles = [x.to(device) for x in styles]
+    if s.preserve_colors:  # luminance-only transfer: grey content, grey styles matched to the content's luminance
+        content_full = content
+        content = color.luminance(content)
+        styles = [color.match_luminance(color.luminance(x), content) for x in styles]
+    sizes = pass_sizes(s.size, s.multiscale)
+    per_pass = [s.steps // len(sizes)] * len(sizes)
+    per_pass[0] += s.steps - sum(per_pass)
+    generator = torch.Generator(device="cpu").manual_seed(s.seed)
+    image: torch.Tensor | None = None
+    start: dict[str, float] = {}
+    final: dict[str, float] = {}
+    done = 0
+    for index, (side, steps) in enumerate(zip(sizes, per_pass)):
+        target = resize_to(content, side)
+        style_side = max(16, round(side * s.style_scale))
+        objective = Objective(extractor, style_layers, content_layer, target,
+                              [resize_to(x, style_side) for x in styles], blend, s)
+        if image is None:
+            image = (target.clone() if s.init == "content"
+                     else torch.rand(target.shape, generator=generator).to(device))
+        else:  # the coarser result, upsampled, starts the finer pass
+            image = F.interpolate(image, size=target.shape[-2:], mode="bicubic", align_corners=False).clamp(0, 1)
+        image = image.detach().contiguous().requires_grad_(True)  # L-BFGS views the gradient flat
+        if index == 0:
+            with torch.no_grad():
+                start = {k: float(v) for k, v in objective.terms(image).items()}
+        stage = f"{side}px ({index + 1}/{len(sizes)})"
+        done = _optimize(objective, image, steps, s, deadline, progress, done, s.steps, stage, started)
+        with torch.no_grad():
+            image.clamp_(0, 1)
+        if index == len(sizes) - 1:
+            with torch.no_grad():
+                final = {k: float(v) for k, v in objective.terms(image).items()}
+    assert image is not None
+    out = image.detach()
+    if s.preserve_colors:
+        out = color.keep_colors(out, resize_to(content_full, s.size))
+    pixels = (out[0].clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255 + 0.5).astype(np.uint8)
+    return TransferResult(image=pixels, steps=done, seconds=time.monotonic() - started, sizes=sizes,
+                          start=start, final=final)
+
+
+def _optimize(objective: Objective, image: torch.Tensor, steps: int, s: TransferSettings,
+              deadline: Deadline | None, progress: ProgressCallback | None, done: int, total: int, stage: str,
+              started: float) -> int:
+    """Run `steps` optimizer iterations on `image` in place; returns the global step count."""
+    if steps <= 0:
+        return done
+    last = {"total": 0.0}
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad(set_to_none=True)
+        loss = objective.terms(image)["total"]
+        loss.backward()
+        last["total"] = float(loss.detach())
+        return loss
+
+    if s.optimizer == "adam":
+        opt: torch.optim.Optimizer = torch.optim.Adam([image], lr=s.learning_rate)
+    else:
+        opt = torch.optim.LBFGS([image], lr=1.0, max_iter=1, history_size=20, line_search_fn="strong_wolfe")
+    for _ in range(steps):
+        if deadline is not None:
+            deadline.check()
+        opt.step(closure)
+        with torch.no_grad():
+            image.clamp_(0, 1)
+        done += 1
+        if progress is not None:
+            progress(ProgressEvent(step=done, total=total, loss=last["total"], stage=stage,
+                                   elapsed_s=time.monotonic() - started))
+    return done

@@ -1,0 +1,84 @@
+#!/usr/bin/env python
+"""README gallery of the style area: every shipped stylizer (and each style of the multi-style network, plus a
+blend) on the same photos, the procedural style images, and one optimization-based transfer.
+
+    .venv/bin/python scripts/gallery_style.py docs/gallery
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "handlers"))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from PIL import Image, ImageDraw  # noqa: E402
+from skimage import data  # noqa: E402
+
+from convlens import backbones  # noqa: E402
+from convlens.style import patterns, runtime, transfer  # noqa: E402
+
+CELL = 192
+
+
+def square(array: np.ndarray, side: int = CELL) -> np.ndarray:
+    h, w = array.shape[:2]
+    s = min(h, w)
+    crop = array[(h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
+    return np.asarray(Image.fromarray(crop).resize((side, side), Image.BILINEAR))
+
+
+def grid(rows: list[list[np.ndarray]], labels: list[str]) -> Image.Image:
+    """Cells in rows, a label strip on top of the columns."""
+    cols = len(rows[0])
+    sheet = Image.new("RGB", (cols * CELL, 18 + len(rows) * CELL), "white")
+    draw = ImageDraw.Draw(sheet)
+    for c, label in enumerate(labels):
+        draw.text((c * CELL + 4, 3), label, fill="black")
+    for r, row in enumerate(rows):
+        for c, cell in enumerate(row):
+            sheet.paste(Image.fromarray(cell), (c * CELL, 18 + r * CELL))
+    return sheet
+
+
+def main(out_dir: str) -> None:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    library = runtime.StyleLibrary(ROOT / "model_store" / "stylizers")
+    photos = [square(data.astronaut()), square(data.chelsea()), square(data.coffee())]
+    columns: list[tuple[str, runtime.StylizerModel, np.ndarray | None]] = []
+    for name, model in library.singles().items():
+        columns.append((name, model, None))
+    net = library.multi()
+    if net is not None:
+        for i, style in enumerate(net.styles):
+            w = np.zeros(len(net.styles), np.float32)
+            w[i] = 1
+            columns.append((f"{net.name}:{style}", net, w))
+        w = np.zeros(len(net.styles), np.float32)
+        w[:2] = 0.5
+        columns.append((f"blend {net.styles[0]}+{net.styles[1]}", net, w))
+    rows = [[p] + [runtime.stylize(m, p, w) for _, m, w in columns] for p in photos]
+    grid(rows, ["photo"] + [c[0] for c in columns]).save(out / "style_stylizers.png")
+    names = list(patterns.PATTERNS)
+    grid([[square(patterns.make(n, 256)) for n in names]], names).save(out / "style_patterns.png")
+    # optimization-based transfer (Gatys) on the default backbone: content init, L-BFGS, 256 px
+    backbone = backbones.load_backbone(device=torch.device("cpu"))
+    content = torch.from_numpy(data.chelsea()).permute(2, 0, 1)[None].float() / 255
+    cells = [square(data.chelsea())]
+    labels = ["content"]
+    for name in ("brush_flow", "stained_glass"):
+        style = torch.from_numpy(patterns.make(name, 256)).permute(2, 0, 1)[None].float() / 255
+        for keep in (False, True):
+            r = transfer.style_transfer(backbone, content, [style], transfer.TransferSettings(
+                steps=60, size=256, preserve_colors=keep))
+            cells.append(square(r.image))
+            labels.append(f"{name}{' (colors kept)' if keep else ''}")
+    grid([cells], labels).save(out / "style_transfer.png")
+    print(f"wrote {out}/style_stylizers.png, style_patterns.png, style_transfer.png")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "docs/gallery")

@@ -1,0 +1,64 @@
+"""style_transfer and stylize through a real TorchServe, over HTTP and gRPC, with the client SDK (tiny settings)."""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+from skimage import data
+
+from convlens_client import Client
+from convlens_client.errors import InvalidRequest
+
+TRANSPORTS = ("http", "grpc")
+
+
+def encoded(array: np.ndarray, fmt: str = "PNG") -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, format=fmt)
+    return buf.getvalue()
+
+
+PHOTO = encoded(np.array(Image.fromarray(data.astronaut()).resize((96, 96))), "JPEG")
+STYLE = encoded(np.array(Image.fromarray(data.coffee()).resize((64, 48))))
+
+
+def client(server, transport: str) -> Client:
+    return Client(server.host, transport=transport, http_port=server.ports["http"], grpc_port=server.ports["grpc"],
+                  management_port=server.ports["management"], grpc_management_port=server.ports["grpc_management"],
+                  key_file=server.key_file, timeout=120)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_stylize_single_and_blend(server, transport):
+    with client(server, transport) as c:
+        styles = c.styles()
+        single = next(s for s in styles if s["kind"] == "single")
+        multi = next(s for s in styles if s["kind"] == "multi")
+        one = c.stylize(PHOTO, style=single["name"], strength=0.8)
+        mix = c.stylize(PHOTO, blend={multi["styles"][0]: 1, multi["styles"][1]: 1}, preserve_colors=True)
+        jpeg = c.stylize_image(PHOTO, style=single["name"], format="jpeg", quality=80)
+    assert (one.width, one.height) == (96, 96) and one.model == single["name"] and one.image.size == (96, 96)
+    assert mix.model == multi["name"] and mix.weights[:2] == [0.5, 0.5]
+    assert jpeg[:2] == b"\xff\xd8"
+    assert len(multi["styles"]) >= 4 and all(s["recipe"] for s in styles)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_style_transfer_two_styles(server, transport):
+    with client(server, transport) as c:
+        result = c.style_transfer(PHOTO, STYLE, STYLE, style_weights=[1, 3], steps=3, size=64, optimizer="adam")
+    assert (result.width, result.height) == (64, 64) and result.steps == 3
+    assert result.style_weights == [0.25, 0.75] and result.image.size == (64, 64)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_bad_style_inputs_name_the_field(server, transport):
+    with client(server, transport) as c:
+        with pytest.raises(InvalidRequest) as err:
+            c.stylize(PHOTO, style="no_such_style")
+        assert err.value.code == 400 and err.value.field == "style"
+        with pytest.raises(InvalidRequest) as err:
+            c.style_transfer(PHOTO, STYLE, STYLE, STYLE, STYLE, STYLE, steps=1, size=32)
+        assert err.value.code == 400 and err.value.field == "style_5"

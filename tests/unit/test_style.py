@@ -1,0 +1,275 @@
+"""Style engine: losses by hand, stylizer shape/blend properties, ONNX = PyTorch, tiling, transfer, params."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from convlens import backbones, params
+from convlens.errors import InvalidParameter
+from convlens.style import export, losses, nets, patterns, runtime, transfer
+
+TINY = nets.NetConfig(width=4, blocks=1)
+
+
+def randomized(config: nets.NetConfig, seed: int = 0) -> nets.Stylizer:
+    """A stylizer whose per-style scale/shift rows differ (a fresh net has them all equal)."""
+    torch.manual_seed(seed)
+    model = nets.Stylizer(config).eval()
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nets.CondInstanceNorm):
+                m.scale.uniform_(0.5, 1.5)
+                m.shift.normal_(0, 0.5)
+    return model
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory) -> runtime.StyleLibrary:
+    """Exported tiny single- and 3-style nets, as the server would load them."""
+    folder = tmp_path_factory.mktemp("stylizers")
+    for name, styles in (("one", ["one"]), ("trio", ["a", "b", "c"])):
+        model = randomized(nets.NetConfig(width=4, blocks=1, styles=len(styles)))
+        nets.save(model, str(folder / f"{name}.pt"), {"styles": styles, "recipe": "test"})
+        export.export_checkpoint(folder / f"{name}.pt", folder)
+    return runtime.StyleLibrary(folder, threads=1)
+
+
+# --- losses against hand-computed values ---------------------------------------------------------------------
+
+def test_gram_by_hand():
+    f = torch.tensor([[1.0, 2.0], [3.0, 4.0]]).reshape(1, 2, 1, 2)  # C=2, H=1, W=2
+    expected = torch.tensor([[1 + 4, 3 + 8], [3 + 8, 9 + 16]]) / (2 * 1 * 2)
+    assert torch.allclose(losses.gram(f)[0], expected)
+
+
+def test_content_style_tv_by_hand():
+    a = torch.tensor([[1.0, 2.0], [3.0, 4.0]]).reshape(1, 2, 1, 2)
+    b = torch.zeros_like(a)
+    assert losses.content_loss(a, b).item() == pytest.approx((1 + 4 + 9 + 16) / 4)
+    target = torch.eye(2)[None]
+    g = torch.tensor([[5.0, 11.0], [11.0, 25.0]]) / 4
+    expected = ((g - torch.eye(2)) ** 2).mean().item()
+    assert losses.style_loss(a, target).item() == pytest.approx(expected)
+    img = torch.tensor([[0.0, 1.0], [2.0, 4.0]]).reshape(1, 1, 2, 2)
+    # vertical differences 2, 3 -> mean 6.5; horizontal 1, 2 -> mean 2.5
+    assert losses.tv_loss(img).item() == pytest.approx(9.0)
+
+
+def test_softmax_smoothing_keeps_shape_and_sums():
+    x = torch.randn(2, 3, 4, 5)
+    y = losses.softmax_smooth(x)
+    assert y.shape == x.shape and torch.allclose(y.sum(dim=(1, 2, 3)), torch.full((2,), 60.0))
+
+
+@pytest.fixture(scope="module")
+def backbone() -> backbones.Backbone:
+    return backbones.load_backbone(device=torch.device("cpu"))
+
+
+def test_feature_extractor_removes_hooks_even_after_errors(backbone):
+    ext = losses.FeatureExtractor(backbone, ["stem", "block2"])
+    feats = ext(torch.rand(1, 3, 32, 32))
+    assert set(feats) == {"stem", "block2"} and feats["stem"].shape[1] == 32
+    hooked = [m for m in backbone.model.modules() if m._forward_hooks]
+    assert hooked == []
+    with pytest.raises(RuntimeError):
+        ext(torch.rand(1, 4, 32, 32))  # wrong channel count fails inside the network
+    assert [m for m in backbone.model.modules() if m._forward_hooks] == []
+
+
+# --- the stylizer network ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("size", [(17, 23), (64, 48), (33, 96)])
+def test_stylizer_is_fully_convolutional(size):
+    model = randomized(TINY)
+    with torch.no_grad():
+        y = model(torch.rand(2, 3, *size))
+    assert y.shape == (2, 3, *size) and float(y.min()) >= 0 and float(y.max()) <= 1
+
+
+def test_blend_one_hot_is_exactly_that_style_and_half_lies_between():
+    model = randomized(nets.NetConfig(width=4, blocks=1, styles=4))
+    x = torch.rand(1, 3, 40, 40)
+    with torch.no_grad():
+        first = model(x, torch.tensor([1.0, 0, 0, 0]))
+        also_first = model(x, None)
+        second = model(x, torch.tensor([0, 1.0, 0, 0]))
+        half = model(x, torch.tensor([0.5, 0.5, 0, 0]))
+        # style 0 run by itself: a net whose only style is row 0 of the multi-style tables
+        alone = nets.Stylizer(nets.NetConfig(width=4, blocks=1, styles=1)).eval()
+        state = {k: (v[:1] if k.endswith(("scale", "shift")) else v) for k, v in model.state_dict().items()}
+        alone.load_state_dict(state)
+        only = alone(x)
+    assert torch.equal(first, also_first) and torch.equal(first, only)
+    span = (first - second).abs().mean()
+    assert span > 0.01
+    assert (half - first).abs().mean() < span and (half - second).abs().mean() < span
+    # the blend mixes the per-style scale/shift parameters: exactly their midpoint in every norm layer
+    norm = model.down[0].norm
+    mixed = torch.tensor([[0.5, 0.5, 0.0, 0.0]]) @ norm.scale
+    assert torch.allclose(mixed[0], (norm.scale[0] + norm.scale[1]) / 2)
+
+
+def test_onnx_matches_pytorch(library):
+    for model in library.models.values():
+        assert model.manifest["onnx_max_abs_diff"] <= 1e-3
+    torch_model, _ = nets.load(str(library.folder / "trio.pt"))
+    img = (np.random.default_rng(1).random((52, 76, 3)) * 255).astype(np.uint8)
+    w = np.array([0.2, 0.5, 0.3], np.float32)
+    got = runtime.stylize_array(library.models["trio"], img, w)
+    with torch.no_grad():
+        want = torch_model(torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255, torch.from_numpy(w))
+    assert np.abs(got - want[0].permute(1, 2, 0).numpy()).max() < 1e-3
+
+
+def test_tiles_reproduce_the_untiled_output(library):
+    model = library.models["trio"]
+    img = (np.random.default_rng(2).random((200, 270, 3)) * 255).astype(np.uint8)
+    w = np.array([0.3, 0.3, 0.4], np.float32)
+    whole, stats = model.run(runtime._pad4(runtime._chw(img)), w, None)
+    whole = whole[0, :, :200, :270].transpose(1, 2, 0)
+    tiled = runtime.stylize_tiles(model, img, w, stats, tile=64, margin=48)
+    assert np.abs(tiled - whole).max() < 1e-4
+    # a margin smaller than the receptive field shows seams: the check above is not vacuous
+    seamy = runtime.stylize_tiles(model, img, w, stats, tile=64, margin=8)
+    assert np.abs(seamy - whole).max() > 1e-2
+    # on a photo, thumbnail statistics (the large-image path) stay close to the image's own
+    from skimage import data
+
+    img = np.ascontiguousarray(data.astronaut()[::2, ::2][:200, :256])
+    whole = runtime.stylize_array(model, img, w, tile=512)
+    thumb = runtime.stylize_array(model, img, w, tile=64, thumbnail=128)
+    assert np.abs(thumb - whole).mean() < 0.05
+
+
+def test_large_photo_bounded_memory(library, tmp_path):
+    """4000x3000 in tiles: peak memory stays near the output size (not the full-resolution activations)."""
+    code = textwrap.dedent(f"""
+        import numpy as np, resource, sys
+        sys.path.insert(0, {str(Path(runtime.__file__).parents[2])!r})
+        from convlens.style import runtime
+        lib = runtime.StyleLibrary({str(library.folder)!r}, threads=2)
+        img = np.full((3000, 4000, 3), 128, np.uint8); img[::7] = 30
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        out = runtime.stylize(lib.models['one'], img, tile=1024)
+        assert out.shape == (3000, 4000, 3) and out.dtype == np.uint8
+        print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    growth_mb = float(done.stdout.strip().splitlines()[-1])
+    # output float32 (144 MB) + uint8 copies + one 1120^2 tile's activations; untiled would need several GB
+    assert growth_mb < 900, growth_mb
+
+
+def test_strength_and_preserve_colors(library):
+    model = library.models["one"]
+    img = (np.random.default_rng(3).random((40, 40, 3)) * 100 + 80).astype(np.uint8)  # no clipping of colours
+    assert np.array_equal(runtime.stylize(model, img, strength=0.0), img)
+    kept = runtime.stylize(model, img, preserve_colors=True).astype(np.float32) / 255
+    iq = lambda a: (a @ runtime._YIQ.T)[..., 1:]  # noqa: E731
+    # chroma is the content's wherever the recombined colour is in gamut (clipping moves the rest slightly)
+    assert np.percentile(np.abs(iq(kept) - iq(img.astype(np.float32) / 255)), 90) < 0.01
+
+
+def test_library_resolves_styles_and_blends(library):
+    model, w = library.resolve("one", None)
+    assert model.name == "one" and w is None
+    model, w = library.resolve(None, {"a": 1.0, "c": 3.0})
+    assert model.name == "trio" and np.allclose(w, [0.25, 0.0, 0.75])
+    model, w = library.resolve("b", None)
+    assert np.array_equal(w, [0, 1, 0])
+    with pytest.raises(InvalidParameter) as err:
+        library.resolve(None, {"zzz": 1.0})
+    assert err.value.field == "blend"
+    with pytest.raises(InvalidParameter) as err:
+        library.resolve("nope", None)
+    assert err.value.field == "style" and "one" in err.value.message
+
+
+# --- optimization transfer -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
+def test_transfer_lowers_content_and_style_losses_from_noise(backbone, optimizer):
+    content = torch.rand(1, 3, 48, 48) * 0.2 + torch.linspace(0, 0.8, 48).view(1, 1, 1, 48)
+    style = torch.from_numpy(patterns.make("stained_glass", 64)).permute(2, 0, 1)[None].float() / 255
+    s = transfer.TransferSettings(steps=12, size=48, init="noise", optimizer=optimizer, learning_rate=0.05,
+                                  content_weight=1.0, style_weight=1.0, tv_weight=0.0)
+    events = []
+    r = transfer.style_transfer(backbone, content, [style], s, progress=events.append)
+    assert r.final["content"] < r.start["content"] and r.final["style"] < r.start["style"]
+    assert r.image.shape == (48, 48, 3) and r.steps == 12
+    assert [e.step for e in events] == list(range(1, 13)) and events[-1].total == 12
+
+
+def test_transfer_multiscale_blend_preserve_colors_and_deadline(backbone):
+    from convlens.progress import Deadline, TimeLimitExceeded
+
+    assert transfer.pass_sizes(640, True) == [160, 320, 640] and transfer.pass_sizes(640, False) == [640]
+    content = torch.rand(1, 3, 40, 60)
+    styles = [torch.rand(1, 3, 32, 32), torch.zeros(1, 3, 32, 32)]
+    s = transfer.TransferSettings(steps=2, size=60, style_weights=(3.0, 1.0), preserve_colors=True,
+                                  optimizer="adam")
+    r = transfer.style_transfer(backbone, content, styles, s)
+    assert r.image.shape == (40, 60, 3)
+    # a channels-last (non-contiguous) content at its own size, with L-BFGS, as decoded images arrive
+    channels_last = torch.rand(1, 40, 60, 3).permute(0, 3, 1, 2)
+    s = transfer.TransferSettings(steps=2, size=60, optimizer="lbfgs")
+    assert transfer.style_transfer(backbone, channels_last, styles, s).image.shape == (40, 60, 3)
+    with pytest.raises(TimeLimitExceeded):
+        transfer.style_transfer(backbone, content, styles, s, deadline=Deadline(0.0))
+
+
+# --- patterns and params -------------------------------------------------------------------------------------
+
+def test_patterns_are_deterministic_and_distinct():
+    for name in patterns.PATTERNS:
+        a, b = patterns.make(name, 64, seed=3), patterns.make(name, 64, seed=3)
+        assert a.shape == (64, 64, 3) and a.dtype == np.uint8 and np.array_equal(a, b)
+        assert not np.array_equal(a, patterns.make(name, 64, seed=4))
+    with pytest.raises(KeyError):
+        patterns.make("nope")
+
+
+def test_style_transfer_params():
+    p = params.parse("style_transfer", {"content": b"c", "style": b"s", "style_2": b"t", "style_weights": "1,3",
+                                        "preserve_colors": "true", "optimizer": "ADAM", "steps": "5"})
+    assert p.styles == (b"s", b"t") and p.style_weights == (1.0, 3.0) and p.preserve_colors
+    assert p.optimizer == "adam" and p.steps == 5
+    many = {"content": b"c", "style": b"s", **{f"style_{i}": b"x" for i in range(2, 6)}}
+    with pytest.raises(InvalidParameter) as err:
+        params.parse("style_transfer", many)
+    assert err.value.field == "style_5" and "too many" in err.value.message
+    for bad, field in (({"style_weights": "1"}, "style_weights"), ({"style_4": b"x"}, "style_4"),
+                       ({"init": "zeros"}, "init"), ({"preserve_colors": "maybe"}, "preserve_colors")):
+        with pytest.raises(InvalidParameter) as err:
+            params.parse("style_transfer", {"content": b"c", "style": b"s", "style_2": b"t", **bad})
+        assert err.value.field == field
+
+
+def test_stylize_params():
+    p = params.parse("stylize", {"image": b"x", "blend": "a:1, b:0.5", "strength": "0.5"})
+    assert p.blend == {"a": 1.0, "b": 0.5} and p.strength == 0.5 and p.format == "jpeg"
+    for bad, field in (({}, "style"), ({"style": "a", "blend": "a:1"}, "blend"), ({"blend": "a:x"}, "blend"),
+                       ({"blend": "a:0"}, "blend"), ({"style": "a", "strength": "2"}, "strength")):
+        with pytest.raises(InvalidParameter) as err:
+            params.parse("stylize", {"image": b"x", **bad})
+        assert err.value.field == field
+
+
+def test_shipped_manifests_are_complete():
+    folder = Path(__file__).resolve().parents[2] / "model_store" / "stylizers"
+    manifests = [json.loads(p.read_text()) for p in folder.glob("*.json")]
+    singles = [m for m in manifests if m["kind"] == "single"]
+    multis = [m for m in manifests if m["kind"] == "multi"]
+    assert len(singles) >= 3 and len(multis) >= 1 and len(multis[0]["styles"]) >= 4
+    for m in manifests:
+        assert (folder / m["file"]).stat().st_size < 2_000_000
+        assert m["recipe"].startswith("python -m convlens.style.train") and m["onnx_max_abs_diff"] <= 1e-3
