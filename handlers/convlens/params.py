@@ -196,3 +196,7 @@ def parse(task: str, raw: Mapping[str, Any], ignored: tuple[str, ...] = ()) -> A
     params = PARSERS[task](fields)
     fields.reject_unknown(ignored)
     return params
+
+from .params_synthesis import SYNTHESIS_PARSERS  # noqa: E402 - registers classviz, fooling, ... (needs Fields)
+
+PARSERS.update(SYNTHESIS_PARSERS)

@@ -16,6 +16,7 @@ import torch
 from convlens import attribution, backbones, images, inputs, params
 from convlens.errors import ConvLensError, InvalidParameter
 
+from .progress import ProgressStream, progress_requested, send_intermediate
 from .requests import request_fields, wants_proto
 from .responses import encode_error, encode_saliency, json_bytes
 
@@ -30,12 +31,15 @@ class ConvLensHandler:
     """Base of the endpoint handlers: subclasses set `task` and implement `run` (and may extend `describe`)."""
 
     task: ClassVar[str] = ""
+    streams_progress: ClassVar[bool] = False  # iterative endpoints: progress=true streams events (progress.py)
 
     def __init__(self) -> None:
         self.initialized = False
         self.backbone: backbones.Backbone | None = None
         self.config: dict[str, Any] = {}
         self.limits = images.DEFAULT_LIMITS
+        self.progress: ProgressStream | None = None  # the current request's progress callback, when streaming
+        self.send_progress = send_intermediate
 
     # --- lifecycle --------------------------------------------------------------------------------------------
 
@@ -70,7 +74,11 @@ class ConvLensHandler:
     def handle_one(self, idx: int, row: Mapping[str, Any], context: Any) -> bytes:
         # /explanations is decided per request (TorchServe's BaseHandler looks at request 0 for the whole batch)
         explain = str(context.get_request_header(idx, "explain")) == "True"
+        self.progress = None
         try:
+            if self.streams_progress and progress_requested(row):
+                self.progress = ProgressStream(idx, context, wants_proto(row), self.send_progress)
+                self.progress.start()
             fields = request_fields(row)
             body, content_type = self.run(fields, explain)
         except ConvLensError as error:
@@ -85,7 +93,8 @@ class ConvLensHandler:
             body, content_type = self.fail(idx, context, ServerFault(
                 "internal error while processing this request", code=500, type="InternalError"), row)
         context.set_response_content_type(idx, content_type)
-        return body
+        stream, self.progress = self.progress, None
+        return stream.finish(body) if stream is not None else body
 
     @staticmethod
     def fail(idx: int, context: Any, error: ConvLensError, row: Mapping[str, Any]) -> tuple[bytes, str]:

@@ -94,14 +94,47 @@ class Progress(_message.Message):
     elapsed_s: float
     def __init__(self, step: _Optional[int] = ..., total: _Optional[int] = ..., loss: _Optional[float] = ..., stage: _Optional[str] = ..., preview: _Optional[_Union[Image, _Mapping]] = ..., elapsed_s: _Optional[float] = ...) -> None: ...
 
+class SynthesisResult(_message.Message):
+    __slots__ = ("technique", "images", "metrics", "steps", "converged", "backbone", "layer", "seed", "original", "predicted")
+    class MetricsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    TECHNIQUE_FIELD_NUMBER: _ClassVar[int]
+    IMAGES_FIELD_NUMBER: _ClassVar[int]
+    METRICS_FIELD_NUMBER: _ClassVar[int]
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    CONVERGED_FIELD_NUMBER: _ClassVar[int]
+    BACKBONE_FIELD_NUMBER: _ClassVar[int]
+    LAYER_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    ORIGINAL_FIELD_NUMBER: _ClassVar[int]
+    PREDICTED_FIELD_NUMBER: _ClassVar[int]
+    technique: str
+    images: _containers.RepeatedCompositeFieldContainer[Image]
+    metrics: _containers.ScalarMap[str, float]
+    steps: int
+    converged: bool
+    backbone: str
+    layer: str
+    seed: int
+    original: _containers.RepeatedCompositeFieldContainer[Prediction]
+    predicted: _containers.RepeatedCompositeFieldContainer[Prediction]
+    def __init__(self, technique: _Optional[str] = ..., images: _Optional[_Iterable[_Union[Image, _Mapping]]] = ..., metrics: _Optional[_Mapping[str, float]] = ..., steps: _Optional[int] = ..., converged: _Optional[bool] = ..., backbone: _Optional[str] = ..., layer: _Optional[str] = ..., seed: _Optional[int] = ..., original: _Optional[_Iterable[_Union[Prediction, _Mapping]]] = ..., predicted: _Optional[_Iterable[_Union[Prediction, _Mapping]]] = ...) -> None: ...
+
 class Response(_message.Message):
-    __slots__ = ("error", "classification", "heatmap", "progress")
+    __slots__ = ("error", "classification", "heatmap", "progress", "synthesis")
     ERROR_FIELD_NUMBER: _ClassVar[int]
     CLASSIFICATION_FIELD_NUMBER: _ClassVar[int]
     HEATMAP_FIELD_NUMBER: _ClassVar[int]
     PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    SYNTHESIS_FIELD_NUMBER: _ClassVar[int]
     error: Error
     classification: Classification
     heatmap: Heatmap
     progress: Progress
-    def __init__(self, error: _Optional[_Union[Error, _Mapping]] = ..., classification: _Optional[_Union[Classification, _Mapping]] = ..., heatmap: _Optional[_Union[Heatmap, _Mapping]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ...) -> None: ...
+    synthesis: SynthesisResult
+    def __init__(self, error: _Optional[_Union[Error, _Mapping]] = ..., classification: _Optional[_Union[Classification, _Mapping]] = ..., heatmap: _Optional[_Union[Heatmap, _Mapping]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., synthesis: _Optional[_Union[SynthesisResult, _Mapping]] = ...) -> None: ...
