@@ -20,6 +20,8 @@ from .errors import (
     Unsupported,
 )
 from .results import Heatmap, Prediction
+from .results_synthesis import ImageResult, SynthesisResult
+from .streaming import Progress
 
 __version__ = "0.1.0"
 
@@ -28,10 +30,13 @@ __all__ = [
     "Client",
     "ConvLensError",
     "Heatmap",
+    "ImageResult",
     "InvalidRequest",
     "NotFound",
     "Prediction",
+    "Progress",
     "ServerError",
+    "SynthesisResult",
     "TooLarge",
     "Unauthorized",
     "Unsupported",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, List, Mapping, Optional, Protocol
+from typing import Any, Iterator, List, Mapping, Optional, Protocol, Union
 
 from google.protobuf.message import DecodeError
 
@@ -13,9 +13,10 @@ from .endpoints_base import Target
 from .endpoints_lecture import LectureMethods
 from .endpoints_style import StyleMethods
 from .endpoints_synthesis import SynthesisMethods
-from .errors import ConvLensError, error_for
+from .errors import ConvLensError, error_for, error_from_json
 from .inputs import Fields, ImageInput, build_fields
 from .results import Heatmap, Prediction
+from .streaming import Progress, frames
 from .transport_grpc import GrpcTransport
 from .transport_http import HttpTransport
 
@@ -30,6 +31,8 @@ class Transport(Protocol):
     def explain(self, model: str, fields: Fields) -> bytes: ...
 
     def health(self) -> str: ...
+
+    def stream(self, model: str, fields: Fields) -> Iterator[bytes]: ...
 
     def close(self) -> None: ...
 
@@ -149,6 +152,30 @@ class Client(AttributionMethods, SynthesisMethods, StyleMethods, LectureMethods)
     def _raw(self, model: str, images: Mapping[str, ImageInput], params: Mapping[str, Any]) -> bytes:
         """Call ``model`` and return the body as the server encoded it (a picture, npy, JSON)."""
         return self._transport.predict(model, build_fields(images, params))
+
+    def _stream(
+        self, model: str, images: Mapping[str, ImageInput], params: Mapping[str, Any], expect: Optional[str]
+    ) -> Iterator[Union[Progress, pb.Response, bytes]]:
+        """Call ``model`` with progress=true: :class:`Progress` events as they arrive, then the result, last:
+        the Response holding ``expect`` (format=proto, ``expect`` given), else the body as encoded."""
+        fields = build_fields(images, {**params, "progress": True, **({"format": "proto"} if expect else {})})
+        for frame in frames(self._transport.stream(model, fields), proto=expect is not None):
+            if isinstance(frame, Progress):
+                yield frame
+            elif expect is None:
+                error = error_from_json(frame)
+                if error is not None:
+                    raise error
+                yield frame
+            else:
+                msg = parse_response(frame)
+                got = msg.WhichOneof("result")
+                if got != expect:
+                    raise ConvLensError(
+                        f"expected a {expect} result from '{model}', got {got or 'nothing'}",
+                        type="MalformedResponse",
+                    )
+                yield msg
 
     def close(self) -> None:
         """Close the connection (HTTP session or gRPC channel)."""

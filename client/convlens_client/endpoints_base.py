@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Union
+from typing import Any, Iterator, Mapping, Optional, Union
 
 from ._proto import convlens_pb2 as pb
 from .inputs import ImageInput
@@ -21,4 +21,11 @@ class EndpointMethods:
 
     def _raw(self, model: str, images: Mapping[str, ImageInput], params: Mapping[str, Any]) -> bytes:
         """Call ``model``; the body as the server encoded it (picture, npy, JSON)."""
+        raise NotImplementedError
+
+    def _stream(
+        self, model: str, images: Mapping[str, ImageInput], params: Mapping[str, Any], expect: Optional[str]
+    ) -> Iterator[Any]:
+        """Call ``model`` with progress=true: progress events, then the result (a Response holding ``expect``,
+        or the encoded body when ``expect`` is None), last."""
         raise NotImplementedError

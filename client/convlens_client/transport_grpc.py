@@ -10,7 +10,7 @@ are mapped to the same exceptions as their HTTP counterparts. Two quirks of Torc
 from __future__ import annotations
 
 import json
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 import grpc
 from google.protobuf import empty_pb2
@@ -98,15 +98,30 @@ class GrpcTransport:
         token = self._token()
         return (("authorization", f"Bearer {token}"),) if token else ()
 
-    def predict(self, model: str, fields: Fields) -> bytes:
-        """``Predictions(model_name=model, input=fields)``; the response's ``prediction`` bytes."""
-        request = inference_pb2.PredictionsRequest(
+    @staticmethod
+    def _request(model: str, fields: Fields) -> inference_pb2.PredictionsRequest:
+        return inference_pb2.PredictionsRequest(
             model_name=model,
             input={
                 name: value.data if isinstance(value, ImageFile) else value.encode("utf-8")
                 for name, value in fields.items()
             },
         )
+
+    def stream(self, model: str, fields: Fields) -> Iterator[bytes]:
+        """``StreamPredictions``: yields each streamed message's ``prediction`` bytes as it arrives."""
+        try:
+            call = self._stub.StreamPredictions(
+                self._request(model, fields), metadata=self._metadata(), timeout=self._timeout
+            )
+            for response in call:
+                yield response.prediction
+        except grpc.RpcError as exc:
+            raise error_from_rpc(exc) from None
+
+    def predict(self, model: str, fields: Fields) -> bytes:
+        """``Predictions(model_name=model, input=fields)``; the response's ``prediction`` bytes."""
+        request = self._request(model, fields)
         try:
             response = self._stub.Predictions(request, metadata=self._metadata(), timeout=self._timeout)
         except grpc.RpcError as exc:

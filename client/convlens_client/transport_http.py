@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 import httpx
 from google.protobuf.message import DecodeError
@@ -102,6 +102,29 @@ class HttpTransport:
     def explain(self, model: str, fields: Fields) -> bytes:
         """``POST /explanations/{model}``; the response body."""
         return self._call(f"/explanations/{model}", fields)
+
+    def stream(self, model: str, fields: Fields) -> Iterator[bytes]:
+        """``POST /predictions/{model}`` read as it arrives (chunked); yields the body's bytes in pieces."""
+        data: dict[str, str] = {}
+        files: dict[str, tuple[str, bytes, str]] = {}
+        for name, value in fields.items():
+            if isinstance(value, ImageFile):
+                files[name] = (value.filename, value.data, value.content_type)
+            else:
+                data[name] = value
+        try:
+            with self._http.stream("POST", f"/predictions/{model}", data=data or None, files=files or None,
+                                   headers=self._headers()) as response:
+                if not response.is_success:
+                    response.read()
+                    raise error_from_response(response)
+                yield from response.iter_bytes()
+        except httpx.TimeoutException as exc:
+            raise ServerError(f"request timed out: {exc}", 504, "Timeout") from exc
+        except httpx.ConnectError as exc:
+            raise Busy(f"cannot connect to {self.base_url}: {exc}", 503, "ConnectionError") from exc
+        except httpx.HTTPError as exc:
+            raise ConvLensError(f"{type(exc).__name__}: {exc}", 0, "TransportError") from exc
 
     def health(self) -> str:
         """``GET /ping``: TorchServe's status (``Healthy`` or ``Unhealthy``, which comes with a 500)."""
