@@ -16,7 +16,7 @@ import torch
 from convlens import attribution, backbones, images, inputs, params
 from convlens.errors import ConvLensError, InvalidParameter
 
-from .progress import ProgressStream, progress_requested, send_intermediate
+from .progress import ProgressStream, close_grpc_stream, progress_requested, send_intermediate
 from .requests import request_fields, wants_proto
 from .responses import encode_error, encode_saliency, json_bytes
 
@@ -94,7 +94,10 @@ class ConvLensHandler:
                 "internal error while processing this request", code=500, type="InternalError"), row)
         context.set_response_content_type(idx, content_type)
         stream, self.progress = self.progress, None
-        return stream.finish(body) if stream is not None else body
+        if stream is not None:
+            return stream.finish(body)
+        close_grpc_stream(idx, context)
+        return body
 
     @staticmethod
     def fail(idx: int, context: Any, error: ConvLensError, row: Mapping[str, Any]) -> tuple[bytes, str]:

@@ -10,7 +10,19 @@ self-delimiting:
 * other formats: every event is one line of JSON, `{"progress": {...}}` + newline; everything after the last
   event line is the final body exactly as without progress (PNG, JSON, npy, or the JSON error), to the end.
 
-Over gRPC each stream message carries exactly one such frame. A stream always starts with a step-0 event sent
+Over gRPC each stream message carries exactly one such frame. Measured on TorchServe 0.12.0: every intermediate
+response arrives as its own HTTP chunk (the first carries status 200, the headers and `ts_stream_next: true`)
+and as its own `StreamPredictions` message.
+
+Two traps of TorchServe 0.12's gRPC frontend (GRPCJob), both checked against the real server:
+* `StreamPredictions` on a request that sends no intermediate response: the final response lacks the
+  `ts_stream_next` header and the frontend fails with a NullPointerException ("Worker died"). So every final
+  response to a gRPC request carries `ts_stream_next: false` (`close_grpc_stream`); unary calls ignore it. HTTP
+  requests must not get it (the REST frontend would treat the answer as the end of a stream it never started);
+  they are told apart by their HTTP headers, which TorchServe forwards (gRPC requests have none).
+* unary `Predictions` with progress=true: the first event completes the call and the next one fails in the
+  frontend (IllegalStateException), leaving the worker's replies out of step. The handler cannot tell unary from
+  streaming gRPC calls, so progress=true over gRPC must use `StreamPredictions` (the client SDK does). A stream always starts with a step-0 event sent
 before any work: TorchServe's gRPC streaming needs at least one intermediate response before the final one,
 and an HTTP client sees at once that its request is running. Errors after the start arrive as the final frame
 (the HTTP status is then already 200).
@@ -51,6 +63,22 @@ def progress_requested(row: Mapping[str, Any] | None) -> bool:
     if isinstance(value, (bytes, bytearray)):
         value = bytes(value).decode("utf-8", "replace")
     return isinstance(value, str) and value.strip().lower() in TRUE
+
+
+def over_grpc(idx: int, context: Any) -> bool:
+    """Whether request `idx` came over gRPC: HTTP requests carry request headers (at least TorchServe's own
+    `explain` and `url_path`), gRPC requests only their per-field entries."""
+    processors = getattr(context, "request_processor", None)
+    if not processors or idx >= len(processors) or processors[idx] is None:
+        return False
+    properties = processors[idx].get_request_properties() or {}
+    return not any(not isinstance(value, dict) for value in properties.values())
+
+
+def close_grpc_stream(idx: int, context: Any) -> None:
+    """Mark a gRPC final response as the end of a stream (see the module docstring); nothing for HTTP."""
+    if over_grpc(idx, context):
+        context.set_response_header(idx, "ts_stream_next", "false")
 
 
 def varint(n: int) -> bytes:
