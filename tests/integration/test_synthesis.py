@@ -109,3 +109,21 @@ def test_bad_input_is_a_400_naming_the_field(server, transport):
         with pytest.raises(InvalidRequest) as err:  # also when streaming: the error is the final frame
             list(c.texture(BRICKS, layers="stem,block99", steps=2, stream=True))
         assert err.value.code == 400 and err.value.field == "layers"
+
+
+def test_grpc_stream_without_progress_completes_and_the_worker_keeps_serving(server):
+    """TorchServe's gRPC frontend needs `ts_stream_next: false` on a final answer to end a stream."""
+    import grpc
+
+    from convlens_client._proto import inference_pb2, inference_pb2_grpc
+
+    pids = server.worker_pids("inversion")
+    channel = grpc.insecure_channel(f"{server.host}:{server.ports['grpc']}")
+    stub = inference_pb2_grpc.InferenceAPIsServiceStub(channel)
+    metadata = [("authorization", f"Bearer {server.key('inference')}")]
+    request = inference_pb2.PredictionsRequest(model_name="inversion", input={
+        "image": CAT, "layer": b"stem", "steps": b"2", "size": b"32"})
+    replies = list(stub.StreamPredictions(request, metadata=metadata, timeout=60))
+    assert len(replies) == 1 and Image.open(io.BytesIO(replies[0].prediction)).format == "PNG"
+    assert server.worker_pids("inversion") == pids
+    channel.close()

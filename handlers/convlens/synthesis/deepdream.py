@@ -72,7 +72,7 @@ def deepdream(backbone: Backbone, pixels: np.ndarray, layer: str, *, octaves: in
             with torch.no_grad():
                 step = step_size * grad / (grad.abs().mean() + 1e-12)
                 x = reg.roll(xj.detach() + step, [(-shift[0][0], -shift[0][1])]).clamp(0, 1)
-            tracker.step(float(value), stage=stage, picture=lambda: x)
+            tracker.step(float(value.detach()), stage=stage, picture=lambda: x)
         detail = x - base
     with torch.no_grad():
         end_norm = float(features(backbone, x, [layer])[0][layer].norm())
