@@ -34,9 +34,9 @@ def client(server, transport: str) -> Client:
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_classviz_raises_the_class_score(server, transport):
     with client(server, transport) as c:
-        result = c.classviz(target="goldfish", size=64, steps=6, count=2, seed=3)
+        result = c.classviz(target="goldfish", size=48, steps=5, count=2, seed=3)
     assert result.technique == "classviz" and len(result.images) == 2
-    assert all((i.width, i.height) == (64, 64) for i in result.images)
+    assert all((i.width, i.height) == (48, 48) for i in result.images)
     assert result.metrics["final_score"] > result.metrics["initial_score"] + 1.0
     assert result.predicted[0].index == GOLDFISH and result.seed == 3
 
@@ -75,7 +75,7 @@ def test_deepdream_keeps_the_size_and_raises_the_activation(server, transport):
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_texture_of_a_larger_size_lowers_the_gram_loss(server, transport):
     with client(server, transport) as c:
-        result = c.texture(BRICKS, size=64, layers=["stem", "block2"], steps=30)
+        result = c.texture(BRICKS, size=64, layers=["stem", "block2"], steps=20)
     assert (result.first.width, result.first.height) == (64, 64)
     assert result.metrics["gram_loss"] * 5 < result.metrics["initial_gram_loss"]
 
