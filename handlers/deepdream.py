@@ -16,7 +16,7 @@ class DeepdreamHandler(SynthesisHandler):
         backbone = self.check_backbone(p.backbone)
         backbone.layer(p.layer)
         photo = fit_longer_side(self.decode(p.image, min_side=0), p.max_size)
-        guide = None if p.guide is None else fit_longer_side(self.decode(p.guide, 0, "guide"), 224)
+        guide = None if p.guide is None else fit_longer_side(self.decode(p.guide, 0, "guide"), 224, "guide")
         result = deepdream(backbone, photo, p.layer, octaves=p.octaves, octave_scale=p.octave_scale,
                            steps=p.steps, step_size=p.step_size, jitter=p.jitter, guide=guide, seed=p.seed,
                            progress=self.progress, deadline=self.deadline())

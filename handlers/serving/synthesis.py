@@ -8,6 +8,7 @@ import numpy as np
 from PIL import Image
 
 from convlens import inputs
+from convlens.errors import InvalidParameter
 from convlens.params_synthesis import MAX_SIDE
 from convlens.progress import Deadline
 from convlens.synthesis import SynthesisResult
@@ -18,9 +19,15 @@ from .responses_synthesis import encode_synthesis
 DEFAULT_BUDGET_S = 50.0  # below the model YAML's responseTimeout (60 s)
 
 
-def fit_longer_side(image: Image.Image, max_side: int) -> np.ndarray:
-    """The image as HxWx3 uint8, scaled down (never up) so its longer side is at most `max_side`."""
+MIN_SIDE = 16
+
+
+def fit_longer_side(image: Image.Image, max_side: int, field: str = "image") -> np.ndarray:
+    """The image as HxWx3 uint8, scaled down (never up) so its longer side is at most `max_side`; 400 when
+    a side is below 16 px (too small for the network's strides)."""
     w, h = image.size
+    if min(w, h) < MIN_SIDE:
+        raise InvalidParameter(field, f"the image is {w}x{h}; both sides must be at least {MIN_SIDE} px")
     scale = min(1.0, max_side / max(w, h))
     if scale < 1.0:
         image = image.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.BILINEAR)

@@ -188,3 +188,13 @@ def test_time_budget_fits_below_the_response_timeout(name):
     config = yaml.safe_load((ROOT / "model_store" / f"{name}.yaml").read_text())
     assert 0 < config["convlens"]["time_budget_s"] <= config["responseTimeout"] - 5
     assert config["batchSize"] == 1
+
+
+def test_tiny_images_are_400s_not_crashes():
+    handler = TextureHandler()
+    handler.initialize(FakeContext())
+    tiny = io.BytesIO()
+    Image.new("RGB", (8, 40)).save(tiny, format="PNG")
+    ctx = FakeContext()
+    out = handler.handle([{"image": tiny.getvalue(), "steps": "1"}], ctx)[0]
+    assert ctx.status == {0: 400} and json.loads(out)["field"] == "image"

@@ -43,12 +43,12 @@ def texture(backbone: Backbone, pixels: np.ndarray, layers: Sequence[str], *, si
             optimizer.zero_grad()
             loss.backward()
         if initial is None:
-            initial = float(loss)
+            initial = float(loss.detach())
         optimizer.step()
         schedule.step()
         with torch.no_grad():
             x.clamp_(0, 1)
-        tracker.step(float(loss), picture=lambda: x)
+        tracker.step(float(loss.detach()), picture=lambda: x)
     with torch.no_grad():
         current = features(backbone, x, layers)[0]
         final = float(gram_loss({n: gram(current[n]) for n in layers}, targets))
