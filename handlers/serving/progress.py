@@ -129,6 +129,7 @@ class ProgressStream:
         self.min_interval_s = min_interval_s
         self.last_sent = -float("inf")
         self.sent = 0
+        self.pending: ProgressEvent | None = None  # the latest event held back by the throttle
 
     def start(self) -> None:
         """Send the step-0 event that opens the stream (before any validation or work)."""
@@ -140,12 +141,17 @@ class ProgressStream:
         now = time.monotonic()
         if event.step >= event.total or now - self.last_sent >= self.min_interval_s:
             self._send(event)
+        else:
+            self.pending = event
 
     def _send(self, event: ProgressEvent) -> None:
+        self.pending = None
         self.last_sent = time.monotonic()
         self.send(self.idx, self.context, event_frame(event, self.proto))
         self.sent += 1
 
     def finish(self, body: bytes) -> bytes:
-        """The final frame: delimited in proto mode, as it is otherwise."""
+        """The final frame (delimited in proto mode, as it is otherwise), after the last held-back event."""
+        if self.pending is not None:
+            self._send(self.pending)
         return delimited(body) if self.proto else body

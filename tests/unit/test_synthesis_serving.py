@@ -90,6 +90,8 @@ def test_progress_stream_throttles_but_always_sends_the_last_step():
         stream(ProgressEvent(step=step, total=10))
     steps = [json.loads(b)["progress"]["step"] for b in sent]
     assert steps == [0, 10]
+    stream(ProgressEvent(step=3, total=20))  # a run that stops early (fooling): its last event goes before the end
+    assert stream.finish(b"result") == b"result" and json.loads(sent[-1])["progress"]["step"] == 3
 
 
 def test_grpc_requests_are_told_apart_by_their_missing_http_headers():
