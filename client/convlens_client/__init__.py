@@ -20,12 +20,14 @@ from .errors import (
     Unauthorized,
     Unsupported,
 )
-from .results import Heatmap, ModelStatus, Prediction
+from .results import Heatmap, ImageResult, ModelStatus, Prediction
 from .results_lecture import ActivationMaps, ChannelStat, FilterBank, Layout, Neighbor, Neighbors, Patch, Point, TopPatches
 from .retry import RetryPolicy
 from .tls import TLSConfig
 from .results_attribution import OcclusionMap, Segmentation
-from .results_style import ImageResult, StylizeResult, StyleTransferResult
+from .results_style import StylizeResult, StyleTransferResult
+from .results_synthesis import SynthesisResult
+from .streaming import Progress
 
 __version__ = "0.1.0"
 
@@ -34,29 +36,31 @@ __all__ = [
     "AsyncClient",
     "Busy",
     "ChannelStat",
-    "FilterBank",
-    "Layout",
-    "Neighbor",
-    "Neighbors",
-    "Patch",
-    "Point",
-    "TopPatches",
     "Client",
     "ConvLensError",
+    "FilterBank",
     "Heatmap",
     "ImageResult",
     "InvalidRequest",
+    "Layout",
     "ModelStatus",
+    "Neighbor",
+    "Neighbors",
     "NotFound",
     "OcclusionMap",
+    "Patch",
+    "Point",
     "Prediction",
+    "Progress",
     "RetryPolicy",
     "Segmentation",
     "ServerError",
-    "TLSConfig",
     "StyleTransferResult",
     "StylizeResult",
+    "SynthesisResult",
+    "TLSConfig",
     "TooLarge",
+    "TopPatches",
     "Unauthorized",
     "Unsupported",
     "__version__",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import Any, Dict, List, Mapping, Optional, Protocol, Union
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Protocol, Union
 
 from google.protobuf.message import DecodeError
 
@@ -15,11 +15,12 @@ from .endpoints_base import Target
 from .endpoints_lecture import LectureMethods
 from .endpoints_style import StyleMethods
 from .endpoints_synthesis import SynthesisMethods
-from .errors import ConvLensError, error_for
+from .errors import ConvLensError, error_for, error_from_json
 from .inputs import Fields, ImageInput, build_fields
 from .management import GrpcManagement, HttpManagement
 from .results import Heatmap, ModelStatus, Prediction
 from .retry import RetryPolicy
+from .streaming import Progress, frames
 from .tls import TLSConfig
 from .transport_grpc import GrpcTransport
 from .transport_http import HttpTransport
@@ -40,6 +41,10 @@ class Transport(Protocol):
 
     def health(self, timeout: Optional[float] = None) -> str:
         """TorchServe's health status."""
+        ...
+
+    def stream(self, model: str, fields: Fields, timeout: Optional[float] = None) -> Iterator[bytes]:
+        """``model``'s streamed answer (progress=true), piece by piece as it arrives."""
         ...
 
     def close(self) -> None:
@@ -264,6 +269,32 @@ class Client(AttributionMethods, SynthesisMethods, StyleMethods, LectureMethods)
         manager = self._manager("http")
         assert isinstance(manager, HttpManagement)
         manager.rotate_token(kind, api_key)
+
+    def _stream(
+        self, model: str, images: Mapping[str, ImageInput], params: Mapping[str, Any], expect: Optional[str]
+    ) -> Iterator[Union[Progress, pb.Response, bytes]]:
+        """Call ``model`` with progress=true: :class:`Progress` events as they arrive, then the result, last:
+        the Response holding ``expect`` (format=proto, ``expect`` given), else the body as encoded."""
+        params = dict(params)
+        timeout = params.pop("timeout", None)
+        fields = build_fields(images, {**params, "progress": True, **({"format": "proto"} if expect else {})})
+        for frame in frames(self._transport.stream(model, fields, timeout=timeout), proto=expect is not None):
+            if isinstance(frame, Progress):
+                yield frame
+            elif expect is None:
+                error = error_from_json(frame)
+                if error is not None:
+                    raise error
+                yield frame
+            else:
+                msg = parse_response(frame)
+                got = msg.WhichOneof("result")
+                if got != expect:
+                    raise ConvLensError(
+                        f"expected a {expect} result from '{model}', got {got or 'nothing'}",
+                        type="MalformedResponse",
+                    )
+                yield msg
 
     def close(self) -> None:
         """Close the connections (HTTP sessions or gRPC channels)."""

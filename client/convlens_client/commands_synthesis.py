@@ -1,12 +1,149 @@
-"""CLI subcommands of the synthesis endpoints (classviz, fooling, inversion, deepdream, texture)."""
+"""CLI subcommands of the synthesis endpoints (classviz, fooling, inversion, deepdream, texture).
+
+    convlens classviz --target goldfish -o goldfish.png [--steps N] [--size PX] [--count K] [--param fourier]
+    convlens fooling cat.jpg --target koala -o fooled.png      (also writes fooled_difference.png)
+    convlens inversion cat.jpg --layer block4 -o inverted.png
+    convlens deepdream cat.jpg --layer block8 --octaves 3 -o dream.png
+    convlens texture bricks.jpg --size 256 -o texture.png
+
+``--progress`` streams progress events and draws a bar on stderr; ``--json`` prints the metrics;
+``--set NAME=VALUE`` passes any other field of the endpoint.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, Optional, TextIO, Union
 
 from .commands_base import Runner
+from .results_synthesis import SynthesisResult
+from .streaming import Progress
+
+BAR = 30
+
+
+def _target(text: str) -> Union[int, str]:
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
+def _field(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return name, value
+
+
+def progress_bar(event: Progress, err: TextIO) -> None:
+    """One line per event, rewritten in place: [#####.....] step/total loss stage."""
+    filled = round(BAR * event.fraction)
+    loss = "" if event.loss is None else f" loss {event.loss:.4g}"
+    total = event.total or "?"
+    err.write(f"\r[{'#' * filled}{'.' * (BAR - filled)}] {event.step}/{total}{loss} {event.stage}".ljust(78))
+    err.flush()
+
+
+def consume(items: Union[SynthesisResult, Iterable[Any]], err: TextIO) -> SynthesisResult:
+    """The result of a call, drawing a progress bar for streamed events."""
+    if isinstance(items, SynthesisResult):
+        return items
+    result = None
+    for item in items:
+        if isinstance(item, Progress):
+            progress_bar(item, err)
+        else:
+            result = item
+    err.write("\n")
+    if not isinstance(result, SynthesisResult):  # pragma: no cover - the client guarantees a result
+        raise ValueError("the stream ended without a result")
+    return result
+
+
+def _common(p: argparse.ArgumentParser, default_output: str) -> None:
+    p.add_argument("-o", "--output", default=default_output, help="output PNG (default: %(default)s)")
+    p.add_argument("--steps", type=int, help="optimization steps")
+    p.add_argument("--seed", type=int, help="random seed (same seed, same result)")
+    p.add_argument("--progress", action="store_true", help="stream progress events; bar on stderr")
+    p.add_argument("--json", action="store_true", help="print the result's numbers as JSON")
+    p.add_argument("--set", type=_field, action="append", default=[], metavar="NAME=VALUE",
+                   help="any other field of the endpoint (repeatable)")
+
+
+def _runner(call: Callable[[Any, argparse.Namespace, Dict[str, Any]], Any], err: Optional[TextIO] = None) -> Runner:
+    def run(client: Any, args: argparse.Namespace, out: TextIO) -> int:
+        fields: Dict[str, Any] = {k: v for k, v in (("steps", args.steps), ("seed", args.seed)) if v is not None}
+        fields.update(dict(args.set))
+        result = consume(call(client, args, {**fields, "stream": args.progress}), err or sys.stderr)
+        output = Path(args.output)
+        result.save(output)
+        out.write(f"wrote {output}\n")
+        for extra in result.images[1:]:
+            path = output.with_name(f"{output.stem}_{extra.name.replace(' ', '_')}{output.suffix}")
+            extra.save(path)
+            out.write(f"wrote {path}\n")
+        if args.json:
+            out.write(json.dumps(result.to_dict(), indent=2) + "\n")
+        else:
+            out.write("  ".join(f"{k}={v:.4g}" for k, v in sorted(result.metrics.items())) + "\n")
+        return 0
+
+    return run
 
 
 def add_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> dict[str, Runner]:
     """Add this area's subcommands to ``sub``; return their runners by name."""
-    return {}
+    p = sub.add_parser("classviz", help="images that a class (or an inner channel) likes most")
+    p.add_argument("--target", type=_target, help="class index or label")
+    p.add_argument("--layer", help="inner layer (with --channel) instead of a class")
+    p.add_argument("--channel", type=int)
+    p.add_argument("--size", type=int)
+    p.add_argument("--count", type=int, help="number of images (seeds seed, seed+1, ...)")
+    p.add_argument("--param", choices=("pixel", "fourier"))
+    _common(p, "classviz.png")
+
+    p = sub.add_parser("fooling", help="change a photo minimally until the network sees --target")
+    p.add_argument("image")
+    p.add_argument("--target", type=_target, required=True, help="class index or label")
+    p.add_argument("--max-steps", type=int)
+    p.add_argument("--confidence", type=float)
+    _common(p, "fooled.png")
+
+    p = sub.add_parser("inversion", help="reconstruct a photo from its features at a layer")
+    p.add_argument("image")
+    p.add_argument("--layer")
+    p.add_argument("--size", type=int)
+    p.add_argument("--tv-weight", type=float)
+    _common(p, "inversion.png")
+
+    p = sub.add_parser("deepdream", help="amplify what a layer sees in a photo")
+    p.add_argument("image")
+    p.add_argument("--layer")
+    p.add_argument("--octaves", type=int)
+    p.add_argument("--guide", help="guide image file")
+    _common(p, "deepdream.png")
+
+    p = sub.add_parser("texture", help="a new texture with the Gram statistics of a sample")
+    p.add_argument("image")
+    p.add_argument("--size", type=int, help="output side in pixels")
+    p.add_argument("--layers", help="comma-separated layer names")
+    _common(p, "texture.png")
+
+    def opt(args: argparse.Namespace, *names: str) -> Dict[str, Any]:
+        return {n: getattr(args, n) for n in names if getattr(args, n) is not None}
+
+    return {
+        "classviz": _runner(lambda c, a, f: c.classviz(**opt(a, "target", "layer", "channel", "size", "count",
+                                                               "param"), **f)),
+        "fooling": _runner(lambda c, a, f: c.fooling(Path(a.image), a.target, **opt(a, "max_steps", "confidence"),
+                                                     **{"max_steps" if k == "steps" else k: v for k, v in f.items()})),
+        "inversion": _runner(lambda c, a, f: c.inversion(Path(a.image), **opt(a, "layer", "size", "tv_weight"),
+                                                         **f)),
+        "deepdream": _runner(lambda c, a, f: c.deepdream(Path(a.image), guide=Path(a.guide) if a.guide else None,
+                                                         **opt(a, "layer", "octaves"), **f)),
+        "texture": _runner(lambda c, a, f: c.texture(Path(a.image), **opt(a, "size", "layers"), **f)),
+    }

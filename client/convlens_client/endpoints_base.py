@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping, Optional, Union
+from typing import Any, Dict, Iterator, Mapping, Optional, Union
 
 from ._proto import convlens_pb2 as pb
 from .inputs import ImageInput
@@ -25,4 +25,11 @@ class EndpointMethods:
 
     def describe(self, model: str, version: Optional[str] = None, timeout: Optional[float] = None) -> Dict[str, Any]:
         """What endpoint ``model`` offers (its handler's describe dict, via the management API)."""
+        raise NotImplementedError
+
+    def _stream(
+        self, model: str, images: Mapping[str, ImageInput], params: Mapping[str, Any], expect: Optional[str]
+    ) -> Iterator[Any]:
+        """Call ``model`` with progress=true: progress events, then the result (a Response holding ``expect``,
+        or the encoded body when ``expect`` is None), last."""
         raise NotImplementedError

@@ -1,9 +1,159 @@
-"""Client methods of the synthesis endpoints: classviz, fooling, inversion, deepdream, texture."""
+"""Client methods of the synthesis endpoints: classviz, fooling, inversion, deepdream, texture.
+
+Each method returns a :class:`SynthesisResult`; with ``stream=True`` it returns an iterator of
+:class:`Progress` events that ends with the :class:`SynthesisResult`. ``*_image`` methods return the
+picture (or npy/JSON) as the server encoded it; with ``stream=True`` the iterator ends with those bytes.
+"""
 
 from __future__ import annotations
 
-from .endpoints_base import EndpointMethods
+from typing import Any, Iterator, Mapping, Optional, Sequence, Union
+
+from .endpoints_base import EndpointMethods, Target
+from .inputs import ImageInput
+from .results_synthesis import SynthesisResult
+from .streaming import Progress
+
+Streamed = Iterator[Union[Progress, SynthesisResult]]
+
+
+def _layers(layers: Union[str, Sequence[str], None]) -> Optional[str]:
+    return layers if layers is None or isinstance(layers, str) else ",".join(layers)
 
 
 class SynthesisMethods(EndpointMethods):
     """Mixed into :class:`convlens_client.Client`."""
+
+    def _synthesis(
+        self, model: str, images: Mapping[str, ImageInput], params: Mapping[str, Any], stream: bool
+    ) -> Union[SynthesisResult, Streamed]:
+        if "format" in params:
+            raise TypeError(f"{model}() always asks for format=proto; use {model}_image() for pictures")
+        if stream:
+            return self._streamed(model, images, params)
+        return SynthesisResult.from_proto(self._request(model, images, params, "synthesis").synthesis)
+
+    def _streamed(self, model: str, images: Mapping[str, ImageInput], params: Mapping[str, Any]) -> Streamed:
+        for item in self._stream(model, images, params, "synthesis"):
+            yield item if isinstance(item, Progress) else SynthesisResult.from_proto(item.synthesis)
+
+    def _picture(
+        self, model: str, images: Mapping[str, ImageInput], params: Mapping[str, Any], stream: bool
+    ) -> Union[bytes, Iterator[Union[Progress, bytes]]]:
+        return self._stream(model, images, params, None) if stream else self._raw(model, images, params)
+
+    # -- classviz ------------------------------------------------------------------------------
+
+    def classviz(
+        self,
+        target: Target = None,
+        layer: Optional[str] = None,
+        channel: Optional[int] = None,
+        steps: Optional[int] = None,
+        size: Optional[int] = None,
+        count: Optional[int] = None,
+        seed: Optional[int] = None,
+        stream: bool = False,
+        **fields: Any,
+    ) -> Union[SynthesisResult, Streamed]:
+        """Images that maximize class ``target``'s score, or the mean of ``channel`` at ``layer``.
+
+        More fields: ``l2``, ``blur_every``, ``blur_sigma``, ``jitter``, ``clip_norm_pct``,
+        ``clip_contrib_pct``, ``param`` (``pixel`` | ``fourier``), ``lr``, ``batch_size``."""
+        params = dict(target=target, layer=layer, channel=channel, steps=steps, size=size, count=count,
+                      seed=seed, **fields)
+        return self._synthesis("classviz", {}, params, stream)
+
+    def classviz_image(self, target: Target = None, stream: bool = False, **fields: Any) -> Any:
+        """The picture (png by default; several images side by side), or npy/JSON with ``format``."""
+        return self._picture("classviz", {}, dict(target=target, **fields), stream)
+
+    # -- fooling -------------------------------------------------------------------------------
+
+    def fooling(
+        self,
+        image: ImageInput,
+        target: Target,
+        max_steps: Optional[int] = None,
+        confidence: Optional[float] = None,
+        stream: bool = False,
+        **fields: Any,
+    ) -> Union[SynthesisResult, Streamed]:
+        """Change ``image`` minimally until the network predicts ``target`` with ``confidence``.
+
+        Images ``fooled`` and ``difference`` (magnified); metrics ``linf``, ``l2``, ``target_probability``;
+        ``original`` / ``predicted`` top classes. More fields: ``step_size``, ``max_change``, ``magnify``,
+        ``size``."""
+        if target is None:
+            raise ValueError("fooling() needs a target class")
+        params = dict(target=target, max_steps=max_steps, confidence=confidence, **fields)
+        return self._synthesis("fooling", {"image": image}, params, stream)
+
+    def fooling_image(self, image: ImageInput, target: Target, stream: bool = False, **fields: Any) -> Any:
+        """The fooled picture (``view``: ``fooled``, ``difference``, ``both``), or npy (the change) / JSON."""
+        return self._picture("fooling", {"image": image}, dict(target=target, **fields), stream)
+
+    # -- inversion -----------------------------------------------------------------------------
+
+    def inversion(
+        self,
+        image: ImageInput,
+        layer: Optional[str] = None,
+        steps: Optional[int] = None,
+        tv_weight: Optional[float] = None,
+        seed: Optional[int] = None,
+        stream: bool = False,
+        **fields: Any,
+    ) -> Union[SynthesisResult, Streamed]:
+        """Reconstruct ``image`` from its features at ``layer``; metrics ``psnr``, ``ssim``.
+
+        More fields: ``size``, ``lr``, ``alpha``, ``alpha_weight``."""
+        params = dict(layer=layer, steps=steps, tv_weight=tv_weight, seed=seed, **fields)
+        return self._synthesis("inversion", {"image": image}, params, stream)
+
+    def inversion_image(self, image: ImageInput, stream: bool = False, **fields: Any) -> Any:
+        return self._picture("inversion", {"image": image}, fields, stream)
+
+    # -- deepdream -----------------------------------------------------------------------------
+
+    def deepdream(
+        self,
+        image: ImageInput,
+        layer: Optional[str] = None,
+        octaves: Optional[int] = None,
+        steps: Optional[int] = None,
+        guide: Optional[ImageInput] = None,
+        stream: bool = False,
+        **fields: Any,
+    ) -> Union[SynthesisResult, Streamed]:
+        """Amplify what ``layer`` sees in ``image`` (optionally steered towards a ``guide`` image).
+
+        More fields: ``octave_scale``, ``step_size``, ``jitter``, ``max_size``, ``seed``."""
+        params = dict(layer=layer, octaves=octaves, steps=steps, **fields)
+        return self._synthesis("deepdream", {"image": image, "guide": guide}, params, stream)
+
+    def deepdream_image(self, image: ImageInput, stream: bool = False, **fields: Any) -> Any:
+        guide = fields.pop("guide", None)
+        return self._picture("deepdream", {"image": image, "guide": guide}, fields, stream)
+
+    # -- texture -------------------------------------------------------------------------------
+
+    def texture(
+        self,
+        image: ImageInput,
+        size: Optional[int] = None,
+        layers: Union[str, Sequence[str], None] = None,
+        steps: Optional[int] = None,
+        seed: Optional[int] = None,
+        stream: bool = False,
+        **fields: Any,
+    ) -> Union[SynthesisResult, Streamed]:
+        """A ``size`` x ``size`` texture with the Gram statistics of ``image`` at ``layers``; metric
+        ``gram_loss``. More fields: ``lr``, ``source_size``."""
+        params = dict(size=size, layers=_layers(layers), steps=steps, seed=seed, **fields)
+        return self._synthesis("texture", {"image": image}, params, stream)
+
+    def texture_image(self, image: ImageInput, stream: bool = False, **fields: Any) -> Any:
+        if "layers" in fields:
+            fields["layers"] = _layers(fields["layers"])
+        return self._picture("texture", {"image": image}, fields, stream)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
+import os
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from pathlib import Path
+from typing import Any, Dict, Optional, Sequence, Union
 
 from ._proto import convlens_pb2 as pb
 from .errors import ConvLensError
@@ -144,3 +147,44 @@ class ModelStatus:
             "batch_size": self.batch_size,
             "pending_requests": self.pending_requests,
         }
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    """An encoded picture made by the server (PNG unless said otherwise)."""
+
+    name: str
+    data: bytes
+    width: int
+    height: int
+    format: str = "png"
+
+    @classmethod
+    def from_proto(cls, msg: pb.Image) -> "ImageResult":
+        return cls(**cls.fields(msg))
+
+    @staticmethod
+    def fields(msg: pb.Image) -> Dict[str, Any]:
+        """The constructor arguments from a ``convlens.v1.Image`` (results that embed one extend them)."""
+        return dict(name=msg.name, data=bytes(msg.data), width=msg.width, height=msg.height,
+                    format=msg.format or "png")
+
+    @property
+    def image(self) -> Any:
+        """The picture as a PIL image (needs pillow)."""
+        from PIL import Image  # optional dependency: only needed here
+
+        return Image.open(io.BytesIO(self.data))
+
+    @property
+    def array(self) -> Any:
+        """The picture as an HxWx3 uint8 numpy array (needs pillow and numpy)."""
+        import numpy as np
+
+        return np.asarray(self.image.convert("RGB"))
+
+    def save(self, path: Union[str, "os.PathLike[str]"]) -> Path:
+        """Write the encoded bytes as they came (the file's extension is not checked)."""
+        out = Path(path)
+        out.write_bytes(self.data)
+        return out

@@ -2,37 +2,11 @@
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
-from typing import Any, Dict, List
+from typing import Dict, List
 
 from ._proto import convlens_pb2 as pb
-
-
-@dataclass(frozen=True)
-class ImageResult:
-    """An encoded picture from the server: ``data`` (bytes), ``format``, size; ``image`` decodes it (PIL)."""
-
-    data: bytes
-    format: str
-    width: int
-    height: int
-
-    @property
-    def image(self) -> Any:
-        """The picture as a ``PIL.Image.Image`` (needs pillow)."""
-        from PIL import Image
-
-        return Image.open(io.BytesIO(self.data))
-
-    def save(self, path: str) -> None:
-        """Write the encoded bytes as they came (PNG or JPEG)."""
-        with open(path, "wb") as fh:
-            fh.write(self.data)
-
-    @staticmethod
-    def fields(msg: pb.Image) -> Dict[str, Any]:
-        return dict(data=bytes(msg.data), format=msg.format, width=msg.width, height=msg.height)
+from .results import ImageResult
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ client may be shared by threads.
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import grpc
 from google.protobuf import empty_pb2
@@ -141,15 +141,31 @@ class GrpcTransport:
 
         return call_with_retries(attempt, self.retry, self._token)
 
-    def predict(self, model: str, fields: Fields, timeout: Optional[float] = None) -> bytes:
-        """``Predictions(model_name=model, input=fields)``; the response's ``prediction`` bytes."""
-        request = inference_pb2.PredictionsRequest(
+    @staticmethod
+    def _request(model: str, fields: Fields) -> inference_pb2.PredictionsRequest:
+        return inference_pb2.PredictionsRequest(
             model_name=model,
             input={
                 name: value.data if isinstance(value, ImageFile) else value.encode("utf-8")
                 for name, value in fields.items()
             },
         )
+
+    def stream(self, model: str, fields: Fields, timeout: Optional[float] = None) -> Iterator[bytes]:
+        """``StreamPredictions``: yields each streamed message's ``prediction`` bytes as it arrives (not retried:
+        a stream may already have delivered events)."""
+        try:
+            call = self._stub.StreamPredictions(
+                self._request(model, fields), metadata=self._metadata(), timeout=timeout or self._timeout
+            )
+            for response in call:
+                yield response.prediction
+        except grpc.RpcError as exc:
+            raise error_from_rpc(exc) from None
+
+    def predict(self, model: str, fields: Fields, timeout: Optional[float] = None) -> bytes:
+        """``Predictions(model_name=model, input=fields)``; the response's ``prediction`` bytes."""
+        request = self._request(model, fields)
         proto = isinstance(fields.get("format"), str) and fields.get("format") == "proto"
 
         def attempt() -> bytes:

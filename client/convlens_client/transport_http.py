@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import ssl
-from typing import Callable, Optional, Union
+from typing import Callable, Iterator, Optional, TypeVar, Union
 
 import httpx
 from google.protobuf.message import DecodeError
@@ -22,6 +22,9 @@ from .tls import TLSConfig
 
 TokenProvider = Callable[[], Optional[str]]
 Timeout = Union[float, None, "httpx._client.UseClientDefault"]
+
+
+T = TypeVar("T")
 
 
 def _timeout(seconds: Optional[float]) -> Timeout:
@@ -46,7 +49,7 @@ def _tls_failure(exc: BaseException) -> Optional[ssl.SSLError]:
     return None
 
 
-def send_errors(base_url: str, send: Callable[[], httpx.Response]) -> httpx.Response:
+def send_errors(base_url: str, send: Callable[[], T]) -> T:
     """Run ``send``, mapping httpx's failures to the client's exceptions (connect -> retryable Busy;
     a TLS failure -> ``TLSError``, not retried: it would fail the same way again)."""
     try:
@@ -65,6 +68,15 @@ def send_errors(base_url: str, send: Callable[[], httpx.Response]) -> httpx.Resp
         raise Busy(f"{base_url} closed the connection: {exc}", 503, "RemoteProtocolError") from exc
     except httpx.HTTPError as exc:
         raise ConvLensError(f"{type(exc).__name__}: {exc}", 0, "TransportError") from exc
+
+
+def send_errors_iter(base_url: str, pieces: Iterator[bytes]) -> Iterator[bytes]:
+    """``pieces`` of a streamed body, with httpx's failures mapped as in :func:`send_errors`."""
+    while True:
+        piece = send_errors(base_url, lambda: next(pieces, None))
+        if piece is None:
+            return
+        yield piece
 
 
 def _host(host: str) -> str:
@@ -130,13 +142,7 @@ class HttpTransport:
     def _send(
         self, method: str, path: str, fields: Optional[Fields] = None, timeout: Optional[float] = None
     ) -> httpx.Response:
-        data: dict[str, str] = {}
-        files: dict[str, tuple[str, bytes, str]] = {}
-        for name, value in (fields or {}).items():
-            if isinstance(value, ImageFile):
-                files[name] = (value.filename, value.data, value.content_type)
-            else:
-                data[name] = value
+        data, files = self._form(fields)
         return send_errors(
             self.base_url,
             lambda: self._http.request(
@@ -165,6 +171,38 @@ class HttpTransport:
     def explain(self, model: str, fields: Fields, timeout: Optional[float] = None) -> bytes:
         """``POST /explanations/{model}``; the response body."""
         return self._call(f"/explanations/{model}", fields, timeout)
+
+    @staticmethod
+    def _form(fields: Optional[Fields]) -> tuple[dict[str, str], dict[str, tuple[str, bytes, str]]]:
+        """multipart/form-data parts: images as file parts, everything else as text."""
+        data: dict[str, str] = {}
+        files: dict[str, tuple[str, bytes, str]] = {}
+        for name, value in (fields or {}).items():
+            if isinstance(value, ImageFile):
+                files[name] = (value.filename, value.data, value.content_type)
+            else:
+                data[name] = value
+        return data, files
+
+    def stream(self, model: str, fields: Fields, timeout: Optional[float] = None) -> Iterator[bytes]:
+        """``POST /predictions/{model}`` read as it arrives (chunked); yields the body's bytes in pieces (not
+        retried: a stream may already have delivered events)."""
+        data, files = self._form(fields)
+
+        def open_stream() -> httpx.Response:
+            request = self._http.build_request("POST", f"/predictions/{model}", data=data or None,
+                                               files=files or None, headers=self._headers(),
+                                               timeout=_timeout(timeout))
+            return self._http.send(request, stream=True)
+
+        response = send_errors(self.base_url, open_stream)
+        try:
+            if not response.is_success:
+                response.read()
+                raise error_from_response(response)
+            yield from send_errors_iter(self.base_url, response.iter_bytes())
+        finally:
+            response.close()
 
     def health(self, timeout: Optional[float] = None) -> str:
         """``GET /ping``: TorchServe's status (``Healthy`` or ``Unhealthy``, which comes with a 500)."""

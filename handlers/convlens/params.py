@@ -215,3 +215,6 @@ def parse(task: str, raw: Mapping[str, Any], ignored: tuple[str, ...] = ()) -> A
 
 from .params_lecture import PARSERS as LECTURE_PARSERS  # noqa: E402  (filters, activations, top_patches, ...)
 PARSERS.update(LECTURE_PARSERS)
+from .params_synthesis import SYNTHESIS_PARSERS  # noqa: E402 - registers classviz, fooling, ... (needs Fields)
+
+PARSERS.update(SYNTHESIS_PARSERS)

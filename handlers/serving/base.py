@@ -16,6 +16,7 @@ import torch
 from convlens import attribution, backbones, images, inputs, params, params_attribution
 from convlens.errors import ConvLensError, InvalidParameter
 
+from .progress import ProgressStream, close_grpc_stream, progress_requested, send_intermediate
 from .requests import request_fields, wants_proto
 from .responses import encode_error, encode_saliency, json_bytes
 
@@ -30,12 +31,15 @@ class ConvLensHandler:
     """Base of the endpoint handlers: subclasses set `task` and implement `run` (and may extend `describe`)."""
 
     task: ClassVar[str] = ""
+    streams_progress: ClassVar[bool] = False  # iterative endpoints: progress=true streams events (progress.py)
 
     def __init__(self) -> None:
         self.initialized = False
         self.backbone: backbones.Backbone | None = None
         self.config: dict[str, Any] = {}
         self.limits = images.DEFAULT_LIMITS
+        self.progress: ProgressStream | None = None  # the current request's progress callback, when streaming
+        self.send_progress = send_intermediate
 
     # --- lifecycle --------------------------------------------------------------------------------------------
 
@@ -75,7 +79,11 @@ class ConvLensHandler:
     def handle_one(self, idx: int, row: Mapping[str, Any], context: Any) -> bytes:
         # /explanations is decided per request (TorchServe's BaseHandler looks at request 0 for the whole batch)
         explain = str(context.get_request_header(idx, "explain")) == "True"
+        self.progress = None
         try:
+            if self.streams_progress and progress_requested(row):
+                self.progress = ProgressStream(idx, context, wants_proto(row), self.send_progress)
+                self.progress.start()
             fields = request_fields(row)
             body, content_type = self.run(fields, explain)
         except ConvLensError as error:
@@ -90,6 +98,10 @@ class ConvLensHandler:
             body, content_type = self.fail(idx, context, ServerFault(
                 "internal error while processing this request", code=500, type="InternalError"), row)
         context.set_response_content_type(idx, content_type)
+        stream, self.progress = self.progress, None
+        if stream is not None:
+            return stream.finish(body)
+        close_grpc_stream(idx, context)
         return body
 
     @staticmethod

@@ -360,14 +360,46 @@ class StylizeResult(_message.Message):
     tiles: int
     def __init__(self, image: _Optional[_Union[Image, _Mapping]] = ..., model: _Optional[str] = ..., styles: _Optional[_Iterable[str]] = ..., weights: _Optional[_Iterable[float]] = ..., seconds: _Optional[float] = ..., tiles: _Optional[int] = ...) -> None: ...
 
+class SynthesisResult(_message.Message):
+    __slots__ = ("technique", "images", "metrics", "steps", "converged", "backbone", "layer", "seed", "original", "predicted")
+    class MetricsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    TECHNIQUE_FIELD_NUMBER: _ClassVar[int]
+    IMAGES_FIELD_NUMBER: _ClassVar[int]
+    METRICS_FIELD_NUMBER: _ClassVar[int]
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    CONVERGED_FIELD_NUMBER: _ClassVar[int]
+    BACKBONE_FIELD_NUMBER: _ClassVar[int]
+    LAYER_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    ORIGINAL_FIELD_NUMBER: _ClassVar[int]
+    PREDICTED_FIELD_NUMBER: _ClassVar[int]
+    technique: str
+    images: _containers.RepeatedCompositeFieldContainer[Image]
+    metrics: _containers.ScalarMap[str, float]
+    steps: int
+    converged: bool
+    backbone: str
+    layer: str
+    seed: int
+    original: _containers.RepeatedCompositeFieldContainer[Prediction]
+    predicted: _containers.RepeatedCompositeFieldContainer[Prediction]
+    def __init__(self, technique: _Optional[str] = ..., images: _Optional[_Iterable[_Union[Image, _Mapping]]] = ..., metrics: _Optional[_Mapping[str, float]] = ..., steps: _Optional[int] = ..., converged: _Optional[bool] = ..., backbone: _Optional[str] = ..., layer: _Optional[str] = ..., seed: _Optional[int] = ..., original: _Optional[_Iterable[_Union[Prediction, _Mapping]]] = ..., predicted: _Optional[_Iterable[_Union[Prediction, _Mapping]]] = ...) -> None: ...
+
 class Response(_message.Message):
-    __slots__ = ("error", "classification", "heatmap", "progress", "occlusion", "segmentation", "style_transfer", "stylize", "filters", "activations", "top_patches", "embedding", "neighbors", "layout")
+    __slots__ = ("error", "classification", "heatmap", "progress", "occlusion", "segmentation", "synthesis", "style_transfer", "stylize", "filters", "activations", "top_patches", "embedding", "neighbors", "layout")
     ERROR_FIELD_NUMBER: _ClassVar[int]
     CLASSIFICATION_FIELD_NUMBER: _ClassVar[int]
     HEATMAP_FIELD_NUMBER: _ClassVar[int]
     PROGRESS_FIELD_NUMBER: _ClassVar[int]
     OCCLUSION_FIELD_NUMBER: _ClassVar[int]
     SEGMENTATION_FIELD_NUMBER: _ClassVar[int]
+    SYNTHESIS_FIELD_NUMBER: _ClassVar[int]
     STYLE_TRANSFER_FIELD_NUMBER: _ClassVar[int]
     STYLIZE_FIELD_NUMBER: _ClassVar[int]
     FILTERS_FIELD_NUMBER: _ClassVar[int]
@@ -382,6 +414,7 @@ class Response(_message.Message):
     progress: Progress
     occlusion: OcclusionMap
     segmentation: Segmentation
+    synthesis: SynthesisResult
     style_transfer: StyleTransferResult
     stylize: StylizeResult
     filters: Filters
@@ -390,4 +423,4 @@ class Response(_message.Message):
     embedding: Embedding
     neighbors: Neighbors
     layout: Layout
-    def __init__(self, error: _Optional[_Union[Error, _Mapping]] = ..., classification: _Optional[_Union[Classification, _Mapping]] = ..., heatmap: _Optional[_Union[Heatmap, _Mapping]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., occlusion: _Optional[_Union[OcclusionMap, _Mapping]] = ..., segmentation: _Optional[_Union[Segmentation, _Mapping]] = ..., style_transfer: _Optional[_Union[StyleTransferResult, _Mapping]] = ..., stylize: _Optional[_Union[StylizeResult, _Mapping]] = ..., filters: _Optional[_Union[Filters, _Mapping]] = ..., activations: _Optional[_Union[Activations, _Mapping]] = ..., top_patches: _Optional[_Union[TopPatches, _Mapping]] = ..., embedding: _Optional[_Union[Embedding, _Mapping]] = ..., neighbors: _Optional[_Union[Neighbors, _Mapping]] = ..., layout: _Optional[_Union[Layout, _Mapping]] = ...) -> None: ...
+    def __init__(self, error: _Optional[_Union[Error, _Mapping]] = ..., classification: _Optional[_Union[Classification, _Mapping]] = ..., heatmap: _Optional[_Union[Heatmap, _Mapping]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., occlusion: _Optional[_Union[OcclusionMap, _Mapping]] = ..., segmentation: _Optional[_Union[Segmentation, _Mapping]] = ..., synthesis: _Optional[_Union[SynthesisResult, _Mapping]] = ..., style_transfer: _Optional[_Union[StyleTransferResult, _Mapping]] = ..., stylize: _Optional[_Union[StylizeResult, _Mapping]] = ..., filters: _Optional[_Union[Filters, _Mapping]] = ..., activations: _Optional[_Union[Activations, _Mapping]] = ..., top_patches: _Optional[_Union[TopPatches, _Mapping]] = ..., embedding: _Optional[_Union[Embedding, _Mapping]] = ..., neighbors: _Optional[_Union[Neighbors, _Mapping]] = ..., layout: _Optional[_Union[Layout, _Mapping]] = ...) -> None: ...

@@ -1,0 +1,23 @@
+"""TorchServe entry point of `deepdream`: amplify what a layer sees in a photo (octaves, jitter, optional guide)."""
+from __future__ import annotations
+
+from typing import Any
+
+from convlens import params
+from convlens.synthesis import deepdream
+from serving.synthesis import SynthesisHandler, fit_longer_side
+
+
+class DeepdreamHandler(SynthesisHandler):
+    task = "deepdream"
+
+    def run(self, fields: dict[str, Any], explain: bool) -> tuple[bytes, str]:
+        p = params.parse("deepdream", fields)
+        backbone = self.check_backbone(p.backbone)
+        backbone.layer(p.layer)
+        photo = fit_longer_side(self.decode(p.image, min_side=0), p.max_size)
+        guide = None if p.guide is None else fit_longer_side(self.decode(p.guide, 0, "guide"), 224, "guide")
+        result = deepdream(backbone, photo, p.layer, octaves=p.octaves, octave_scale=p.octave_scale,
+                           steps=p.steps, step_size=p.step_size, jitter=p.jitter, guide=guide, seed=p.seed,
+                           progress=self.progress, deadline=self.deadline())
+        return self.encode(result, p.format)

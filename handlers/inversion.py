@@ -1,0 +1,21 @@
+"""TorchServe entry point of `inversion`: reconstruct a photo from its features at a layer (Mahendran & Vedaldi)."""
+from __future__ import annotations
+
+from typing import Any
+
+from convlens import params
+from convlens.synthesis import inversion
+from serving.synthesis import SynthesisHandler
+
+
+class InversionHandler(SynthesisHandler):
+    task = "inversion"
+
+    def run(self, fields: dict[str, Any], explain: bool) -> tuple[bytes, str]:
+        p = params.parse("inversion", fields)
+        backbone = self.check_backbone(p.backbone)
+        backbone.layer(p.layer)
+        result = inversion(backbone, self.photo(p.image, p.size), p.layer, steps=p.steps, lr=p.lr,
+                           tv_weight=p.tv_weight, alpha=p.alpha, alpha_weight=p.alpha_weight, seed=p.seed,
+                           progress=self.progress, deadline=self.deadline())
+        return self.encode(result, p.format)

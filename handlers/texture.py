@@ -1,0 +1,22 @@
+"""TorchServe entry point of `texture`: a new texture of any size with the Gram statistics of a sample (Gatys)."""
+from __future__ import annotations
+
+from typing import Any
+
+from convlens import params
+from convlens.synthesis import texture
+from serving.synthesis import SynthesisHandler, fit_longer_side
+
+
+class TextureHandler(SynthesisHandler):
+    task = "texture"
+
+    def run(self, fields: dict[str, Any], explain: bool) -> tuple[bytes, str]:
+        p = params.parse("texture", fields)
+        backbone = self.check_backbone(p.backbone)
+        for name in p.layers:
+            backbone.layer(name, "layers")
+        source = fit_longer_side(self.decode(p.image, min_side=0), p.source_size)
+        result = texture(backbone, source, p.layers, size=(p.size, p.size), steps=p.steps, lr=p.lr, seed=p.seed,
+                         progress=self.progress, deadline=self.deadline())
+        return self.encode(result, p.format)

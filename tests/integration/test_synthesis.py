@@ -1,0 +1,129 @@
+"""classviz, fooling, inversion, deepdream and texture through a real TorchServe, over HTTP and gRPC, with the
+client SDK; streamed progress (progress=true) over both transports; errors that name their field."""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+from skimage import data
+
+from convlens_client import Client, Progress, SynthesisResult
+from convlens_client.errors import InvalidRequest
+
+TRANSPORTS = ("http", "grpc")
+GOLDFISH = 1
+
+
+def png(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+CAT = png(np.array(Image.fromarray(data.chelsea()).resize((96, 64), Image.BILINEAR)))
+BRICKS = png(np.array(Image.fromarray(data.brick()).convert("RGB").resize((48, 48), Image.BILINEAR)))
+
+
+def client(server, transport: str) -> Client:
+    return Client(server.host, transport=transport, http_port=server.ports["http"],
+                  grpc_port=server.ports["grpc"], key_file=server.key_file, timeout=120)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_classviz_raises_the_class_score(server, transport):
+    with client(server, transport) as c:
+        result = c.classviz(target="goldfish", size=48, steps=5, count=2, seed=3)
+    assert result.technique == "classviz" and len(result.images) == 2
+    assert all((i.width, i.height) == (48, 48) for i in result.images)
+    assert result.metrics["final_score"] > result.metrics["initial_score"] + 1.0
+    assert result.predicted[0].index == GOLDFISH and result.seed == 3
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_fooling_reaches_the_target_and_the_png_still_fools(server, transport):
+    with client(server, transport) as c:
+        result = c.fooling(CAT, target="goldfish", max_steps=30, confidence=0.8, size=64)
+        assert result.converged and result.steps <= 30
+        assert result.original[0].index != GOLDFISH and result.predicted[0].index == GOLDFISH
+        assert result.metrics["linf"] <= 8 / 255 + 1e-6 and result.metrics["target_probability"] > 0.8
+        fooled = result.get("fooled")
+        assert (fooled.width, fooled.height) == (96, 64) and result.get("difference").width == 96
+        # The fooled PNG, decoded again by the server at its own size, is already the target: zero steps.
+        again = c.fooling(fooled.data, target="goldfish", max_steps=5, confidence=0.8, size=64)
+    assert again.steps == 0 and again.original[0].index == GOLDFISH
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_inversion_reports_quality(server, transport):
+    with client(server, transport) as c:
+        result = c.inversion(CAT, layer="stem", steps=40, size=64, tv_weight=0.2)
+    picture = result.first.array
+    assert picture.shape == (64, 96, 3) and result.layer == "stem"
+    assert result.metrics["psnr"] > 20 and 0 < result.metrics["ssim"] <= 1
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_deepdream_keeps_the_size_and_raises_the_activation(server, transport):
+    with client(server, transport) as c:
+        result = c.deepdream(CAT, layer="block4", octaves=2, steps=4)
+    assert (result.first.width, result.first.height) == (96, 64)
+    assert result.metrics["activation_norm_after"] > result.metrics["activation_norm_before"]
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_texture_of_a_larger_size_lowers_the_gram_loss(server, transport):
+    with client(server, transport) as c:
+        result = c.texture(BRICKS, size=64, layers=["stem", "block2"], steps=20)
+    assert (result.first.width, result.first.height) == (64, 64)
+    assert result.metrics["gram_loss"] * 5 < result.metrics["initial_gram_loss"]
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_streamed_progress_then_the_result(server, transport):
+    with client(server, transport) as c:
+        items = list(c.inversion(CAT, layer="stem", steps=12, size=48, stream=True))
+    events, result = items[:-1], items[-1]
+    assert isinstance(result, SynthesisResult) and result.technique == "inversion"
+    assert events and all(isinstance(e, Progress) for e in events)
+    assert events[0].stage == "started" and events[-1].step == events[-1].total == 12
+    assert [e.step for e in events] == sorted(e.step for e in events)
+    assert any(e.preview for e in events) and Image.open(io.BytesIO(events[-1].preview)).format == "PNG"
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_streamed_picture_uses_json_event_lines(server, transport):
+    with client(server, transport) as c:
+        items = list(c.deepdream_image(CAT, layer="block2", octaves=1, steps=3, stream=True))
+    assert all(isinstance(e, Progress) for e in items[:-1]) and len(items) >= 2
+    assert Image.open(io.BytesIO(items[-1])).size == (96, 64)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_bad_input_is_a_400_naming_the_field(server, transport):
+    with client(server, transport) as c:
+        with pytest.raises(InvalidRequest) as err:
+            c.classviz(target="goldfish", steps=100000)
+        assert err.value.code == 400 and err.value.field == "steps"
+        with pytest.raises(InvalidRequest) as err:  # also when streaming: the error is the final frame
+            list(c.texture(BRICKS, layers="stem,block99", steps=2, stream=True))
+        assert err.value.code == 400 and err.value.field == "layers"
+
+
+def test_grpc_stream_without_progress_completes_and_the_worker_keeps_serving(server):
+    """TorchServe's gRPC frontend needs `ts_stream_next: false` on a final answer to end a stream."""
+    import grpc
+
+    from convlens_client._proto import inference_pb2, inference_pb2_grpc
+
+    pids = server.worker_pids("inversion")
+    channel = grpc.insecure_channel(f"{server.host}:{server.ports['grpc']}")
+    stub = inference_pb2_grpc.InferenceAPIsServiceStub(channel)
+    metadata = [("authorization", f"Bearer {server.key('inference')}")]
+    request = inference_pb2.PredictionsRequest(model_name="inversion", input={
+        "image": CAT, "layer": b"stem", "steps": b"2", "size": b"32"})
+    replies = list(stub.StreamPredictions(request, metadata=metadata, timeout=60))
+    assert len(replies) == 1 and Image.open(io.BytesIO(replies[0].prediction)).format == "PNG"
+    assert server.worker_pids("inversion") == pids
+    channel.close()
