@@ -70,11 +70,11 @@ class FakeTransport:
     def __init__(self, predict: bytes = b"", stream: List[bytes] = ()) -> None:
         self.body, self.chunks, self.calls = predict, list(stream), []
 
-    def predict(self, model, fields):
+    def predict(self, model, fields, timeout=None):
         self.calls.append(("predict", model, fields))
         return self.body
 
-    def stream(self, model, fields) -> Iterator[bytes]:
+    def stream(self, model, fields, timeout=None) -> Iterator[bytes]:
         self.calls.append(("stream", model, fields))
         yield from self.chunks
 

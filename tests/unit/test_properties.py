@@ -54,8 +54,8 @@ def test_classify_params_round_trip(image, topk, as_type, fmt):
 
 
 @FAST
-# sizes up to 448: above it the multi-pass methods' default sample counts pass the work cap (a 413, tested apart)
-@given(image=st.binary(min_size=1, max_size=64), size=st.integers(32, 448),
+# sizes up to 384: above it the multi-pass methods' default sample/step counts pass the work cap (a 413, tested apart)
+@given(image=st.binary(min_size=1, max_size=64), size=st.integers(32, 384),
        target=st.one_of(st.integers(0, 999), st.sampled_from(["tabby", "Egyptian cat", "tiger cat"])),
        method=st.sampled_from(params.saliency_methods()), view=st.sampled_from(["heatmap", "overlay"]),
        fmt=st.sampled_from(["png", "jpeg", "json", "npy", "proto"]))
