@@ -15,6 +15,7 @@ from serving.responses_style import encode_style_transfer
 
 class StyleTransferHandler(ConvLensHandler):
     task = "style_transfer"
+    streams_progress = True  # progress=true streams ProgressEvents (serving/progress.py), then the result
 
     def limit(self, key: str, default: float) -> float:
         return float(self.config.get(key, default))
@@ -37,8 +38,8 @@ class StyleTransferHandler(ConvLensHandler):
             style_weights=p.style_weights, style_scale=p.style_scale, preserve_colors=p.preserve_colors,
             init=p.init, optimizer=p.optimizer, steps=p.steps, size=p.size, smoothing=p.smoothing, seed=p.seed)
         deadline = Deadline(self.limit("time_budget_s", 50.0), field="steps")
-        # Streaming (p.progress) is wired by the serving layer: pass its ProgressCallback here as `progress=`.
-        result = transfer.style_transfer(backbone, content, styles, settings, deadline=deadline, progress=None)
+        result = transfer.style_transfer(backbone, content, styles, settings, deadline=deadline,
+                                         progress=self.progress)
         weights = np.asarray(p.style_weights or [1.0] * len(styles), dtype=np.float64)
         return encode_style_transfer(result, p.format, p.quality, (weights / weights.sum()).tolist(),
                                      backbone.name)

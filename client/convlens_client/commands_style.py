@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional, TextIO
 
 from .commands_base import Runner
+from .commands_synthesis import progress_bar
+from .streaming import Progress
 
 if TYPE_CHECKING:
     from .client import Client
@@ -34,6 +37,7 @@ def add_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> 
     p.add_argument("--optimizer", choices=("lbfgs", "adam"))
     p.add_argument("--preserve-colors", action="store_true", help="transfer luminance only")
     p.add_argument("--format", choices=tuple(PICTURES), default="png")
+    p.add_argument("--progress", action="store_true", help="stream progress events; bar on stderr")
 
     p = sub.add_parser("stylize", help="real-time stylization with a trained network",
                        description="Stylize IMAGE with a shipped network (--style) or a blend of the "
@@ -60,7 +64,17 @@ def run_style_transfer(client: "Client", args: argparse.Namespace, out: TextIO) 
                   style_weight=args.style_weight, tv_weight=args.tv_weight, style_scale=args.style_scale,
                   steps=args.steps, size=args.size, seed=args.seed, init=args.init, optimizer=args.optimizer,
                   preserve_colors=True if args.preserve_colors else None)
-    data = client.style_transfer_image(args.content, *args.style, format=args.format, **fields)
+    if args.progress:
+        data = b""
+        for item in client.style_transfer_image(args.content, *args.style, format=args.format, stream=True,
+                                                **fields):
+            if isinstance(item, Progress):
+                progress_bar(item, sys.stderr)
+            else:
+                data = item
+        sys.stderr.write("\n")
+    else:
+        data = client.style_transfer_image(args.content, *args.style, format=args.format, **fields)
     output.write_bytes(data)
     out.write(f"wrote {output}\n")
     return 0

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Union
 
 from .endpoints_base import EndpointMethods
 from .inputs import ImageInput
 from .results_style import StylizeResult, StyleTransferResult
+from .streaming import Progress
 
 Blend = Union[str, Mapping[str, float], None]
 
@@ -30,20 +30,32 @@ class StyleMethods(EndpointMethods):
     """Mixed into :class:`convlens_client.Client`."""
 
     def style_transfer(self, content: ImageInput, style: ImageInput, *more_styles: ImageInput,
-                       style_weights: Optional[Sequence[float]] = None, **fields: Any) -> StyleTransferResult:
+                       style_weights: Optional[Sequence[float]] = None, stream: bool = False,
+                       **fields: Any) -> Union[StyleTransferResult, Iterator[Union[Progress, StyleTransferResult]]]:
         """Optimization-based style transfer of ``content`` towards one or more style images (blended by
         ``style_weights``). Other fields: content_weight, style_weight, tv_weight, style_scale,
-        preserve_colors, init, optimizer, steps, size, seed, backbone."""
+        preserve_colors, init, optimizer, steps, size, seed, backbone. With ``stream=True``: an iterator of
+        :class:`Progress` events ending with the result."""
         images = {"content": content, **style_images(style, more_styles)}
         params = dict(style_weights=list(style_weights) if style_weights else None, **fields)
+        if stream:
+            return self._streamed_transfer(images, params)
         msg = self._request("style_transfer", images, params, "style_transfer")
         return StyleTransferResult.from_proto(msg.style_transfer)
 
+    def _streamed_transfer(self, images: Dict[str, ImageInput],
+                           params: Dict[str, Any]) -> Iterator[Union[Progress, StyleTransferResult]]:
+        for item in self._stream("style_transfer", images, params, "style_transfer"):
+            yield item if isinstance(item, Progress) else StyleTransferResult.from_proto(item.style_transfer)
+
     def style_transfer_image(self, content: ImageInput, style: ImageInput, *more_styles: ImageInput,
-                             format: str = "png", **fields: Any) -> bytes:
-        """The transferred picture as encoded bytes (``png``/``jpeg``) or the raw array (``npy``)."""
+                             format: str = "png", stream: bool = False, **fields: Any) -> Any:
+        """The transferred picture as encoded bytes (``png``/``jpeg``) or the raw array (``npy``); with
+        ``stream=True`` an iterator of :class:`Progress` events ending with those bytes."""
         images = {"content": content, **style_images(style, more_styles)}
-        return self._raw("style_transfer", images, dict(format=format, **fields))
+        params = dict(format=format, **fields)
+        return self._stream("style_transfer", images, params, None) if stream else self._raw(
+            "style_transfer", images, params)
 
     def stylize(self, image: ImageInput, style: Optional[str] = None, blend: Blend = None,
                 **fields: Any) -> StylizeResult:
@@ -64,7 +76,3 @@ class StyleMethods(EndpointMethods):
         ``describe("stylize")`` (TorchServe's describe call with ``customized=true`` on the management API,
         over this client's transport, with the management token)."""
         return list(self.describe("stylize", timeout=timeout).get("styles", []))
-        try:
-            return json.loads(open(path, encoding="utf-8").read())["management"]["key"]
-        except (OSError, ValueError, KeyError, TypeError):
-            return None

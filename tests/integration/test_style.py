@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 from skimage import data
 
-from convlens_client import Client
+from convlens_client import Client, Progress, StyleTransferResult
 from convlens_client.errors import InvalidRequest
 
 TRANSPORTS = ("http", "grpc")
@@ -62,3 +62,14 @@ def test_bad_style_inputs_name_the_field(server, transport):
         with pytest.raises(InvalidRequest) as err:
             c.style_transfer(PHOTO, STYLE, STYLE, STYLE, STYLE, STYLE, steps=1, size=32)
         assert err.value.code == 400 and err.value.field == "style_5"
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_style_transfer_streams_progress_then_the_result(server, transport):
+    with client(server, transport) as c:
+        items = list(c.style_transfer(PHOTO, STYLE, steps=4, size=64, optimizer="adam", stream=True))
+    events, result = items[:-1], items[-1]
+    assert isinstance(result, StyleTransferResult) and result.steps == 4 and result.image.size == (64, 64)
+    assert events and all(isinstance(e, Progress) for e in events)
+    assert events[0].stage == "started" and any(e.step > 0 for e in events)
+    assert [e.step for e in events] == sorted(e.step for e in events)
