@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from .activations import layer_output, to_batch01
+from .attribution_guided import guided_relus
 from .backbones import Backbone
 from .errors import InvalidParameter
 from .progress import Deadline
@@ -18,33 +19,16 @@ from .receptive_field import UnsupportedReceptiveField, receptive_field
 from .results_lecture import Patch, TopPatches
 
 
-class _GuidedGrad(torch.autograd.Function):
-    """Identity forward; backward lets only positive gradients through (guided backprop at a ReLU's output)."""
-
-    @staticmethod
-    def forward(ctx, x):  # type: ignore[override]
-        return x.view_as(x)
-
-    @staticmethod
-    def backward(ctx, grad):  # type: ignore[override]
-        return grad.clamp(min=0)
-
-
-def _guide(_module, _inputs, output):
-    return _GuidedGrad.apply(output)
-
-
 def guided_gradients(backbone: Backbone, pixels01: torch.Tensor, module: nn.Module,
                      units: Sequence[tuple[int, int, int, int]], batch_size: int = 8,
                      deadline: Deadline | None = None) -> torch.Tensor:
     """Guided-backprop gradient w.r.t. the pixels of each unit (image n, channel c, y, x): (K, 3, H, W).
 
-    Minimal local version (the attribution module owns the full method): a forward hook on every ReLU/ReLU6
-    passes only positive gradients backwards; the ReLU's own backward zeroes negative inputs.
+    Guided backprop of the attribution module (`guided_relus`: every use of a ReLU/ReLU6 passes only positive
+    gradients backwards; hooks always removed).
     """
-    handles = [m.register_forward_hook(_guide) for m in backbone.model.modules() if isinstance(m, (nn.ReLU, nn.ReLU6))]
     grads = []
-    try:
+    with guided_relus(backbone.model):
         for start in range(0, len(units), batch_size):
             chunk = units[start:start + batch_size]
             x = pixels01[[u[0] for u in chunk]].detach().clone().requires_grad_(True)
@@ -56,9 +40,6 @@ def guided_gradients(backbone: Backbone, pixels01: torch.Tensor, module: nn.Modu
             grads.append(grad.detach())
             if deadline is not None:
                 deadline.check()
-    finally:
-        for handle in handles:
-            handle.remove()
     return torch.cat(grads)
 
 

@@ -53,6 +53,7 @@ class Endpoint:
     valid: dict[str, str] = field(default_factory=dict)  # fast valid values of the other fields
     numbers: tuple[str, ...] = ()  # numeric fields: each gets BAD_NUMBERS
     names: dict[str, str] = field(default_factory=dict)  # field -> an unknown name it must refuse
+    with_names: dict[str, dict[str, str]] = field(default_factory=dict)  # field -> fields it needs alongside
     outcome: Callable[[requests.Response], Outcome] = picture_outcome
     photo_is_landscape: bool = True  # does the output keep the input's orientation (EXIF check)?
 
@@ -64,9 +65,12 @@ ENDPOINTS = [
     Endpoint("saliency", valid={"size": "64", "format": "json"}, numbers=("size",),
              names={"target": "flying spaghetti monster", "method": "telepathy", "layer": "block99",
                     "colormap": "rainbow", "view": "xray", "backbone": "resnet9000"},
+             with_names={"layer": {"channel": "0"}},  # a neuron is a layer and a channel
              outcome=saliency_outcome),
-    # e.g. Endpoint("occlusion", valid={"patch": "32", "stride": "32"}, numbers=("patch", "stride"),
-    #               names={"target": "no such class", "fill": "glitter"}),
+    Endpoint("occlusion", valid={"patch": "32", "stride": "32", "size": "64"}, numbers=("patch", "stride", "size"),
+             names={"target": "no such class", "fill": "glitter", "colormap": "rainbow"}),
+    Endpoint("stylize", valid={"style": "pointillism", "max_size": "96", "format": "png"},
+             numbers=("strength", "max_size", "quality"), names={"style": "no_such_style", "blend": "nope:1"}),
 ]
 BAD_NUMBERS = ["-7", "99999999999999999999", "1e400", "nan", "inf", "-inf", "twelve", "0x10", "1_0", "١٢"]
 BAD_JSON_VALUES = [[1], {"value": 1}, True]  # wrong JSON types for a scalar field
@@ -168,7 +172,7 @@ def test_bad_numbers_name_their_field(server, baseline, endpoint):
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=IDS)
 def test_unknown_names_are_refused(server, baseline, endpoint):
     for name, value in endpoint.names.items():
-        response = post_form(server, endpoint, {}, {**endpoint.valid, name: value})
+        response = post_form(server, endpoint, {}, {**endpoint.valid, **endpoint.with_names.get(name, {}), name: value})
         assert_error(response, 400, name, "InvalidParameter")
 
 

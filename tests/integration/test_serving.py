@@ -167,7 +167,8 @@ def test_describe_says_what_each_endpoint_offers(server):
     offered = request.json()[0]["customizedMetadata"]
     offered = json.loads(offered) if isinstance(offered, str) else offered
     assert offered["endpoint"] == "saliency" and offered["backbone"] == "efficientnet_lite0"
-    assert offered["methods"] == ["gradient"] and "head" in offered["layers"]
+    assert offered["methods"] == ["gradient", "smoothgrad", "guided_backprop", "integrated_gradients", "gradcam",
+                                  "guided_gradcam"] and "head" in offered["layers"]
 
 
 def test_grpc_ping_and_prometheus_metrics(server):
