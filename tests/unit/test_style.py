@@ -273,3 +273,13 @@ def test_shipped_manifests_are_complete():
     for m in manifests:
         assert (folder / m["file"]).stat().st_size < 2_000_000
         assert m["recipe"].startswith("python -m convlens.style.train") and m["onnx_max_abs_diff"] <= 1e-3
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 100), (7, 3), (31, 40)])
+def test_tiny_images_stylize_at_their_own_size(library, shape):
+    """Below MIN_SIDE the net runs on an enlarged copy (its paddings need pixels); the answer has the input's size."""
+    image = (np.random.default_rng(1).random((*shape, 3)) * 255).astype(np.uint8)
+    out = runtime.stylize(library.models["one"], image)
+    assert out.shape == (*shape, 3) and out.dtype == np.uint8
+    blend = runtime.stylize(library.models["trio"], image, np.array([0.5, 0.5, 0.0], np.float32))
+    assert blend.shape == (*shape, 3)

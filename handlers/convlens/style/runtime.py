@@ -165,11 +165,29 @@ def _chw(image: np.ndarray) -> np.ndarray:
     return (image.astype(np.float32) / 255.0).transpose(2, 0, 1)[None]
 
 
+MIN_SIDE = 32  # the net's reflection paddings and two stride-2 stages need a few pixels per side
+
+
+def _resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """HxWxC array (uint8 or float32) resized bilinearly to (width, height), same dtype."""
+    from PIL import Image
+
+    if image.dtype == np.uint8:
+        return np.asarray(Image.fromarray(image).resize(size, Image.BILINEAR))
+    return np.stack([np.asarray(Image.fromarray(image[..., c], mode="F").resize(size, Image.BILINEAR))
+                     for c in range(image.shape[2])], axis=-1)
+
+
 def stylize_array(model: StylizerModel, image: np.ndarray, weights: np.ndarray | None = None, tile: int = TILE,
                   margin: int = MARGIN, thumbnail: int = THUMBNAIL, deadline: Deadline | None = None
                   ) -> np.ndarray:
-    """HxWx3 uint8 -> HxWx3 float32 in [0, 1]; tiles of `tile` + `margin` when the image is larger than a tile."""
+    """HxWx3 uint8 -> HxWx3 float32 in [0, 1]; tiles of `tile` + `margin` when the image is larger than a tile.
+    A tiny image (a side below MIN_SIDE) runs enlarged and comes back at its own size."""
     h, w = image.shape[:2]
+    if min(h, w) < MIN_SIDE:
+        scale = MIN_SIDE / min(h, w)
+        big = _resize(image, (max(MIN_SIDE, round(w * scale)), max(MIN_SIDE, round(h * scale))))
+        return _resize(stylize_array(model, big, weights, tile, margin, thumbnail, deadline), (w, h))
     if h <= tile and w <= tile:
         return model.run(_pad4(_chw(image)), weights, None)[0][0, :, :h, :w].transpose(1, 2, 0)
     stats = model.run(_pad4(_chw(_thumbnail(image, thumbnail))), weights, None)[1]
