@@ -82,6 +82,11 @@ MIX = [
     Mix("classify:bad-image", 1, lambda c: c.classify(CAT[:1000]), InvalidRequest),
     Mix("saliency:bad-target", 1, lambda c: c.saliency(CAT, target="no such class", size=64), InvalidRequest),
     Mix("classify:bomb", 1, lambda c: c.classify(BOMB), TooLarge),
+    Mix("occlusion", 1, lambda c: c.occlusion(CAT, patch=32, stride=32, size=96)),
+    Mix("stylize", 3, lambda c: c.stylize(CAT, style="pointillism", max_size=256)),
+    Mix("stylize:bad-style", 1, lambda c: c.stylize(CAT, style="no_such_style"), InvalidRequest),
+    Mix("embed", 1, lambda c: c.embed([CAT, COFFEE])),
+    Mix("deepdream", 1, lambda c: c.deepdream(CAT, layer="block3", octaves=1, steps=3)),
 ]
 ENDPOINTS = sorted({m.name.split(":")[0] for m in MIX})
 
@@ -157,8 +162,9 @@ def main() -> int:
     with running_server() as server:
         with Client(server.host, http_port=server.ports["http"], key_file=server.key_file) as warm:
             for _ in range(5):  # first requests allocate caches that stay: measure RSS after them
-                warm.classify(CAT)
-                warm.saliency(CAT, size=96)
+                for mix in MIX:
+                    if mix.expect is None:
+                        mix.call(warm)
         pids = {e: server.worker_pids(e) for e in ENDPOINTS}
         rss_start = worker_rss(server)
         load_start = os.getloadavg()[0]
