@@ -277,7 +277,8 @@ class Client(AttributionMethods, SynthesisMethods, StyleMethods, LectureMethods)
         the Response holding ``expect`` (format=proto, ``expect`` given), else the body as encoded."""
         params = dict(params)
         timeout = params.pop("timeout", None)
-        fields = build_fields(images, {**params, "progress": True, **({"format": "proto"} if expect else {})})
+        # "stream": the value that asks for events on both transports (over gRPC "true" gets the result alone)
+        fields = build_fields(images, {**params, "progress": "stream", **({"format": "proto"} if expect else {})})
         for frame in frames(self._transport.stream(model, fields, timeout=timeout), proto=expect is not None):
             if isinstance(frame, Progress):
                 yield frame

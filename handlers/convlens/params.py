@@ -162,6 +162,30 @@ class SaliencyParams:
     backbone: str | None = None
 
 
+TRUE, FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+STREAM = "stream"  # progress=stream: the gRPC StreamPredictions opt-in (serving/progress.py)
+
+
+def flag(fields: Fields, name: str, default: bool = False, also_true: tuple[str, ...] = ()) -> bool:
+    """A boolean: true/false, 1/0, yes/no, on/off (JSON booleans too); `also_true` adds accepted spellings."""
+    value = fields._get(name)
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    text = (fields.text(name) or "").strip().lower()
+    if text in TRUE or text in also_true:
+        return True
+    if text in FALSE:
+        return False
+    raise InvalidParameter(name, f"must be true or false, got '{text[:40]}'")
+
+
+def progress_flag(fields: Fields) -> bool:
+    """`progress`: stream progress events (true, or `stream` as gRPC StreamPredictions calls say it)."""
+    return flag(fields, "progress", also_true=(STREAM,))
+
+
 def parse_classify(fields: Fields) -> ClassifyParams:
     return ClassifyParams(
         image=fields.image("image", aliases=("body", "data")),

@@ -10,27 +10,13 @@ from dataclasses import dataclass
 
 from .archives import ArchiveLimits, read_zip
 from .errors import InvalidParameter, TooLarge
-from .params import Fields
+from .params import Fields, flag
 
 IMAGE_AND_DATA = ("png", "jpeg", "json", "npy", "proto")
 MAX_IMAGES = 32          # images per request (numbered fields and zip members together)
 MAX_SIZE = 512
 NamedImage = tuple[str, bytes]
 
-
-def flag(fields: Fields, name: str, default: bool = False) -> bool:
-    """A boolean: true/false, 1/0, yes/no, on/off (JSON booleans too)."""
-    value = fields._get(name)
-    if value is None:
-        return default
-    if isinstance(value, bool):
-        return value
-    text = (fields.text(name) or "").lower()
-    if text in ("true", "1", "yes", "on"):
-        return True
-    if text in ("false", "0", "no", "off"):
-        return False
-    raise InvalidParameter(name, f"must be true or false, got '{text[:40]}'")
 
 
 def optional_integer(fields: Fields, name: str, lo: int, hi: int) -> int | None:

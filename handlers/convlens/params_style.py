@@ -5,28 +5,13 @@ import re
 from dataclasses import dataclass
 
 from .errors import InvalidParameter
-from .params import Fields
+from .params import Fields, flag, progress_flag
 
 MAX_STYLES = 4            # style, style_2, ..., style_4
 MAX_TRANSFER_STEPS = 1000  # hard cap; the endpoint's YAML sets a lower serving limit
 MAX_TRANSFER_SIZE = 1024
 MAX_STYLIZE_SIDE = 8192
-TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
-
-def flag(fields: Fields, name: str, default: bool = False) -> bool:
-    """A boolean: true/false, 1/0, yes/no, on/off (JSON booleans too)."""
-    value = fields._get(name)
-    if value is None:
-        return default
-    if isinstance(value, bool):
-        return value
-    text = (fields.text(name) or "").lower()
-    if text in TRUE:
-        return True
-    if text in FALSE:
-        return False
-    raise InvalidParameter(name, f"must be true or false, got '{text[:40]}'")
 
 
 def number_list(fields: Fields, name: str, count: int | None = None) -> tuple[float, ...] | None:
@@ -95,7 +80,7 @@ def parse_style_transfer(fields: Fields) -> StyleTransferParams:
         size=fields.integer("size", 256, 32, MAX_TRANSFER_SIZE),
         seed=fields.integer("seed", 0, 0, 2**31 - 1),
         smoothing=flag(fields, "smoothing"),
-        progress=flag(fields, "progress"),
+        progress=progress_flag(fields),
         format=fields.choice("format", "png", ("png", "jpeg", "json", "npy", "proto")),
         quality=fields.integer("quality", 90, 1, 100),
         backbone=fields.text("backbone"),

@@ -8,27 +8,12 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from .errors import InvalidParameter
-from .params import Fields
+from .params import Fields, progress_flag
 
 FORMATS = ("png", "jpeg", "json", "npy", "proto")
-TRUE, FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
 MAX_SEED = 2**31 - 1
 MAX_SIDE = 512
 
-
-def flag(fields: Fields, name: str, default: bool = False) -> bool:
-    """A boolean: true/false, 1/0, yes/no, on/off (JSON booleans too)."""
-    value = fields._get(name)
-    if value is None:
-        return default
-    if isinstance(value, bool):
-        return value
-    text = fields.text(name).lower()
-    if text in TRUE:
-        return True
-    if text in FALSE:
-        return False
-    raise InvalidParameter(name, f"must be true or false, got '{text[:40]}'")
 
 
 def layer_list(fields: Fields, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
@@ -52,7 +37,7 @@ class Common:
 
 def common(fields: Fields) -> dict[str, Any]:
     return dict(format=fields.choice("format", "png", FORMATS), backbone=fields.text("backbone"),
-                progress=flag(fields, "progress"), seed=fields.integer("seed", 0, 0, MAX_SEED))
+                progress=progress_flag(fields), seed=fields.integer("seed", 0, 0, MAX_SEED))
 
 
 @dataclass(frozen=True)

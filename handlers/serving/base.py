@@ -16,7 +16,7 @@ import torch
 from convlens import attribution, backbones, images, inputs, params, params_attribution
 from convlens.errors import ConvLensError, InvalidParameter
 
-from .progress import ProgressStream, close_grpc_stream, progress_requested, send_intermediate
+from .progress import ProgressStream, close_grpc_stream, over_grpc, progress_requested, send_intermediate
 from .requests import request_fields, wants_proto
 from .responses import encode_error, encode_saliency, json_bytes
 
@@ -81,7 +81,7 @@ class ConvLensHandler:
         explain = str(context.get_request_header(idx, "explain")) == "True"
         self.progress = None
         try:
-            if self.streams_progress and progress_requested(row):
+            if self.streams_progress and progress_requested(row, grpc=over_grpc(idx, context)):
                 self.progress = ProgressStream(idx, context, wants_proto(row), self.send_progress)
                 self.progress.start()
             fields = request_fields(row)

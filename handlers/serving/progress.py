@@ -20,9 +20,12 @@ Two traps of TorchServe 0.12's gRPC frontend (GRPCJob), both checked against the
   response to a gRPC request carries `ts_stream_next: false` (`close_grpc_stream`); unary calls ignore it. HTTP
   requests must not get it (the REST frontend would treat the answer as the end of a stream it never started);
   they are told apart by their HTTP headers, which TorchServe forwards (gRPC requests have none).
-* unary `Predictions` with progress=true: the first event completes the call and the next one fails in the
+* unary `Predictions` with streamed events: the first event completes the call and the next one fails in the
   frontend (IllegalStateException), leaving the worker's replies out of step. The handler cannot tell unary from
-  streaming gRPC calls, so progress=true over gRPC must use `StreamPredictions` (the client SDK does). A stream always starts with a step-0 event sent
+  streaming gRPC calls, so over gRPC events are sent only for `progress=stream`, the explicit opt-in that a
+  `StreamPredictions` caller makes (the client SDK does); `progress=true` over gRPC gets the result alone, on
+  either RPC, and never wedges the worker. Over HTTP `true` and `stream` both stream. A stream always starts
+  with a step-0 event sent
 before any work: TorchServe's gRPC streaming needs at least one intermediate response before the final one,
 and an HTTP client sees at once that its request is running. Errors after the start arrive as the final frame
 (the HTTP status is then already 200).
@@ -46,13 +49,15 @@ logger = logging.getLogger(__name__)
 STREAM_CONTENT_TYPE = "application/x-convlens-stream"
 EVENT_PREFIX = b'{"progress":'
 TRUE = ("true", "1", "yes", "on")
+STREAM = "stream"  # the gRPC opt-in: only StreamPredictions callers may ask for events
 MIN_INTERVAL_S = 0.25  # at most ~4 events per second (the first and the last always go)
 
 Sender = Callable[[int, Any, bytes], None]
 
 
-def progress_requested(row: Mapping[str, Any] | None) -> bool:
-    """Whether a request asked for progress=true (form field, gRPC input or JSON body)."""
+def progress_requested(row: Mapping[str, Any] | None, grpc: bool = False) -> bool:
+    """Whether a request asked for streamed progress (form field, gRPC input or JSON body): progress=true or
+    progress=stream over HTTP; only progress=stream over gRPC (see the module docstring)."""
     if not row:
         return False
     value = row.get("progress")
@@ -62,7 +67,10 @@ def progress_requested(row: Mapping[str, Any] | None) -> bool:
         return value
     if isinstance(value, (bytes, bytearray)):
         value = bytes(value).decode("utf-8", "replace")
-    return isinstance(value, str) and value.strip().lower() in TRUE
+    if not isinstance(value, str):
+        return False
+    value = value.strip().lower()
+    return value == STREAM or (not grpc and value in TRUE)
 
 
 def over_grpc(idx: int, context: Any) -> bool:

@@ -103,7 +103,7 @@ def test_streamed_typed_call_yields_events_then_the_result():
     t = FakeTransport(stream=split_every(body, 5))
     items = list(client_with(t).texture(PNG, layers=["stem", "block2"], stream=True))
     fields = t.calls[0][2]
-    assert fields["progress"] == "true" and fields["format"] == "proto" and fields["layers"] == "stem,block2"
+    assert fields["progress"] == "stream" and fields["format"] == "proto" and fields["layers"] == "stem,block2"
     assert [type(i) for i in items] == [Progress, Progress, SynthesisResult] and items[1].fraction == 1.0
 
 

@@ -127,3 +127,33 @@ def test_grpc_stream_without_progress_completes_and_the_worker_keeps_serving(ser
     assert len(replies) == 1 and Image.open(io.BytesIO(replies[0].prediction)).format == "PNG"
     assert server.worker_pids("inversion") == pids
     channel.close()
+
+
+def test_unary_grpc_with_progress_true_gets_the_result_and_never_wedges_the_worker(server):
+    """Over gRPC only progress=stream streams: a unary call asking progress=true gets its result alone, and the
+    worker's next requests are answered at once (intermediate responses on a unary call would wedge it)."""
+    import time
+
+    import grpc
+
+    from convlens_client._proto import inference_pb2, inference_pb2_grpc
+
+    pids = server.worker_pids("inversion")
+    channel = grpc.insecure_channel(f"{server.host}:{server.ports['grpc']}")
+    stub = inference_pb2_grpc.InferenceAPIsServiceStub(channel)
+    metadata = [("authorization", f"Bearer {server.key('inference')}")]
+    fields = {"image": CAT, "layer": b"stem", "steps": b"2", "size": b"32"}
+    reply = stub.Predictions(inference_pb2.PredictionsRequest(
+        model_name="inversion", input={**fields, "progress": b"true"}), metadata=metadata, timeout=60)
+    assert Image.open(io.BytesIO(reply.prediction)).format == "PNG"
+    started = time.monotonic()
+    for _ in range(2):
+        reply = stub.Predictions(inference_pb2.PredictionsRequest(model_name="inversion", input=fields),
+                                 metadata=metadata, timeout=30)
+        assert Image.open(io.BytesIO(reply.prediction)).format == "PNG"
+    assert time.monotonic() - started < 20 and server.worker_pids("inversion") == pids
+    streamed = list(stub.StreamPredictions(inference_pb2.PredictionsRequest(
+        model_name="inversion", input={**fields, "progress": b"stream"}), metadata=metadata, timeout=60))
+    assert len(streamed) >= 2 and streamed[0].prediction.startswith(b"{\"progress\":")
+    assert Image.open(io.BytesIO(streamed[-1].prediction)).format == "PNG"  # one frame per gRPC message
+    channel.close()

@@ -200,3 +200,18 @@ def test_tiny_images_are_400s_not_crashes():
     ctx = FakeContext()
     out = handler.handle([{"image": tiny.getvalue(), "steps": "1"}], ctx)[0]
     assert ctx.status == {0: 400} and json.loads(out)["field"] == "image"
+
+
+def test_grpc_streams_only_for_progress_stream(fooling_handler):
+    """Over gRPC a unary Predictions call must never get intermediate responses (TorchServe's frontend would
+    wedge the worker): progress=true gets the result alone; progress=stream (StreamPredictions) gets events."""
+    row = {"image": CAT, "target": "goldfish", "size": "48", "format": "json"}
+    grpc_ctx = StreamContext({"image": {"content-type": ""}})
+    sent, final, ctx = run_streamed(fooling_handler, {**row, "progress": "true"}, grpc_ctx)
+    assert sent == [] and json.loads(final)["converged"]
+    assert ctx.response_headers == {0: {"ts_stream_next": "false"}}
+    sent, final, _ = run_streamed(fooling_handler, {**row, "progress": "stream"},
+                                  StreamContext({"image": {"content-type": ""}}))
+    assert len(sent) >= 2 and json.loads(list(frames(sent + [final], proto=False))[-1])["converged"]
+    sent, _, _ = run_streamed(fooling_handler, {**row, "progress": "stream"})  # HTTP: both spellings stream
+    assert len(sent) >= 2
