@@ -68,6 +68,16 @@ def parse_response(body: bytes) -> pb.Response:
     return msg
 
 
+def expect_result(msg: pb.Response, model: str, expect: str) -> pb.Response:
+    """``msg`` when it holds the ``expect`` result; a MalformedResponse error otherwise."""
+    got = msg.WhichOneof("result")
+    if got != expect:
+        raise ConvLensError(
+            f"expected a {expect} result from '{model}', got {got or 'nothing'}", type="MalformedResponse"
+        )
+    return msg
+
+
 class Client(AttributionMethods, SynthesisMethods, StyleMethods, LectureMethods):
     """A ConvLens client; thread-safe (one connection pool / channel shared by all calls).
 
@@ -235,14 +245,7 @@ class Client(AttributionMethods, SynthesisMethods, StyleMethods, LectureMethods)
         params = dict(params)
         timeout = params.pop("timeout", None)
         fields = build_fields(images, {**params, "format": "proto"})
-        msg = parse_response(self._transport.predict(model, fields, timeout=timeout))
-        got = msg.WhichOneof("result")
-        if got != expect:
-            raise ConvLensError(
-                f"expected a {expect} result from '{model}', got {got or 'nothing'}",
-                type="MalformedResponse",
-            )
-        return msg
+        return expect_result(parse_response(self._transport.predict(model, fields, timeout=timeout)), model, expect)
 
     def _raw(self, model: str, images: Mapping[str, ImageInput], params: Mapping[str, Any]) -> bytes:
         """Call ``model`` and return the body as the server encoded it (a picture, npy, JSON)."""
@@ -288,14 +291,7 @@ class Client(AttributionMethods, SynthesisMethods, StyleMethods, LectureMethods)
                     raise error
                 yield frame
             else:
-                msg = parse_response(frame)
-                got = msg.WhichOneof("result")
-                if got != expect:
-                    raise ConvLensError(
-                        f"expected a {expect} result from '{model}', got {got or 'nothing'}",
-                        type="MalformedResponse",
-                    )
-                yield msg
+                yield expect_result(parse_response(frame), model, expect)
 
     def close(self) -> None:
         """Close the connections (HTTP sessions or gRPC channels)."""

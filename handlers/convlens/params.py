@@ -9,7 +9,7 @@ import base64
 import binascii
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from .errors import InvalidParameter
@@ -152,6 +152,9 @@ class ClassifyParams:
 
 @dataclass(frozen=True)
 class SaliencyParams:
+    """`saliency`: what to explain and how to render it; `params_attribution.parse_saliency` adds the explained
+    neuron (layer + channel) and the method's own options."""
+
     image: bytes
     target: int | str | None = None
     method: str = "gradient"
@@ -160,6 +163,8 @@ class SaliencyParams:
     colormap: str = "inferno"
     format: str = "png"
     backbone: str | None = None
+    neuron: Any = None  # attribution_base.Neuron, or None for a class
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 TRUE, FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")

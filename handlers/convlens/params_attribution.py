@@ -6,7 +6,7 @@ silently ignored). Multi-pass work is capped by passes x pixels so requests fini
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from .attribution_base import Neuron
@@ -15,6 +15,7 @@ from .errors import InvalidParameter, TooLarge
 from .render import COLORMAPS
 
 if TYPE_CHECKING:
+    from . import params
     from .params import Fields
 
 # passes x pixels per request: 100 passes at 224 x 224 (~10 s of EfficientNet-Lite0 on 2 CPU cores)
@@ -27,22 +28,6 @@ METHOD_OPTIONS = {  # request field -> methods that take it
     "seed": ("smoothgrad", "integrated_gradients"), "baseline": ("integrated_gradients",),
     "steps": ("integrated_gradients",),
 }
-
-
-@dataclass(frozen=True)
-class SaliencyParams:
-    """`params.SaliencyParams` plus the explained neuron and the method's own options."""
-
-    image: bytes
-    target: int | str | None = None
-    method: str = "gradient"
-    size: int = 224
-    view: str = "heatmap"
-    colormap: str = "inferno"
-    format: str = "png"
-    backbone: str | None = None
-    neuron: Neuron | None = None
-    options: dict[str, Any] = field(default_factory=dict)
 
 
 def position(fields: Fields, name: str = "position") -> tuple[int, int] | None:
@@ -83,7 +68,7 @@ def method_options(fields: Fields, method: str, size: int) -> dict[str, Any]:
     return options
 
 
-def parse_saliency(fields: Fields) -> SaliencyParams:
+def parse_saliency(fields: Fields) -> "params.SaliencyParams":
     from . import params
 
     base = params.parse_saliency(fields)
@@ -110,7 +95,7 @@ def parse_saliency(fields: Fields) -> SaliencyParams:
         neuron = Neuron(layer, fields.integer("channel", 0, 0, 1 << 16), position(fields))
     elif fields.present("position"):
         raise InvalidParameter("position", "is only used with 'layer' and 'channel'")
-    return SaliencyParams(**vars(base), neuron=neuron, options=options)
+    return replace(base, neuron=neuron, options=options)
 
 
 @dataclass(frozen=True)

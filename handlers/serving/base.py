@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Mapping
 
 import torch
 
-from convlens import attribution, backbones, images, inputs, params, params_attribution
+from convlens import attribution, backbones, images, inputs, params
 from convlens.errors import ConvLensError, InvalidParameter
 
 from .progress import ProgressStream, close_grpc_stream, over_grpc, progress_requested, send_intermediate
@@ -127,7 +127,7 @@ class ConvLensHandler:
                                                f"available: {self.backbone.name}")
         return self.backbone
 
-    def saliency(self, p: params_attribution.SaliencyParams) -> tuple[bytes, str]:
+    def saliency(self, p: params.SaliencyParams) -> tuple[bytes, str]:
         """Shared by `saliency` and `/explanations/classify`: a saliency map, encoded as the request asks."""
         backbone = self.check_backbone(p.backbone)
         pixels = inputs.explanation_pixels(self.decode(p.image, min_side=p.size), p.size)
