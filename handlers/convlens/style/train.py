@@ -18,6 +18,7 @@ import math
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -109,17 +110,13 @@ def train(args: argparse.Namespace) -> Path:
     content_layer = args.content_layer or content_layer
     if not style_layers or not content_layer:
         raise SystemExit(f"give --style-layers and --content-layer for loss network {args.loss_net}")
-    extractor = losses.FeatureExtractor(backbone, [*style_layers, content_layer], smoothing=args.smoothing)
+    extractor = losses.FeatureExtractor(backbone, [l for l in [*style_layers, content_layer] if l != PIXELS],
+                                        smoothing=args.smoothing)
 
     styles = [style_image(s, args.style_size, args.seed) for s in args.style]
     names = args.names.split(",") if args.names else [n for n, _ in styles]
-    with torch.no_grad():
-        targets = []
-        for _, img in styles:
-            feats = extractor(pixels(img, device))
-            targets.append({l: losses.gram(feats[l])[0] for l in style_layers})
-        # layer scale: divide each layer's loss by its targets' mean square, so weights are relative
-        style_scale = {l: float(torch.stack([t[l] for t in targets]).pow(2).mean()) for l in style_layers}
+    style_loss = STYLE_LOSSES[args.style_loss](extractor, [img for _, img in styles], style_layers, device,
+                                               args.seed)
     photos = content_images(args.content)
 
     config = nets.NetConfig(width=args.width, blocks=args.blocks, styles=len(styles))
@@ -136,12 +133,11 @@ def train(args: argparse.Namespace) -> Path:
         which = torch.from_numpy(rng.integers(0, len(styles), args.batch)).to(device)
         weights = torch.nn.functional.one_hot(which, len(styles)).float()
         y = model(x, weights)
-        fy = extractor(y)
+        fy = features(extractor, y)
         with torch.no_grad():
             fx = extractor(x)[content_layer]
         c_loss = losses.content_loss(fy[content_layer], fx) / fx.pow(2).mean().clamp_min(1e-8)
-        s_loss = sum(torch.mean((losses.gram(fy[l]) - torch.stack([targets[int(i)][l] for i in which])) ** 2)
-                     / style_scale[l] for l in style_layers) / len(style_layers)
+        s_loss = style_loss(fy, which)
         loss = args.content_weight * c_loss + args.style_weight * s_loss + args.tv_weight * losses.tv_loss(y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -156,6 +152,58 @@ def train(args: argparse.Namespace) -> Path:
     _save(model, out, names, args, step)
     print(f"\nsaved {out} ({step} steps, {time.monotonic() - started:.0f} s)", file=sys.stderr)
     return out
+
+
+PIXELS = "pixels"  # pseudo-layer: the RGB image itself, so a style loss can match the style's palette
+
+
+def features(extractor: losses.FeatureExtractor, image01: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The extractor's layers plus the image itself under PIXELS."""
+    return {**extractor(image01), PIXELS: image01}
+
+
+StyleLoss = Callable[[dict[str, torch.Tensor], torch.Tensor], torch.Tensor]
+
+
+def gram_style_loss(extractor: losses.FeatureExtractor, images: list[np.ndarray], layers: list[str],
+                    device: torch.device, seed: int) -> StyleLoss:
+    """Gram-matrix MSE per layer against each image's own style, each layer divided by its targets' mean square."""
+    with torch.no_grad():
+        targets = []
+        for img in images:
+            feats = features(extractor, pixels(img, device))
+            targets.append({l: losses.gram(feats[l])[0] for l in layers})
+        scale = {l: float(torch.stack([t[l] for t in targets]).pow(2).mean()) for l in layers}
+
+    def loss(feats: dict[str, torch.Tensor], which: torch.Tensor) -> torch.Tensor:
+        return sum(torch.mean((losses.gram(feats[l]) - torch.stack([targets[int(i)][l] for i in which])) ** 2)
+                   / scale[l] for l in layers) / len(layers)
+
+    return loss
+
+
+def sliced_style_loss(extractor: losses.FeatureExtractor, images: list[np.ndarray], layers: list[str],
+                      device: torch.device, seed: int) -> StyleLoss:
+    """Sliced Wasserstein distance per layer on fresh random directions each step, divided by the targets' mean
+    square; penalizes the saturated outlier patches that Gram matching allows."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        targets = [features(extractor, pixels(img, device)) for img in images]
+        scale = {l: float(torch.cat([t[l].flatten() for t in targets]).pow(2).mean()) for l in layers}
+
+    def loss(feats: dict[str, torch.Tensor], which: torch.Tensor) -> torch.Tensor:
+        total = torch.zeros((), device=which.device)
+        for l in layers:
+            dirs = losses.random_directions(feats[l].shape[1], feats[l].shape[1], generator, feats[l].device)
+            per_image = [losses.sliced_wasserstein_loss(feats[l][k:k + 1], targets[int(i)][l], dirs)
+                         for k, i in enumerate(which)]
+            total = total + torch.stack(per_image).mean() / scale[l]
+        return total / len(layers)
+
+    return loss
+
+
+STYLE_LOSSES = {"gram": gram_style_loss, "sliced": sliced_style_loss}
 
 
 def _save(model: nets.Stylizer, out: Path, names: list[str], args: argparse.Namespace, step: int) -> None:
@@ -193,8 +241,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="checkpoint path (.pt)")
     p.add_argument("--loss-net", default=backbones.DEFAULT_BACKBONE, help="loss network backbone")
     p.add_argument("--loss-weights", help="local weights file of the loss network (torchvision archs)")
-    p.add_argument("--style-layers", help="comma-separated layer names (default per loss network)")
+    p.add_argument("--style-layers", help=f"comma-separated layer names (default per loss network); '{PIXELS}' "
+                   "adds the RGB image itself (with --style-loss sliced: match the style's palette)")
     p.add_argument("--content-layer", help="content layer name (default per loss network)")
+    p.add_argument("--style-loss", choices=sorted(STYLE_LOSSES), default="gram",
+                   help="gram (Gatys/Johnson) or sliced (sliced Wasserstein, Heitz et al. 2021: no saturated blobs)")
     p.add_argument("--smoothing", action="store_true", help="softmax-smooth activations (Wang et al. 2021)")
     p.add_argument("--width", type=int, default=nets.SMALL.width)
     p.add_argument("--blocks", type=int, default=nets.SMALL.blocks)
