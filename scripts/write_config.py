@@ -38,6 +38,11 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def archives(model_store: Path) -> str:
+    """load_models value naming every model archive in the store (TorchServe's `all` also takes folders)."""
+    return ",".join(sorted(p.name for p in model_store.glob("*.mar")))
+
+
 def config_text(host: str, ports: dict[str, int], model_store: Path, token_ttl_min: float,
                 models: str = "all", token_auth: bool = True, plugins_path: Path | None = None,
                 extra: dict[str, object] | None = None) -> str:
@@ -87,12 +92,14 @@ def main() -> None:
     parser.add_argument("--grpc-port", type=int, default=int(env("CONVLENS_GRPC_PORT", 7070)))
     parser.add_argument("--grpc-management-port", type=int, default=int(env("CONVLENS_GRPC_MANAGEMENT_PORT", 7071)))
     parser.add_argument("--model-store", type=Path, default=ROOT / "model_store")
-    parser.add_argument("--models", default="all", help="TorchServe load_models value (default: all)")
+    parser.add_argument("--models", help="TorchServe load_models value (default: every *.mar in the model store; "
+                        "not 'all', which would also load the store's stylizers/ folder as a broken model)")
     parser.add_argument("--token-ttl-min", type=float, default=float(env("CONVLENS_TOKEN_TTL_MIN", TOKEN_TTL_MIN)))
     parser.add_argument("--token-auth", choices=("on", "off"), default=env("CONVLENS_TOKEN_AUTH", "on"),
                         help="TorchServe token authorization (off is refused unless the host is loopback)")
     parser.add_argument("--plugins-path", type=Path, default=env("CONVLENS_PLUGINS_PATH") or None)
     args = parser.parse_args()
+    args.models = args.models or archives(args.model_store)
     ports = {"http": args.http_port, "management": args.management_port, "metrics": args.metrics_port,
              "grpc": args.grpc_port, "grpc_management": args.grpc_management_port}
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -107,17 +108,24 @@ def test_convlens_proto_field_numbers() -> None:
     assert _fields(convlens_pb2.Heatmap)["values"] == (3, F.TYPE_FLOAT)
 
 
-def _descriptor_set(proto: Path) -> bytes:
-    """protoc's FileDescriptorSet of one file (no source info: comments and layout don't count)."""
-    from grpc_tools import protoc
-
+def _gen_protos():
+    """scripts/gen_protos.py as a module."""
     sys.path.insert(0, str(GEN.parent))
     try:
         import gen_protos
     finally:
         sys.path.pop(0)
+    return gen_protos
+
+
+def _descriptor_set(proto: Path) -> bytes:
+    """protoc's FileDescriptorSet of one file (no source info: comments and layout don't count)."""
+    import grpc_tools
+    from grpc_tools import protoc
+
     out = proto.parent / (proto.name + ".pb")
-    includes = [f"-I{proto.parent}"] + [f"-I{d}" for d in gen_protos._include_dirs()[1:]]
+    well_known = Path(grpc_tools.__file__).parent / "_proto"
+    includes = [f"-I{proto.parent}"] + [f"-I{d}" for d in [*_gen_protos()._include_dirs()[1:], well_known]]
     assert protoc.main(["protoc", *includes, f"--descriptor_set_out={out}", str(proto)]) == 0
     return out.read_bytes()
 
@@ -150,9 +158,11 @@ def test_committed_stubs_are_fresh() -> None:
     assert result.returncode == 0, result.stderr
 
 
-def test_check_fails_on_an_edited_stub(tmp_path: Path) -> None:
+def _copy_generator(tmp_path: Path) -> Path:
+    """gen_protos.py with the protos and the committed stubs in a scratch tree; returns the script."""
     for rel in (
         "scripts/gen_protos.py",
+        "requirements/client-stubs.txt",
         "protos",
         "client/convlens_client/_proto",
         "handlers/serving/convlens_pb2.py",
@@ -162,38 +172,93 @@ def test_check_fails_on_an_edited_stub(tmp_path: Path) -> None:
         (shutil.copytree if src.is_dir() else shutil.copy)(src, dst)
     script = tmp_path / "scripts" / "gen_protos.py"
     assert _check(script).returncode == 0
+    return script
 
-    stub = tmp_path / "client/convlens_client/_proto/inference_pb2.py"
-    stub.write_text(stub.read_text() + "# local edit\n")
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, (path.name, old)
+    path.write_text(text.replace(old, new, 1))
+
+
+def test_check_fails_on_changed_definitions_and_another_client_toolchain(tmp_path: Path) -> None:
+    script = _copy_generator(tmp_path)
+    proto = tmp_path / "client/convlens_client/_proto"
+    _edit(proto / "inference_pb2.py", "model_name", "model_nome")  # inside the serialized descriptor
+    _edit(proto / "inference_pb2_grpc.py", "channel.unary_stream(", "channel.unary_unary(")
+    _edit(proto / "management_pb2.pyi", "    customized: bool\n", "")
+    _edit(proto / "convlens_pb2.py", "grpcio-tools 1.62.3", "grpcio-tools 1.85.1")  # the header's stamp
     (tmp_path / "handlers/serving/convlens_pb2.py").unlink()
     result = _check(script)
     assert result.returncode != 0
-    assert "client/convlens_client/_proto/inference_pb2.py" in result.stderr
-    assert "handlers/serving/convlens_pb2.py" in result.stderr
-    assert "management_pb2.py" not in result.stderr
+    stale = {line.split(":")[0].strip() for line in result.stderr.splitlines()[1:]}
+    assert stale == {
+        "client/convlens_client/_proto/inference_pb2.py",
+        "client/convlens_client/_proto/inference_pb2_grpc.py",
+        "client/convlens_client/_proto/management_pb2.pyi",
+        "client/convlens_client/_proto/convlens_pb2.py",
+        "handlers/serving/convlens_pb2.py",
+    }, result.stderr
+    assert "made by grpcio-tools 1.85.1, not the pinned 1.62.3" in result.stderr
+    assert "handlers/serving/convlens_pb2.py: missing" in result.stderr
+
+
+def test_check_compares_meaning_whichever_toolchain_made_the_text(tmp_path: Path) -> None:
+    """Stubs written by this environment's grpcio-tools (other text: version checks, layout, imports) pass the
+    check of stubs made by the pinned one, as long as they define the same things."""
+    script = _copy_generator(tmp_path)
+    gen = _gen_protos()
+    pinned = gen.pinned_client_tools()
+    with tempfile.TemporaryDirectory() as out:
+        files = gen.generate(Path(out), Path(sys.executable))  # the client's stubs from this venv's toolchain too
+    client_rel = "client/convlens_client/_proto/"
+    local = gen.tools_stamp(files[client_rel + "inference_pb2.py"])
+    if local == pinned:
+        pytest.skip(f"this environment's grpcio-tools is the pinned {pinned}: the texts would be equal")
+    for rel, text in files.items():
+        if rel.startswith(client_rel):
+            (tmp_path / rel).write_text(text.replace(f"grpcio-tools {local} ", f"grpcio-tools {pinned} ", 1))
+    committed = (STUBS / "inference_pb2_grpc.py").read_text()
+    assert (tmp_path / client_rel / "inference_pb2_grpc.py").read_text() != committed
+    result = _check(script)
+    assert result.returncode == 0, result.stderr
+    stub = tmp_path / client_rel / "inference_pb2.py"
+    _edit(stub, "# Generated by the protocol", "# edited\n# Generated by the protocol")
+    assert _check(script).returncode == 0  # comments and layout don't count
 
 
 def test_stubs_use_package_relative_imports_and_say_they_are_generated() -> None:
+    gen = _gen_protos()
     for path in sorted(STUBS.glob("*_pb2*.py")):
         text = path.read_text()
-        assert "Generated by `python scripts/gen_protos.py`" in text, path.name
+        assert "Generated by `python scripts/gen_protos.py` with grpcio-tools " in text, path.name
         assert not re.search(r"^import \w+_pb2", text, re.MULTILINE), path.name
     assert "from . import inference_pb2 as" in (STUBS / "inference_pb2_grpc.py").read_text()
-    handler_copy = ROOT / "handlers" / "serving" / "convlens_pb2.py"
-    assert handler_copy.read_text() == (STUBS / "convlens_pb2.py").read_text()
+    handler_copy = (ROOT / "handlers" / "serving" / "convlens_pb2.py").read_text()
+    client_copy = (STUBS / "convlens_pb2.py").read_text()
+    assert gen.serialized_descriptor(handler_copy) == gen.serialized_descriptor(client_copy)  # same messages
+    # the server's copy is made by the main toolchain (requirements/test.txt), the client's by the pinned one
+    main_tools = re.search(r"^grpcio-tools==(\S+)", (ROOT / "requirements" / "test.txt").read_text(), re.MULTILINE)
+    assert main_tools and gen.tools_stamp(handler_copy) == main_tools.group(1)
+    assert gen.tools_stamp(client_copy) == gen.pinned_client_tools()
 
 
 def test_client_dependency_floors_match_the_stubs() -> None:
-    """The stubs refuse older runtimes, so the client's floors must be their stamped versions."""
+    """The client's stubs carry no runtime version check; its floors are the versions that made them."""
     tomllib = pytest.importorskip("tomllib")
-    deps = tomllib.loads((ROOT / "client" / "pyproject.toml").read_text())["project"]["dependencies"]
-    pb2 = (STUBS / "inference_pb2.py").read_text()
-    gen = re.search(r"ValidateProtobufRuntimeVersion\(\s*\S+,\s*(\d+),\s*(\d+),\s*(\d+),", pb2)
-    assert gen, "no protobuf runtime check found in the stub"
-    major, minor, patch = gen.groups()
-    grpc_version = re.search(
-        r"GRPC_GENERATED_VERSION = '([\d.]+)'", (STUBS / "inference_pb2_grpc.py").read_text()
+    project = tomllib.loads((ROOT / "client" / "pyproject.toml").read_text())["project"]
+    deps = project["dependencies"]
+    toolchain = dict(
+        line.split("==") for line in (ROOT / "requirements" / "client-stubs.txt").read_text().splitlines()
+        if line and not line.startswith("#")
     )
-    assert grpc_version
-    assert f"protobuf>={major}.{minor}.{patch},<{int(major) + 1}" in deps
-    assert any(d.startswith(f"grpcio>={grpc_version.group(1)}") for d in deps)
+    for path in sorted(STUBS.glob("*_pb2*.py")):
+        text = path.read_text()
+        assert "ValidateProtobufRuntimeVersion" not in text and "GRPC_GENERATED_VERSION" not in text, path.name
+        assert _gen_protos().tools_stamp(text) == toolchain["grpcio-tools"], path.name
+    pb2 = (STUBS / "inference_pb2.py").read_text()
+    gencode = re.search(r"^# Protobuf Python Version: ([\d.]+)$", pb2, re.MULTILINE)
+    assert gencode and gencode.group(1) == toolchain["protobuf"]
+    assert f"protobuf>={gencode.group(1)},<8" in deps
+    assert f"grpcio>={toolchain['grpcio-tools']},<2" in deps and toolchain["grpcio"] == toolchain["grpcio-tools"]
+    assert project["requires-python"] == ">=3.9"

@@ -28,6 +28,9 @@ def test_serve_script_serves_then_stops_cleanly_on_ctrl_c(tmp_path):
         banner = log.read_text()
         assert f"http://127.0.0.1:{ports['http']}/predictions" in banner
         assert str(server.key_file) in banner
+        listed = requests.get(server.url("/models", "management"), timeout=30,
+                              headers={"Authorization": f"Bearer {server.key('management')}"}).json()["models"]
+        assert sorted(m["modelName"] for m in listed) == sorted(ENDPOINTS)  # no folder of the store as a model
         pid_file = tmp_path / "run" / "tmp" / ".model_server.pid"
         frontend = int(pid_file.read_text().strip())
         response = requests.post(server.url("/predictions/classify"), files={"image": b"not an image"},
