@@ -32,6 +32,38 @@ def style_loss(features: torch.Tensor, target_gram: torch.Tensor) -> torch.Tenso
     return torch.mean((gram(features) - target_gram) ** 2)
 
 
+def sorted_projections(features: torch.Tensor, directions: torch.Tensor, samples: int | None = None) -> torch.Tensor:
+    """(N, C, H, W) features projected on (C, K) unit directions, sorted over pixels: (N, K, H·W or `samples`).
+
+    `samples` resamples each sorted row to that many quantiles (linear interpolation), so a target of another
+    size can be compared pixel-for-pixel with the output's sorted projections.
+    """
+    n, c, h, w = features.shape
+    proj = (directions.t() @ features.reshape(n, c, h * w)).sort(dim=2).values
+    if samples is None or samples == h * w:
+        return proj
+    return torch.nn.functional.interpolate(proj, size=samples, mode="linear", align_corners=True)
+
+
+def sliced_wasserstein_loss(features: torch.Tensor, target: torch.Tensor, directions: torch.Tensor) -> torch.Tensor:
+    """Sliced Wasserstein style loss (Heitz et al. 2021): mean squared gap between sorted 1-D projections.
+
+    Matches the whole distribution of feature vectors, not only its second moments, so the cheap way to satisfy
+    a Gram matrix (a few extreme, saturated pixels) is no longer available. `target` is (1, C, h, w) features of
+    the style image; both sides are projected on the same random `directions` (C, K).
+    """
+    out = sorted_projections(features, directions)
+    ref = sorted_projections(target, directions, samples=out.shape[2])
+    return torch.mean((out - ref) ** 2)
+
+
+def random_directions(channels: int, count: int, generator: torch.Generator | None = None,
+                      device: torch.device | None = None) -> torch.Tensor:
+    """(channels, count) random unit vectors, the projection axes of one sliced Wasserstein evaluation."""
+    v = torch.randn(channels, count, generator=generator)
+    return (v / v.norm(dim=0, keepdim=True)).to(device or "cpu")
+
+
 def tv_loss(image: torch.Tensor) -> torch.Tensor:
     """Total variation: mean squared difference of vertical plus horizontal neighbours."""
     dh = image[:, :, 1:, :] - image[:, :, :-1, :]

@@ -5,10 +5,13 @@ each step drawing one style per image. Loss network: a backbone from `convlens.b
 efficientnet_lite0, offline; vgg16/vgg19 when their weights are local). Content: a folder of photos or `skimage`
 (the photos scikit-image ships), random crops at random scales.
 
-CPU recipe (defaults, minutes): small variant (width 16, 3 residual blocks), 128 px crops, batch 4, ~400 steps.
+Style loss: sliced Wasserstein (default; Heitz et al. 2021) on the RGB image ("pixels") and the loss network's
+layers; `--style-loss gram` is the Gram-matrix loss of Johnson et al., which paints saturated blobs on small nets.
+CPU recipe (defaults, minutes): small variant (width 16, 3 residual blocks), 128 px crops, batch 4, 2000 steps;
+scripts/train_stylizers.sh holds the exact commands of the shipped networks.
 GPU recipe on COCO (documented, not run here):
   python -m convlens.style.train --style starry.jpg --content /data/coco/train2014 --width 32 --blocks 5 \
-      --crop 256 --batch 4 --steps 40000 --lr 1e-3 --loss-net vgg16 --device cuda --minutes 600
+      --crop 256 --batch 4 --steps 40000 --lr 1e-3 --loss-net vgg16 --style-size 256 --device cuda --minutes 600
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ import math
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -27,9 +31,9 @@ from .. import backbones
 from . import losses, nets, patterns
 
 DEFAULT_LAYERS = {
-    "efficientnet_lite0": (["stem", "block2", "block5", "block8"], "block5"),
-    "vgg16": (["relu1_2", "relu2_2", "relu3_3", "relu4_3"], "relu2_2"),
-    "vgg19": (["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"], "relu4_2"),
+    "efficientnet_lite0": (["pixels", "stem", "block2", "block5", "block8"], "block5"),
+    "vgg16": (["pixels", "relu1_2", "relu2_2", "relu3_3", "relu4_3"], "relu2_2"),
+    "vgg19": (["pixels", "relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"], "relu4_2"),
 }
 SKIMAGE_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry", "hubble_deep_field",
                   "retina", "camera", "coins", "brick", "grass", "gravel", "moon")
@@ -109,21 +113,24 @@ def train(args: argparse.Namespace) -> Path:
     content_layer = args.content_layer or content_layer
     if not style_layers or not content_layer:
         raise SystemExit(f"give --style-layers and --content-layer for loss network {args.loss_net}")
-    extractor = losses.FeatureExtractor(backbone, [*style_layers, content_layer], smoothing=args.smoothing)
+    extractor = losses.FeatureExtractor(backbone, [l for l in [*style_layers, content_layer] if l != PIXELS],
+                                        smoothing=args.smoothing)
 
     styles = [style_image(s, args.style_size, args.seed) for s in args.style]
     names = args.names.split(",") if args.names else [n for n, _ in styles]
-    with torch.no_grad():
-        targets = []
-        for _, img in styles:
-            feats = extractor(pixels(img, device))
-            targets.append({l: losses.gram(feats[l])[0] for l in style_layers})
-        # layer scale: divide each layer's loss by its targets' mean square, so weights are relative
-        style_scale = {l: float(torch.stack([t[l] for t in targets]).pow(2).mean()) for l in style_layers}
+    style_loss = STYLE_LOSSES[args.style_loss](extractor, [img for _, img in styles], style_layers, device,
+                                               args.seed)
     photos = content_images(args.content)
 
     config = nets.NetConfig(width=args.width, blocks=args.blocks, styles=len(styles))
     model = nets.Stylizer(config).to(device).train()
+    earlier = {"recipe": "", "steps": 0}
+    if args.init:  # fine-tune: start from a checkpoint of the same shape and styles
+        start, earlier = nets.load(args.init, map_location=device)
+        if start.config != config or earlier.get("styles") != names:
+            raise SystemExit(f"--init {args.init}: network {start.config} / styles {earlier.get('styles')} "
+                             f"differ from this run's {config} / {names}")
+        model.load_state_dict(start.state_dict())
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=args.steps, eta_min=args.lr * 0.1)
     out = Path(args.out)
@@ -136,12 +143,11 @@ def train(args: argparse.Namespace) -> Path:
         which = torch.from_numpy(rng.integers(0, len(styles), args.batch)).to(device)
         weights = torch.nn.functional.one_hot(which, len(styles)).float()
         y = model(x, weights)
-        fy = extractor(y)
+        fy = features(extractor, y)
         with torch.no_grad():
             fx = extractor(x)[content_layer]
         c_loss = losses.content_loss(fy[content_layer], fx) / fx.pow(2).mean().clamp_min(1e-8)
-        s_loss = sum(torch.mean((losses.gram(fy[l]) - torch.stack([targets[int(i)][l] for i in which])) ** 2)
-                     / style_scale[l] for l in style_layers) / len(style_layers)
+        s_loss = style_loss(fy, which)
         loss = args.content_weight * c_loss + args.style_weight * s_loss + args.tv_weight * losses.tv_loss(y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -149,18 +155,74 @@ def train(args: argparse.Namespace) -> Path:
         sched.step()
         bar(step, c_loss.item(), float(s_loss.detach()))
         if step % args.checkpoint_every == 0 or step == args.steps:
-            _save(model, out, names, args, step)
+            _save(model, out, names, args, step, earlier)
         if args.minutes and time.monotonic() - started > args.minutes * 60:
             print(f"\ntime budget of {args.minutes} min reached at step {step}", file=sys.stderr)
             break
-    _save(model, out, names, args, step)
+    _save(model, out, names, args, step, earlier)
     print(f"\nsaved {out} ({step} steps, {time.monotonic() - started:.0f} s)", file=sys.stderr)
     return out
 
 
-def _save(model: nets.Stylizer, out: Path, names: list[str], args: argparse.Namespace, step: int) -> None:
-    recipe = "python -m convlens.style.train " + " ".join(sys.argv[1:]) if sys.argv[1:] else ""
-    nets.save(model, str(out), {"styles": names, "steps": step, "recipe": recipe,
+PIXELS = "pixels"  # pseudo-layer: the RGB image itself, so a style loss can match the style's palette
+
+
+def features(extractor: losses.FeatureExtractor, image01: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The extractor's layers plus the image itself under PIXELS."""
+    return {**extractor(image01), PIXELS: image01}
+
+
+StyleLoss = Callable[[dict[str, torch.Tensor], torch.Tensor], torch.Tensor]
+
+
+def gram_style_loss(extractor: losses.FeatureExtractor, images: list[np.ndarray], layers: list[str],
+                    device: torch.device, seed: int) -> StyleLoss:
+    """Gram-matrix MSE per layer against each image's own style, each layer divided by its targets' mean square."""
+    with torch.no_grad():
+        targets = []
+        for img in images:
+            feats = features(extractor, pixels(img, device))
+            targets.append({l: losses.gram(feats[l])[0] for l in layers})
+        scale = {l: float(torch.stack([t[l] for t in targets]).pow(2).mean()) for l in layers}
+
+    def loss(feats: dict[str, torch.Tensor], which: torch.Tensor) -> torch.Tensor:
+        return sum(torch.mean((losses.gram(feats[l]) - torch.stack([targets[int(i)][l] for i in which])) ** 2)
+                   / scale[l] for l in layers) / len(layers)
+
+    return loss
+
+
+def sliced_style_loss(extractor: losses.FeatureExtractor, images: list[np.ndarray], layers: list[str],
+                      device: torch.device, seed: int) -> StyleLoss:
+    """Sliced Wasserstein distance per layer on fresh random directions each step, divided by the targets' mean
+    square; penalizes the saturated outlier patches that Gram matching allows."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        targets = [features(extractor, pixels(img, device)) for img in images]
+        scale = {l: float(torch.cat([t[l].flatten() for t in targets]).pow(2).mean()) for l in layers}
+
+    def loss(feats: dict[str, torch.Tensor], which: torch.Tensor) -> torch.Tensor:
+        total = torch.zeros((), device=which.device)
+        for l in layers:
+            dirs = losses.random_directions(feats[l].shape[1], feats[l].shape[1], generator, feats[l].device)
+            per_image = [losses.sliced_wasserstein_loss(feats[l][k:k + 1], targets[int(i)][l], dirs)
+                         for k, i in enumerate(which)]
+            total = total + torch.stack(per_image).mean() / scale[l]
+        return total / len(layers)
+
+    return loss
+
+
+STYLE_LOSSES = {"gram": gram_style_loss, "sliced": sliced_style_loss}
+
+
+def _save(model: nets.Stylizer, out: Path, names: list[str], args: argparse.Namespace, step: int,
+          earlier: dict) -> None:
+    """Checkpoint with its whole recipe: a fine-tune's command follows the commands that made its --init."""
+    argv = getattr(args, "argv", None) or sys.argv[1:]
+    recipe = "python -m convlens.style.train " + " ".join(argv) if argv else ""
+    recipe = " && ".join(r for r in (earlier.get("recipe", ""), recipe) if r)
+    nets.save(model, str(out), {"styles": names, "steps": int(earlier.get("steps", 0)) + step, "recipe": recipe,
                                 "args": json.dumps({k: v for k, v in vars(args).items()})})
 
 
@@ -191,20 +253,24 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--names", help="comma-separated style names (default: pattern names / file stems)")
     p.add_argument("--content", default="skimage", help="folder of photos, or 'skimage' (default)")
     p.add_argument("--out", required=True, help="checkpoint path (.pt)")
+    p.add_argument("--init", help="fine-tune: start from this checkpoint (same network and styles)")
     p.add_argument("--loss-net", default=backbones.DEFAULT_BACKBONE, help="loss network backbone")
     p.add_argument("--loss-weights", help="local weights file of the loss network (torchvision archs)")
-    p.add_argument("--style-layers", help="comma-separated layer names (default per loss network)")
+    p.add_argument("--style-layers", help=f"comma-separated layer names (default per loss network); '{PIXELS}' "
+                   "adds the RGB image itself (with --style-loss sliced: match the style's palette)")
     p.add_argument("--content-layer", help="content layer name (default per loss network)")
+    p.add_argument("--style-loss", choices=sorted(STYLE_LOSSES), default="sliced",
+                   help="gram (Gatys/Johnson) or sliced (sliced Wasserstein, Heitz et al. 2021: no saturated blobs)")
     p.add_argument("--smoothing", action="store_true", help="softmax-smooth activations (Wang et al. 2021)")
     p.add_argument("--width", type=int, default=nets.SMALL.width)
     p.add_argument("--blocks", type=int, default=nets.SMALL.blocks)
     p.add_argument("--crop", type=int, default=128)
-    p.add_argument("--style-size", type=int, default=256)
+    p.add_argument("--style-size", type=int, default=128, help="short side of the style image (pattern scale)")
     p.add_argument("--batch", type=int, default=4)
-    p.add_argument("--steps", type=int, default=400)
+    p.add_argument("--steps", type=int, default=2000)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--content-weight", type=float, default=1.0)
-    p.add_argument("--style-weight", type=float, default=5.0)
+    p.add_argument("--style-weight", type=float, default=12.0)
     p.add_argument("--tv-weight", type=float, default=1.0)
     p.add_argument("--minutes", type=float, default=0, help="stop after this many minutes (0: no limit)")
     p.add_argument("--checkpoint-every", type=int, default=100)
@@ -215,7 +281,9 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
-    train(parser().parse_args(argv))
+    args = parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # the command recorded as the checkpoint's recipe
+    train(args)
 
 
 if __name__ == "__main__":
