@@ -82,6 +82,19 @@ def free_ports(n: int) -> list[int]:
     return ports
 
 
+def stop_or_reap(process: subprocess.Popen, workdir: Path, timeout: float = 90) -> int:
+    """Wait for a server script that was asked to stop; if it hangs, SIGKILL every process whose command line
+    names `workdir` (frontend and workers) so a failed test leaves no server eating the next tests' memory."""
+    try:
+        return process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        subprocess.run(["pkill", "-9", "-f", str(workdir)], check=False)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+        raise
+
+
 def wait_ready(server: Server, process: subprocess.Popen, log: Path, endpoints: tuple[str, ...]) -> None:
     """/ping says Healthy while models still load: wait until every endpoint has a READY worker."""
     deadline = time.monotonic() + STARTUP_TIMEOUT_S

@@ -44,7 +44,7 @@ def archives(model_store: Path) -> str:
 
 
 def config_text(host: str, ports: dict[str, int], model_store: Path, token_ttl_min: float,
-                models: str = "all", token_auth: bool = True, plugins_path: Path | None = None,
+                models: str | None = None, token_auth: bool = True, plugins_path: Path | None = None,
                 extra: dict[str, object] | None = None) -> str:
     """config.properties text; `extra` overrides or adds keys (tests use it for tiny queues or short tokens)."""
     if not token_auth and not is_loopback(host):
@@ -60,7 +60,7 @@ def config_text(host: str, ports: dict[str, int], model_store: Path, token_ttl_m
         "grpc_management_address": host,
         "grpc_management_port": ports["grpc_management"],
         "model_store": store,
-        "load_models": models,
+        "load_models": models or archives(store),
         "allowed_urls": f"file://{re.escape(str(store))}/.*",
         "disable_token_authorization": "false" if token_auth else "true",
         "enable_model_api": "false",
@@ -99,7 +99,6 @@ def main() -> None:
                         help="TorchServe token authorization (off is refused unless the host is loopback)")
     parser.add_argument("--plugins-path", type=Path, default=env("CONVLENS_PLUGINS_PATH") or None)
     args = parser.parse_args()
-    args.models = args.models or archives(args.model_store)
     ports = {"http": args.http_port, "management": args.management_port, "metrics": args.metrics_port,
              "grpc": args.grpc_port, "grpc_management": args.grpc_management_port}
     args.out.parent.mkdir(parents=True, exist_ok=True)

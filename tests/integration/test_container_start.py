@@ -21,7 +21,7 @@ import build_models
 import build_token_plugin
 from convlens_client import Client
 from convlens_client.errors import Unauthorized
-from local_server import ENDPOINTS, ROOT, Server, free_ports, wait_ready
+from local_server import ENDPOINTS, ROOT, Server, free_ports, stop_or_reap, wait_ready
 from write_config import config_text
 
 INFERENCE = "inference-token-for-tests-0123"
@@ -104,7 +104,7 @@ def test_container_start_serves_with_fixed_tokens_and_ready_reflects_workers(tmp
         assert ready_script(env, "--wait", "60").returncode == 0
     finally:
         process.send_signal(signal.SIGTERM)  # docker stop / pod deletion: SIGTERM to PID 1 only
-        code = process.wait(timeout=90)
+        code = stop_or_reap(process, tmp_path)
     assert code == 0
     time.sleep(1)
     leftovers = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True).stdout.split()

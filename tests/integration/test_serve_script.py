@@ -9,7 +9,7 @@ import time
 import psutil
 import requests
 
-from local_server import ENDPOINTS, ROOT, Server, free_ports, wait_ready
+from local_server import ENDPOINTS, ROOT, Server, free_ports, stop_or_reap, wait_ready
 
 
 def test_serve_script_serves_then_stops_cleanly_on_ctrl_c(tmp_path):
@@ -38,7 +38,7 @@ def test_serve_script_serves_then_stops_cleanly_on_ctrl_c(tmp_path):
         assert response.status_code == 400 and response.json()["field"] == "image"
     finally:
         os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
-        assert process.wait(timeout=90) == 0
+        assert stop_or_reap(process, tmp_path) == 0
     deadline = time.monotonic() + 30
     while psutil.pid_exists(frontend) and time.monotonic() < deadline:
         time.sleep(0.5)

@@ -66,3 +66,13 @@ def test_install_explains_a_missing_or_old_java(tmp_path, java_version, expected
                             env={**os.environ, "JAVA_HOME": str(java_home)})
     assert result.returncode == 1
     assert expected in result.stderr and "openjdk-17" in result.stderr
+
+
+def test_loaded_models_are_the_archives_never_all(tmp_path):
+    """`all` would also register the store's stylizers/ folder as a model whose worker dies and restarts forever."""
+    for name in ("b.mar", "a.mar", "notes.txt"):
+        (tmp_path / name).write_text("x")
+    (tmp_path / "stylizers").mkdir()
+    text = write_config.config_text("127.0.0.1", PORTS, tmp_path, token_ttl_min=60)
+    assert "load_models=a.mar,b.mar\n" in text
+    assert "load_models=classify.mar\n" in write_config.config_text("127.0.0.1", PORTS, tmp_path, 60, "classify.mar")
