@@ -92,7 +92,8 @@ def test_corrupt_weights_fail_only_their_model(tight):
     refused = post(tight, "broken", key)  # TorchServe answers for the model that has no worker: a 5xx, at once
     print(f"\nrequest to the broken model: HTTP {refused.status_code} {refused.text[:160]!r}")
     assert 500 <= refused.status_code < 600
-    response = post(tight, "classify", key, {"topk": "1"})  # the others keep serving
+    # the others keep serving; a fresh token, since tokens live 12 s here and the refusal above can take that long
+    response = post(tight, "classify", token(tight), {"topk": "1"})
     assert response.status_code == 200 and response.json()["predictions"][0]["index"] in CAT_CLASSES
     # stop TorchServe's retry loop for the broken model (it would keep re-importing torch on our 2 cores)
     scaled = requests.put(tight.url("/models/broken?min_worker=0&max_worker=0", "management"), timeout=30,

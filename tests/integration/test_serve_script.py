@@ -12,6 +12,12 @@ import requests
 from local_server import ENDPOINTS, ROOT, Server, free_ports, stop_or_reap, wait_ready
 
 
+def _terminal_sigint() -> None:
+    """SIGINT as a terminal's shell leaves it: when the test run itself was started in the background, SIGINT
+    arrives ignored, and a shell cannot trap a signal that was ignored on entry, so serve.sh's trap would not run."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_serve_script_serves_then_stops_cleanly_on_ctrl_c(tmp_path):
     names = ("http", "management", "metrics", "grpc", "grpc_management")
     ports = dict(zip(names, free_ports(len(names))))
@@ -21,7 +27,7 @@ def test_serve_script_serves_then_stops_cleanly_on_ctrl_c(tmp_path):
     log = tmp_path / "serve.log"
     with open(log, "wb") as out:
         process = subprocess.Popen([str(ROOT / "scripts" / "serve.sh")], env=env, stdout=out,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
+                                   stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_terminal_sigint)
     server = Server("127.0.0.1", ports, tmp_path / "run", 0.0)
     try:
         wait_ready(server, process, log, ENDPOINTS)
