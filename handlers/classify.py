@@ -1,22 +1,36 @@
-"""TorchServe entry point of `classify`: top-k ImageNet classes; /explanations/classify answers a saliency map."""
+"""TorchServe entry point of `classify`: top-k ImageNet classes; /explanations/classify answers a saliency map.
+
+Batched: every request of a TorchServe batch is cropped to the same size, so the whole batch is one forward pass.
+"""
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
+import torch
+
 from convlens import classify, inputs, params
-from serving.base import ConvLensHandler
+from serving.base import BatchedHandler, Prepared
 from serving.responses import encode_classification
 
 
-class ClassifyHandler(ConvLensHandler):
+class ClassifyHandler(BatchedHandler):
     task = "classify"
 
-    def run(self, fields: dict[str, Any], explain: bool) -> tuple[bytes, str]:
-        if explain:  # TorchServe's /explanations route: the saliency endpoint's schema and output
-            return self.saliency(params.parse("saliency", fields))
+    def prepare(self, fields: dict[str, Any], explain: bool) -> Prepared | None:
+        if explain:  # TorchServe's /explanations route: the saliency endpoint's schema and output, run alone
+            return None
         p = params.parse("classify", fields)
         backbone = self.check_backbone(p.backbone)
         pixels = inputs.classification_pixels(self.decode(p.image, min_side=backbone.preprocessing.resize),
                                               backbone.preprocessing)
-        result = classify.classify(backbone, inputs.to_tensor(pixels)[None], p.topk)[0]
-        return encode_classification(result, p.format)
+        return Prepared(key="crop", item=(inputs.to_tensor(pixels), p))
+
+    def run_batch(self, items: list[tuple[torch.Tensor, params.ClassifyParams]]) -> list[tuple[bytes, str]]:
+        assert self.backbone is not None
+        results = classify.classify(self.backbone, torch.stack([x for x, _ in items]), max(p.topk for _, p in items))
+        return [encode_classification(dataclasses.replace(r, predictions=r.predictions[:p.topk]), p.format)
+                for r, (_, p) in zip(results, items)]
+
+    def run_alone(self, fields: dict[str, Any], explain: bool) -> tuple[bytes, str]:
+        return self.saliency(params.parse("saliency", fields))

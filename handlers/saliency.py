@@ -1,17 +1,23 @@
-"""TorchServe entry point of `saliency`: which pixels made the network decide (Simonyan et al. 2014 and after)."""
+"""TorchServe entry point of `saliency`: which pixels made the network decide (Simonyan et al. 2014 and after).
+
+Batched: requests of a TorchServe batch with the same method, options and image size share one attribution pass.
+"""
 from __future__ import annotations
 
 from typing import Any
 
 from convlens import attribution, params, params_attribution
-from serving.base import ConvLensHandler
+from serving.base import BatchedHandler, Prepared
 
 
-class SaliencyHandler(ConvLensHandler):
+class SaliencyHandler(BatchedHandler):
     task = "saliency"
 
-    def run(self, fields: dict[str, Any], explain: bool) -> tuple[bytes, str]:
-        return self.saliency(params.parse("saliency", fields))
+    def prepare(self, fields: dict[str, Any], explain: bool) -> Prepared:
+        return self.prepare_saliency(params.parse("saliency", fields))
+
+    def run_batch(self, items: list[Any]) -> list[tuple[bytes, str]]:
+        return self.saliency_batch(items)
 
     def describe(self) -> dict[str, Any]:
         options = {name: [field for field, methods in params_attribution.METHOD_OPTIONS.items() if name in methods]

@@ -21,11 +21,19 @@ from .classify import predictions_from_logits
 from .errors import InvalidParameter
 from .results import Prediction, SaliencyResult
 
-__all__ = ["METHODS", "TOP1", "Attribution", "Gradient", "Neuron", "resolve_targets", "saliency", "to_pixels01"]
+__all__ = ["METHODS", "TOP1", "Attribution", "batch_independent", "Gradient", "Neuron", "resolve_targets", "saliency", "to_pixels01"]
 
 METHODS: dict[str, type[Attribution]] = {
     cls.name: cls for cls in (Gradient, SmoothGrad, GuidedBackprop, IntegratedGradients, GradCAM, GuidedGradCAM)}
 NEURON_METHODS = tuple(name for name, cls in METHODS.items() if cls.supports_neuron)
+
+
+def batch_independent(method: str, options: Mapping[str, Any]) -> bool:
+    """Whether an image's map is the same alone as in a batch: not for seeded noise, which is drawn per batch
+    (SmoothGrad's samples, Integrated Gradients' noise baseline). Dynamic batching only groups these."""
+    if method == "smoothgrad":
+        return False
+    return not (method == "integrated_gradients" and options.get("baseline") == "noise")
 
 
 def to_pixels01(pixels: np.ndarray | Sequence[np.ndarray], device: torch.device) -> tuple[np.ndarray, torch.Tensor]:

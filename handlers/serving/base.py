@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import Any, ClassVar, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Hashable, Mapping
 
 import torch
 
@@ -23,8 +24,21 @@ from .responses import encode_error, encode_saliency, json_bytes
 logger = logging.getLogger(__name__)
 
 
+def is_explain(idx: int, context: Any) -> bool:
+    """Whether request `idx` came through TorchServe's /explanations route."""
+    return str(context.get_request_header(idx, "explain")) == "True"
+
+
 class ServerFault(ConvLensError):
     """An unexpected failure inside the worker (500) or an exhausted resource (507): not the caller's fault."""
+
+
+@dataclass
+class Prepared:
+    """One request parsed and decoded: requests with equal `key` run together as one engine call."""
+
+    key: Hashable
+    item: Any
 
 
 class ConvLensHandler:
@@ -78,7 +92,7 @@ class ConvLensHandler:
 
     def handle_one(self, idx: int, row: Mapping[str, Any], context: Any) -> bytes:
         # /explanations is decided per request (TorchServe's BaseHandler looks at request 0 for the whole batch)
-        explain = str(context.get_request_header(idx, "explain")) == "True"
+        explain = is_explain(idx, context)
         self.progress = None
         try:
             if self.streams_progress and progress_requested(row, grpc=over_grpc(idx, context)):
@@ -86,23 +100,30 @@ class ConvLensHandler:
                 self.progress.start()
             fields = request_fields(row)
             body, content_type = self.run(fields, explain)
-        except ConvLensError as error:
-            body, content_type = self.fail(idx, context, error, row)
-        except (MemoryError, torch.OutOfMemoryError):
-            logger.exception("out of memory in %s", self.task)
-            body, content_type = self.fail(idx, context, ServerFault(
-                "out of memory while processing this request; try a smaller image", code=507,
-                type="OutOfMemory"), row)
-        except Exception:  # noqa: BLE001 - a worker must answer every request, never die on one
-            logger.exception("unexpected failure in %s", self.task)
-            body, content_type = self.fail(idx, context, ServerFault(
-                "internal error while processing this request", code=500, type="InternalError"), row)
-        context.set_response_content_type(idx, content_type)
+        except Exception as exc:  # noqa: BLE001 - a worker must answer every request, never die on one
+            body, content_type = self.fail(idx, context, self.as_error(exc), row)
         stream, self.progress = self.progress, None
         if stream is not None:
+            context.set_response_content_type(idx, content_type)
             return stream.finish(body)
+        return self.answer(idx, context, body, content_type)
+
+    @staticmethod
+    def answer(idx: int, context: Any, body: bytes, content_type: str) -> bytes:
+        context.set_response_content_type(idx, content_type)
         close_grpc_stream(idx, context)
         return body
+
+    def as_error(self, exc: Exception) -> ConvLensError:
+        """The caller's error as it is; out of memory as 507; anything else as a logged 500."""
+        if isinstance(exc, ConvLensError):
+            return exc
+        if isinstance(exc, (MemoryError, torch.OutOfMemoryError)):
+            logger.error("out of memory in %s", self.task, exc_info=exc)
+            return ServerFault("out of memory while processing this request; try a smaller image", code=507,
+                               type="OutOfMemory")
+        logger.error("unexpected failure in %s", self.task, exc_info=exc)
+        return ServerFault("internal error while processing this request", code=500, type="InternalError")
 
     @staticmethod
     def fail(idx: int, context: Any, error: ConvLensError, row: Mapping[str, Any]) -> tuple[bytes, str]:
@@ -129,12 +150,25 @@ class ConvLensHandler:
 
     def saliency(self, p: params.SaliencyParams) -> tuple[bytes, str]:
         """Shared by `saliency` and `/explanations/classify`: a saliency map, encoded as the request asks."""
+        return self.saliency_batch([self.prepare_saliency(p).item])[0]
+
+    def prepare_saliency(self, p: params.SaliencyParams) -> Prepared:
+        """Decoded pixels and target; maps that may share a pass (same method, options, size) share a key."""
         backbone = self.check_backbone(p.backbone)
         pixels = inputs.explanation_pixels(self.decode(p.image, min_side=p.size), p.size)
         target = attribution.TOP1 if p.target is None else backbone.class_index(p.target)
-        result = attribution.saliency(backbone, pixels, [target], method=p.method, neuron=p.neuron,
-                                      options=p.options)[0]
-        return encode_saliency(result, p.format, p.view, p.colormap)
+        alone = not attribution.batch_independent(p.method, p.options)  # seeded noise is drawn per pass
+        key = object() if alone else (p.method, repr(p.neuron), repr(sorted(p.options.items())), pixels.shape)
+        return Prepared(key, (pixels, target, p))
+
+    def saliency_batch(self, items: list[tuple[Any, int, params.SaliencyParams]]) -> list[tuple[bytes, str]]:
+        """One attribution pass over prepared requests that share a key."""
+        assert self.backbone is not None
+        first = items[0][2]
+        results = attribution.saliency(self.backbone, [pixels for pixels, _, _ in items],
+                                       [target for _, target, _ in items], method=first.method,
+                                       neuron=first.neuron, options=first.options)
+        return [encode_saliency(r, p.format, p.view, p.colormap) for r, (_, _, p) in zip(results, items)]
 
     def describe(self) -> dict[str, Any]:
         """What this endpoint offers (TorchServe's describe call with customized=true)."""
@@ -150,3 +184,54 @@ class ConvLensHandler:
             "limits": {"max_image_bytes": self.limits.max_bytes, "max_image_pixels": self.limits.max_pixels,
                        "max_image_side": self.limits.max_side},
         }
+
+
+class BatchedHandler(ConvLensHandler):
+    """Dynamic batching: TorchServe hands a worker up to `batchSize` queued requests (model YAML), and requests
+    that share a key run as ONE engine call. A request's answer never depends on its batch: bad requests get
+    their own errors, requests that cannot share a pass (prepare returns None) run alone, and a group whose
+    batched call fails is retried one request at a time so each gets its own answer."""
+
+    def prepare(self, fields: dict[str, Any], explain: bool) -> Prepared | None:
+        """Parse and decode one request; None runs it alone through `run_alone`."""
+        raise NotImplementedError
+
+    def run_batch(self, items: list[Any]) -> list[tuple[bytes, str]]:
+        """One engine call for prepared items that share a key -> (body, content type) per item."""
+        raise NotImplementedError
+
+    def run_alone(self, fields: dict[str, Any], explain: bool) -> tuple[bytes, str]:
+        raise NotImplementedError(f"{self.task}: every request is batchable")
+
+    def run(self, fields: dict[str, Any], explain: bool) -> tuple[bytes, str]:
+        prepared = self.prepare(fields, explain)
+        if prepared is None:
+            return self.run_alone(fields, explain)
+        return self.run_batch([prepared.item])[0]
+
+    def handle(self, data: list[Mapping[str, Any]], context: Any) -> list[bytes]:
+        if len(data) == 1 or str(context.get_request_header(0, "describe")) == "True":
+            return super().handle(data, context)
+        answers: list[bytes | None] = [None] * len(data)
+        groups: dict[Hashable, list[tuple[int, Any]]] = {}
+        for idx, row in enumerate(data):
+            try:
+                prepared = self.prepare(request_fields(row), is_explain(idx, context))
+            except Exception as exc:  # noqa: BLE001 - this request's own error, its neighbours go on
+                answers[idx] = self.answer(idx, context, *self.fail(idx, context, self.as_error(exc), row))
+                continue
+            if prepared is None:
+                answers[idx] = self.handle_one(idx, row, context)
+            else:
+                groups.setdefault(prepared.key, []).append((idx, prepared.item))
+        for members in groups.values():
+            try:
+                outputs = self.run_batch([item for _, item in members])
+            except Exception:  # noqa: BLE001 - retry one by one: each request gets its own answer or error
+                logger.warning("batched %s of %d failed; retrying one by one", self.task, len(members),
+                               exc_info=True)
+                outputs = [None] * len(members)
+            for (idx, _), output in zip(members, outputs):
+                answers[idx] = (self.handle_one(idx, data[idx], context) if output is None
+                                else self.answer(idx, context, *output))
+        return answers  # type: ignore[return-value]
