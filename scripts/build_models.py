@@ -53,17 +53,19 @@ def build(name: str, weights: Path | None, force: bool) -> bool:
 
 
 def archive(name: str, export: Path, config: Path, extra_files: list[Path] = (),  # type: ignore[assignment]
-            handler: Path | None = None) -> Path:
+            handler: Path | None = None, base: str | None = None) -> Path:
     """Archive `handlers/` as model `name` with `config` into `export`; `handler` replaces handlers/<name>.py
-    (tests archive variants: a deliberately slow handler, a config with corrupt weights)."""
+    (tests archive variants: a deliberately slow handler, a config with corrupt weights); a variant ships the
+    assets of its `base` endpoint."""
+    asset = ASSETS.get(base or name)
     mar = export / f"{name}.mar"
     with tempfile.TemporaryDirectory() as tmp:
         code = Path(tmp) / "code"
         shutil.copytree(HANDLERS, code, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         if handler is not None:
             shutil.copy(handler, code / f"{name}.py")
-        if name in ASSETS:
-            shutil.copytree(STORE / ASSETS[name], code / ASSETS[name])
+        if asset:
+            shutil.copytree(STORE / asset, code / asset)
         extra = [str(code)] + [str(f) for f in extra_files]
         cmd = [str(Path(sys.executable).with_name("torch-model-archiver")), "--model-name", name,
                "--version", VERSION, "--handler", str(code / f"{name}.py"), "--extra-files", ",".join(extra),
@@ -71,6 +73,20 @@ def archive(name: str, export: Path, config: Path, extra_files: list[Path] = (),
         mar.unlink(missing_ok=True)
         subprocess.run(cmd, check=True)
     return mar
+
+
+def variant(store: Path, name: str, base: str, handler: Path | None = None, extra_files: tuple = (),
+            **overrides: object) -> Path:
+    """Archive endpoint `base` as model `name` into `store` with YAML keys overridden (a dict value updates that
+    section, e.g. convlens={...}): tests and benchmarks serve variants (tiny queues, batching, thread counts)."""
+    import yaml
+
+    config = yaml.safe_load((STORE / f"{base}.yaml").read_text())
+    for key, value in overrides.items():
+        config[key] = {**config.get(key, {}), **value} if isinstance(value, dict) else value
+    path = store / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return archive(name, store, path, list(extra_files), handler=handler or HANDLERS / f"{base}.py", base=base)
 
 
 def main() -> None:

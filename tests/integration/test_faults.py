@@ -18,7 +18,6 @@ from pathlib import Path
 import grpc
 import pytest
 import requests
-import yaml
 
 import build_models
 from convlens_client import Client
@@ -33,28 +32,14 @@ QUEUE = 2
 TOKEN_TTL_MIN = 0.2
 
 
-def variant(store: Path, name: str, base: str, handler: Path | None = None, extra_files=(), **overrides) -> None:
-    """Archive endpoint `base` as model `name` into `store`, with YAML keys overridden (convlens.* via dict)."""
-    config = yaml.safe_load((ROOT / "model_store" / f"{base}.yaml").read_text())
-    for key, value in overrides.items():
-        if isinstance(value, dict):
-            config[key] = {**config.get(key, {}), **value}
-        else:
-            config[key] = value
-    path = store / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(config))
-    handler = handler or ROOT / "handlers" / f"{base}.py"
-    build_models.archive(name, store, path, list(extra_files), handler=handler)
-
-
 @pytest.fixture(scope="module")
 def tight(tmp_path_factory):
     store = tmp_path_factory.mktemp("store")
-    variant(store, "classify", "classify", jobQueueSize=QUEUE)
-    variant(store, "slow", "classify", handler=HERE / "fixtures" / "slow.py", jobQueueSize=QUEUE)
+    build_models.variant(store, "classify", "classify", jobQueueSize=QUEUE)
+    build_models.variant(store, "slow", "classify", handler=HERE / "fixtures" / "slow.py", jobQueueSize=QUEUE)
     corrupt = tmp_path_factory.mktemp("weights") / "corrupt.pth"
     corrupt.write_bytes(b"PK\x03\x04" + os.urandom(4096))  # looks like a zip at first glance, is not
-    variant(store, "broken", "classify", extra_files=[corrupt], convlens={"weights": "corrupt.pth"})
+    build_models.variant(store, "broken", "classify", extra_files=[corrupt], convlens={"weights": "corrupt.pth"})
     with running_server(("classify", "slow"), tmp_path_factory.mktemp("tight"), model_store=store,
                         also_load=("broken",), token_ttl_min=TOKEN_TTL_MIN) as server:
         yield server

@@ -1,0 +1,275 @@
+#!/usr/bin/env python
+"""The ConvLens benchmark suite: one table and one JSON file from one run on one machine.
+
+  latency     every endpoint at 224 and 512 px: p50/p99 direct (the handler in-process: decode + engine +
+              encode, exactly what a worker runs) vs through TorchServe over HTTP and over gRPC, the serving
+              overhead, the first answer after start and each worker's peak memory; TorchServe's cold start
+  throughput  requests/s under concurrency: dynamic batching off vs on (classify, saliency, stylize), and
+              1 worker x 2 threads vs 2 workers x 1 thread (classify) on the same cores
+  tuning      before/after ratios of the serving path's choices: JPEG draft decoding, the uint8->float copy,
+              torch and ONNX Runtime threads, PNG compression level and JPEG for stylized pictures
+  stylizer    ONNX Runtime graph variants of the feed-forward stylizer (benchmarks/style.py)
+
+    make bench                                   # everything, a few minutes on 2 cores
+    .venv/bin/python benchmarks/run.py --quick   # classify, saliency, stylize only, fewer runs
+    .venv/bin/python benchmarks/run.py --sections latency,tuning --json build/bench/results.json
+
+Figures are medians over interleaved runs (direct, HTTP and gRPC take turns), so drift on a shared machine hits
+them alike; compare ratios within one run, not absolute numbers across machines.
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import common  # noqa: E402  (puts handlers/, scripts/ and client/ on the path)
+import workload  # noqa: E402
+
+ROOT = common.ROOT
+SECTIONS = ("latency", "throughput", "tuning", "stylizer")
+QUICK_ENDPOINTS = ("classify", "saliency", "stylize")
+TARGETS = {"stylize": ("overhead_pct", 15.0, "% of direct at 512 px"), "classify": ("overhead_ms", 5.0, "ms")}
+
+
+# --- latency: direct vs HTTP vs gRPC ----------------------------------------------------------------------------
+
+def clients(server: Any) -> dict[str, Any]:
+    from convlens_client import Client
+
+    return {t: Client(server.host, transport=t, http_port=server.ports["http"], grpc_port=server.ports["grpc"],
+                      key_file=server.key_file, timeout=300) for t in ("http", "grpc")}
+
+
+def first_answers(server: Any, endpoints: tuple[str, ...]) -> dict[str, float]:
+    """ms of each endpoint's first request after start (lazy set-up such as ONNX Runtime sessions shows here)."""
+    first = {}
+    with_clients = clients(server)
+    for endpoint in endpoints:
+        start = time.perf_counter()
+        with_clients["http"]._transport.predict(endpoint, workload.fields(endpoint, 224))
+        first[endpoint] = (time.perf_counter() - start) * 1000
+    for c in with_clients.values():
+        c.close()
+    return first
+
+
+def latency(endpoints: tuple[str, ...], sizes: tuple[int, ...], runs: int, slow_runs: int) -> dict[str, Any]:
+    from local_server import running_server
+
+    rows, memory = [], {}
+    with running_server(endpoints) as server:
+        first = first_answers(server, endpoints)
+        cold = {"ready_s": server.cold_start_s, "first_answer_ms": first}
+        via = clients(server)
+        for endpoint in endpoints:
+            handler = common.load_handler(endpoint)
+            for side in (224,) if endpoint in workload.SIZELESS else sizes:
+                request = workload.fields(endpoint, side)
+                row = workload.as_row(request)
+                context = common.FakeContext(endpoint)
+
+                def direct() -> None:
+                    handler.handle([row], context)
+                    if context.status:
+                        raise RuntimeError(f"{endpoint} failed in-process with {context.status}")
+
+                fns = {"direct": direct, **{t: (lambda c=c, r=request, e=endpoint: c._transport.predict(e, r))
+                                            for t, c in via.items()}}
+                n = runs if endpoint in workload.QUICK else slow_runs
+                samples = common.timed(fns, n)
+                entry = {"endpoint": endpoint, "size": side, **{k: common.summary(v) for k, v in samples.items()}}
+                for transport in ("http", "grpc"):
+                    extra = entry[transport]["p50_ms"] - entry["direct"]["p50_ms"]
+                    entry[transport]["overhead_ms"] = extra
+                    entry[transport]["overhead_pct"] = 100 * extra / entry["direct"]["p50_ms"]
+                rows.append(entry)
+                print_latency_row(entry)
+            memory[endpoint] = max(common.peak_rss_mib(pid) for pid in server.worker_pids(endpoint))
+            del handler
+            gc.collect()
+        for c in via.values():
+            c.close()
+    return {"rows": rows, "worker_peak_rss_mib": memory, "cold_start": cold}
+
+
+def print_latency_row(e: dict) -> None:
+    d, h, g = e["direct"], e["http"], e["grpc"]
+    print(f"  {e['endpoint']:15} {e['size']:4}  direct {d['p50_ms']:8.1f} / {d['p99_ms']:8.1f}   "
+          f"http {h['p50_ms']:8.1f} / {h['p99_ms']:8.1f} ({h['overhead_ms']:+6.1f} ms {h['overhead_pct']:+5.1f}%)   "
+          f"grpc {g['p50_ms']:8.1f} / {g['p99_ms']:8.1f} ({g['overhead_ms']:+6.1f} ms {g['overhead_pct']:+5.1f}%)",
+          flush=True)
+
+
+# --- throughput: dynamic batching, workers x threads ------------------------------------------------------------
+
+BATCH = 8            # requests per TorchServe batch when batching is on
+BATCH_DELAY_MS = 2   # how long a worker's first request waits for company: under load the queue fills anyway
+CONCURRENCY = 8
+
+
+def variants(store: Path) -> dict[str, tuple[str, int]]:
+    """Archive the throughput variants into `store`: model name -> (endpoint, request side)."""
+    import build_models
+
+    made = {}
+    for endpoint, side in (("classify", 224), ("saliency", 224), ("stylize", 512)):
+        build_models.variant(store, f"{endpoint}_batch1", endpoint, batchSize=1, maxBatchDelay=BATCH_DELAY_MS)
+        build_models.variant(store, f"{endpoint}_batch{BATCH}", endpoint, batchSize=BATCH,
+                             maxBatchDelay=BATCH_DELAY_MS, jobQueueSize=64)
+        made.update({f"{endpoint}_batch1": (endpoint, side), f"{endpoint}_batch{BATCH}": (endpoint, side)})
+    build_models.variant(store, "classify_1x2threads", "classify", minWorkers=1, maxWorkers=1,
+                         convlens={"torch_threads": 2})
+    build_models.variant(store, "classify_2x1thread", "classify", minWorkers=2, maxWorkers=2,
+                         convlens={"torch_threads": 1})
+    made.update({"classify_1x2threads": ("classify", 224), "classify_2x1thread": ("classify", 224)})
+    return made
+
+
+def load(client: Any, model: str, request: dict, total: int) -> dict[str, float]:
+    """Send `total` requests from CONCURRENCY threads; requests/s and the latency each request saw."""
+    def one(_: int) -> float:
+        start = time.perf_counter()
+        client._transport.predict(model, request)
+        return (time.perf_counter() - start) * 1000
+
+    with ThreadPoolExecutor(CONCURRENCY) as pool:
+        list(pool.map(one, range(CONCURRENCY)))  # warm-up: every worker has answered once
+        start = time.perf_counter()
+        latencies = list(pool.map(one, range(total)))
+        elapsed = time.perf_counter() - start
+    return {"requests_per_s": total / elapsed, **common.summary(latencies)}
+
+
+def throughput(endpoints: tuple[str, ...], requests: int) -> dict[str, Any]:
+    from local_server import running_server
+
+    with tempfile.TemporaryDirectory(prefix="convlens-bench-") as tmp:
+        store = Path(tmp)
+        models = {m: v for m, v in variants(store).items() if v[0] in endpoints}
+        results: dict[str, Any] = {}
+        with running_server(tuple(models), model_store=store) as server:
+            client = clients(server)["http"]
+            for model, (endpoint, side) in models.items():
+                total = requests if endpoint != "stylize" else max(8, requests // 4)
+                results[model] = {"endpoint": endpoint, "size": side,
+                                  **load(client, model, workload.fields(endpoint, side), total)}
+                r = results[model]
+                print(f"  {model:22} {r['requests_per_s']:7.2f} req/s   p50 {r['p50_ms']:8.1f} ms  "
+                      f"p99 {r['p99_ms']:8.1f} ms", flush=True)
+            client.close()
+    gains = {e: results[f"{e}_batch{BATCH}"]["requests_per_s"] / results[f"{e}_batch1"]["requests_per_s"]
+             for e in ("classify", "saliency", "stylize") if f"{e}_batch1" in results}
+    if "classify_2x1thread" in results:
+        gains["classify 2 workers x 1 thread vs 1 x 2"] = (results["classify_2x1thread"]["requests_per_s"]
+                                                           / results["classify_1x2threads"]["requests_per_s"])
+    return {"concurrency": CONCURRENCY, "batch": BATCH, "batch_delay_ms": BATCH_DELAY_MS, "models": results,
+            "ratios": gains}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sections", default=",".join(SECTIONS), help=f"comma list of {', '.join(SECTIONS)}")
+    parser.add_argument("--endpoints", help="comma list (default: every endpoint; --quick: classify, saliency, "
+                                            "stylize)")
+    parser.add_argument("--sizes", default="224,512")
+    parser.add_argument("--runs", type=int, default=20, help="timed runs per fast endpoint and size")
+    parser.add_argument("--slow-runs", type=int, default=5, help="timed runs per iterative endpoint and size")
+    parser.add_argument("--requests", type=int, default=48, help="requests per throughput variant")
+    parser.add_argument("--quick", action="store_true", help="three endpoints, fewer runs")
+    parser.add_argument("--json", type=Path, default=ROOT / "build" / "bench" / "results.json")
+    args = parser.parse_args()
+    sections = tuple(s.strip() for s in args.sections.split(",") if s.strip())
+    unknown = sorted(set(sections) - set(SECTIONS))
+    if unknown:
+        parser.error(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
+    import build_models
+
+    known = tuple(build_models.endpoints())
+    endpoints = tuple(args.endpoints.split(",")) if args.endpoints else (QUICK_ENDPOINTS if args.quick else known)
+    if set(endpoints) - set(known):
+        parser.error(f"unknown endpoint(s): {', '.join(sorted(set(endpoints) - set(known)))}")
+    if args.quick:
+        args.runs, args.slow_runs, args.requests = min(args.runs, 10), min(args.slow_runs, 3), min(args.requests, 24)
+    sizes = tuple(int(s) for s in args.sizes.split(","))
+
+    report: dict[str, Any] = {"machine": common.machine(), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+                              "arguments": vars(args) | {"json": str(args.json)}}
+    report["machine"]["matmul_gflops"] = common.matmul_gflops()
+    print_machine(report["machine"])
+    started = time.perf_counter()
+    if "latency" in sections:
+        print(f"\n== latency (ms, p50 / p99): direct in-process vs TorchServe; {args.runs} runs "
+              f"({args.slow_runs} for iterative endpoints), interleaved", flush=True)
+        report["latency"] = latency(endpoints, sizes, args.runs, args.slow_runs)
+    if "throughput" in sections:
+        print(f"\n== throughput over HTTP, {CONCURRENCY} concurrent clients", flush=True)
+        report["throughput"] = throughput(endpoints, args.requests)
+    if "tuning" in sections:
+        import tuning
+
+        print("\n== tuning: before/after in one run (in-process)", flush=True)
+        report["tuning"] = tuning.measure(quick=args.quick)
+    if "stylizer" in sections:
+        import style
+
+        print("\n== stylizer graph variants (ONNX Runtime)", flush=True)
+        report["stylizer"] = style.measure(sizes=(256, 512) if args.quick else (256, 512, 1024),
+                                           runs=3 if args.quick else 5)
+    report["elapsed_s"] = time.perf_counter() - started
+    report["targets"] = targets(report)
+    print_summary(report)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(report, indent=2, default=float))
+    print(f"\nwrote {args.json} ({report['elapsed_s']:.0f} s)")
+
+
+def print_machine(m: dict) -> None:
+    gpu = m["gpu"] or "no GPU"
+    print(f"machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, {gpu}; Python {m['python']}, "
+          f"torch {m['torch']}, ONNX Runtime {m['onnxruntime']}; load average {m['load_average']}; "
+          f"matmul {m['matmul_gflops']:.0f} GFLOP/s", flush=True)
+
+
+def targets(report: dict) -> dict[str, Any]:
+    """The issue's serving-overhead targets, checked on this run's figures (HTTP and gRPC)."""
+    out = {}
+    for row in report.get("latency", {}).get("rows", []):
+        endpoint = row["endpoint"]
+        if endpoint not in TARGETS or (endpoint == "stylize" and row["size"] != 512):
+            continue
+        key, limit, unit = TARGETS[endpoint]
+        for transport in ("http", "grpc"):
+            value = row[transport][key]
+            out[f"{endpoint} {row['size']} px over {transport}"] = {
+                "overhead": value, "limit": limit, "unit": unit, "met": value <= limit}
+    return out
+
+
+def print_summary(report: dict) -> None:
+    lat = report.get("latency")
+    if lat:
+        print("\n== summary")
+        print(f"TorchServe cold start: every endpoint ready in {lat['cold_start']['ready_s']:.1f} s; first answers "
+              + ", ".join(f"{e} {ms:.0f} ms" for e, ms in lat["cold_start"]["first_answer_ms"].items()))
+        print("worker peak RSS (MiB): " + ", ".join(f"{e} {m:.0f}" for e, m in lat["worker_peak_rss_mib"].items()))
+    for name, t in report.get("targets", {}).items():
+        print(f"target {name}: overhead {t['overhead']:.1f} (limit {t['limit']:g} {t['unit']}) "
+              f"{'MET' if t['met'] else 'NOT MET'}")
+    if "throughput" in report:
+        print("throughput ratios: " + ", ".join(f"{k} {v:.2f}x" for k, v in report["throughput"]["ratios"].items()))
+    if "tuning" in report:
+        print("tuning ratios: " + ", ".join(f"{k} {v['ratio']:.2f}x" for k, v in report["tuning"].items()))
+
+
+if __name__ == "__main__":
+    main()
