@@ -22,6 +22,8 @@ CURRENT_DEVICE_CALLS = {"mem_get_info", "memory_allocated", "max_memory_allocate
                         "max_memory_reserved", "reset_peak_memory_stats", "synchronize", "get_device_properties",
                         "get_device_name", "set_device"}
 MODULE_STATE = {"Parameter", "register_buffer"}
+DTYPES = {"float", "float16", "float32", "float64", "double", "half", "bfloat16", "int", "int8", "int16", "int32",
+          "int64", "long", "uint8", "bool", "complex64", "complex128"}
 
 # (path under handlers/, enclosing function, factory or "numpy") -> why a CPU tensor is right there
 ALLOWED = {
@@ -85,7 +87,7 @@ def _reaches_move(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> bool:
         parent = parents[node]
         if isinstance(parent, ast.Attribute) and parent.value is node:
             call = parents.get(parent)
-            if isinstance(call, ast.Call) and call.func is parent and parent.attr in MOVES:
+            if isinstance(call, ast.Call) and call.func is parent and parent.attr in MOVES and _names_device(call):
                 return True
         elif isinstance(parent, ast.Call):
             callee = parent.func
@@ -99,6 +101,14 @@ def _reaches_move(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> bool:
             return False
         node = parent
     return False
+
+
+def _names_device(call: ast.Call) -> bool:
+    """Whether a `.to(...)`/`.cuda(...)` call can name a device: not only a dtype (`.to(torch.float64)`)."""
+    if call.func.attr == "cuda" or _kwarg(call, "device") is not None:
+        return True
+    dtype_only = all(isinstance(a, ast.Attribute) and a.attr in DTYPES and _is_torch_attr(a.value) for a in call.args)
+    return bool(call.args) and not dtype_only
 
 
 def _assigned_name(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> tuple[str, ast.stmt] | None:

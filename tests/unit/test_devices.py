@@ -94,6 +94,10 @@ BAD = {
         def f(x):
             return x @ SCALED
     """,
+    "moved to a dtype only": """
+        def f(x):
+            return x + torch.zeros(3).to(torch.float64)
+    """,
     "numpy without cpu": """
         def f(x):
             return x.detach().float().numpy()
