@@ -55,7 +55,7 @@ def saliency(backbone: Backbone, pixels: np.ndarray | Sequence[np.ndarray], targ
     if method not in METHODS:
         raise InvalidParameter("method", f"unknown method '{method}'; available: {', '.join(METHODS)}")
     images, x = to_pixels01(pixels, backbone.device)
-    t = torch.tensor([TOP1] * len(x) if targets is None else list(targets), dtype=torch.long)
+    t = torch.tensor([TOP1] * len(x) if targets is None else list(targets), dtype=torch.long, device=x.device)
     explainer = METHODS[method](backbone, neuron=neuron, **dict(options or {}))
     attribution, logits, resolved = explainer.attribute_with_logits(x, t)
     maps = METHODS[method].reduce(attribution).float().cpu().numpy()

@@ -96,7 +96,7 @@ def occlusion(backbone: Backbone, pixels: np.ndarray, target: int = TOP1, patch:
     x = x.to(backbone.device)
     with torch.inference_mode():
         logits = backbone.model(backbone.normalize(x))
-    resolved = int(resolve_targets(torch.tensor([target]), logits)[0])
+    resolved = int(resolve_targets(torch.tensor([target], device=logits.device), logits)[0])
     grid = occlusion_probabilities(backbone, x, resolved, patch, stride, fill, batch_size, deadline)
     h, w = pixels.shape[:2]
     target_p, predicted = predictions_from_logits(backbone, logits[0], [resolved, int(logits[0].argmax())])

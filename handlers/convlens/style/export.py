@@ -37,7 +37,7 @@ class ExportWrapper(nn.Module):
         if self.multi:
             weights, alpha, stats = rest[0], rest[1], list(rest[2:])
         else:
-            weights = torch.ones(image.shape[0], 1, dtype=image.dtype)
+            weights = torch.ones(image.shape[0], 1, dtype=image.dtype, device=image.device)
             alpha, stats = rest[0], list(rest[1:])
         out, used = self.model.core(image, weights, stats, alpha)
         return (out, *used)

@@ -100,7 +100,7 @@ def _optimize(backbone, objective, gens, size, steps, lr, l2, blur_every, blur_s
         image = PixelParam.grey_noise(n, (size, size), gens, device)
         optimizer = None
     first: list[float] = []
-    scores = torch.zeros(n)
+    scores = torch.zeros(n, device=device)
     for step in range(steps):
         tracker.check()
         with torch.enable_grad():

@@ -17,7 +17,7 @@ def _as_tensor(image: np.ndarray | torch.Tensor) -> torch.Tensor:
         t = torch.from_numpy(np.ascontiguousarray(image))
         t = t.double() / 255.0 if image.dtype == np.uint8 else t.double()
         return t.permute(2, 0, 1)[None]
-    t = image.detach().double()
+    t = image.detach().double().cpu()  # the window is a CPU tensor; metrics of pictures are cheap on CPU
     return t if t.dim() == 4 else t[None]
 
 
