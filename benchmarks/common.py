@@ -93,7 +93,8 @@ class FakeContext:
     """The parts of TorchServe's Context a handler uses, with `endpoint`'s YAML config and the model dir."""
 
     def __init__(self, endpoint: str) -> None:
-        self.system_properties = {"model_dir": str(ROOT / "model_store"), "gpu_id": None}
+        gpu_id = 0 if torch.cuda.is_available() else None  # where TorchServe would put the worker
+        self.system_properties = {"model_dir": str(ROOT / "model_store"), "gpu_id": gpu_id}
         self.model_yaml_config = endpoint_config(endpoint)
         self.status: dict[int, int] = {}
 

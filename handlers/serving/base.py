@@ -68,7 +68,8 @@ class ConvLensHandler:
         weights = self.config.get("weights")
         if weights and not os.path.isabs(weights):
             weights = os.path.join(props.get("model_dir", "."), weights)
-        device = backbones.pick_device(props.get("gpu_id"))
+        gpu_id = props.get("gpu_id")  # None: TorchServe gave this worker no GPU (number_of_gpu=0): stay on CPU
+        device = backbones.pick_device(gpu_id) if gpu_id is not None else torch.device("cpu")
         try:
             self.backbone = backbones.load_backbone(self.config.get("backbone", backbones.DEFAULT_BACKBONE),
                                                     weights, device)

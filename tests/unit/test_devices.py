@@ -42,7 +42,8 @@ def test_pick_device_follows_torchserve_gpu_id(monkeypatch, cuda, gpu_id, expect
     assert backbones.pick_device(gpu_id) == torch.device(expected)
 
 
-@pytest.mark.parametrize("cuda, gpu_id, expected", [(True, 2, "cuda:2"), (True, None, "cuda:0"), (False, 1, "cpu")])
+@pytest.mark.parametrize("cuda, gpu_id, expected", [(True, 2, "cuda:2"), (True, 0, "cuda:0"), (True, None, "cpu"),
+                                                     (False, 1, "cpu")])
 def test_handler_loads_its_backbone_on_the_gpu_torchserve_assigned(monkeypatch, cuda, gpu_id, expected):
     from classify import ClassifyHandler
 
