@@ -117,21 +117,24 @@ BATCH_DELAY_MS = 2   # how long a worker's first request waits for company: unde
 CONCURRENCY = 8
 
 
-def variants(store: Path) -> dict[str, tuple[str, int]]:
-    """Archive the throughput variants into `store`: model name -> (endpoint, request side)."""
+def variants(store: Path, endpoints: tuple[str, ...]) -> dict[str, tuple[str, int]]:
+    """Archive the throughput variants of `endpoints` into `store`: model name -> (endpoint, request side)."""
     import build_models
 
     made = {}
     for endpoint, side in (("classify", 224), ("saliency", 224), ("stylize", 512)):
-        build_models.variant(store, f"{endpoint}_batch1", endpoint, batchSize=1, maxBatchDelay=BATCH_DELAY_MS)
-        build_models.variant(store, f"{endpoint}_batch{BATCH}", endpoint, batchSize=BATCH,
-                             maxBatchDelay=BATCH_DELAY_MS, jobQueueSize=64)
-        made.update({f"{endpoint}_batch1": (endpoint, side), f"{endpoint}_batch{BATCH}": (endpoint, side)})
-    build_models.variant(store, "classify_1x2threads", "classify", minWorkers=1, maxWorkers=1,
-                         convlens={"torch_threads": 2})
-    build_models.variant(store, "classify_2x1thread", "classify", minWorkers=2, maxWorkers=2,
-                         convlens={"torch_threads": 1})
-    made.update({"classify_1x2threads": ("classify", 224), "classify_2x1thread": ("classify", 224)})
+        if endpoint not in endpoints:
+            continue
+        for batch in (1, BATCH):
+            build_models.variant(store, f"{endpoint}_batch{batch}", endpoint, batchSize=batch,
+                                 maxBatchDelay=BATCH_DELAY_MS, jobQueueSize=64)
+            made[f"{endpoint}_batch{batch}"] = (endpoint, side)
+    if "classify" in endpoints:
+        for workers, threads in ((1, 2), (2, 1)):
+            name = f"classify_{workers}x{threads}threads"
+            build_models.variant(store, name, "classify", minWorkers=workers, maxWorkers=workers, batchSize=1,
+                                 jobQueueSize=64, convlens={"torch_threads": threads})
+            made[name] = ("classify", 224)
     return made
 
 
@@ -155,7 +158,7 @@ def throughput(endpoints: tuple[str, ...], requests: int) -> dict[str, Any]:
 
     with tempfile.TemporaryDirectory(prefix="convlens-bench-") as tmp:
         store = Path(tmp)
-        models = {m: v for m, v in variants(store).items() if v[0] in endpoints}
+        models = variants(store, endpoints)
         results: dict[str, Any] = {}
         with running_server(tuple(models), model_store=store) as server:
             client = clients(server)["http"]
@@ -169,8 +172,8 @@ def throughput(endpoints: tuple[str, ...], requests: int) -> dict[str, Any]:
             client.close()
     gains = {e: results[f"{e}_batch{BATCH}"]["requests_per_s"] / results[f"{e}_batch1"]["requests_per_s"]
              for e in ("classify", "saliency", "stylize") if f"{e}_batch1" in results}
-    if "classify_2x1thread" in results:
-        gains["classify 2 workers x 1 thread vs 1 x 2"] = (results["classify_2x1thread"]["requests_per_s"]
+    if "classify_2x1threads" in results:
+        gains["classify 2 workers x 1 thread vs 1 x 2"] = (results["classify_2x1threads"]["requests_per_s"]
                                                            / results["classify_1x2threads"]["requests_per_s"])
     return {"concurrency": CONCURRENCY, "batch": BATCH, "batch_delay_ms": BATCH_DELAY_MS, "models": results,
             "ratios": gains}

@@ -40,7 +40,7 @@ def fields(endpoint: str, side: int) -> Fields:
         "segment": {"image": cat, "size": s, "iterations": "1"},
         "activations": {"image": cat, "size": s},
         "filters": {},
-        "top_patches": {"image": cat, "image_2": rocket, "size": s, "top": "2"},
+        "top_patches": {"image": cat, "image_2": rocket, "channel": "3", "size": s, "top": "2"},
         "embed": {"image": cat, "image_2": rocket, "size": s},
         "neighbors": {"image": cat, "gallery": rocket, "gallery_2": coffee, "size": s},
         "tsne": {"image": cat, "image_2": rocket, "image_3": coffee, "method": "pca", "size": s, "canvas": "256"},

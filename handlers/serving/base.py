@@ -215,16 +215,21 @@ class BatchedHandler(ConvLensHandler):
             return super().handle(data, context)
         answers: list[bytes | None] = [None] * len(data)
         groups: dict[Hashable, list[tuple[int, Any]]] = {}
+        failed = alone = 0
         for idx, row in enumerate(data):
             try:
                 prepared = self.prepare(request_fields(row), is_explain(idx, context))
             except Exception as exc:  # noqa: BLE001 - this request's own error, its neighbours go on
                 answers[idx] = self.answer(idx, context, *self.fail(idx, context, self.as_error(exc), row))
+                failed += 1
                 continue
             if prepared is None:
                 answers[idx] = self.handle_one(idx, row, context)
+                alone += 1
             else:
                 groups.setdefault(prepared.key, []).append((idx, prepared.item))
+        logger.info("ConvLens %s: batch of %d requests: %d invalid, %d alone, %d in %d engine pass(es)", self.task,
+                    len(data), failed, alone, sum(len(m) for m in groups.values()), len(groups))
         for members in groups.values():
             try:
                 outputs = self.run_batch([item for _, item in members])

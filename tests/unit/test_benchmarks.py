@@ -1,0 +1,48 @@
+"""The benchmark suite's own logic: every endpoint has a valid benchmark request, percentiles and the overhead
+targets are computed right (the suite's figures are checked end to end in tests/integration/test_bench.py)."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import common  # noqa: E402  (first: puts scripts/ on the path)
+import build_models  # noqa: E402
+import run  # noqa: E402
+import workload  # noqa: E402
+from convlens import params  # noqa: E402
+
+
+@pytest.mark.parametrize("endpoint", build_models.endpoints())
+@pytest.mark.parametrize("side", [224, 512])
+def test_every_endpoint_has_a_benchmark_request_its_parser_accepts(endpoint, side):
+    params.parse(endpoint, workload.as_row(workload.fields(endpoint, side)))  # raises on an unknown/bad field
+
+
+def test_percentiles_known_answers():
+    samples = [float(x) for x in range(1, 101)]
+    assert common.percentile(samples, 50) == pytest.approx(50.5)
+    assert common.percentile(samples, 99) == pytest.approx(99.01)
+    assert common.summary([3.0, 1.0, 2.0]) == {"p50_ms": 2.0, "p99_ms": pytest.approx(2.98), "n": 3}
+    assert common.ratio([10.0, 10.0], [4.0, 6.0]) == pytest.approx(2.0)
+
+
+def row(endpoint: str, size: int, direct: float, http: float, grpc: float) -> dict:
+    out = {"endpoint": endpoint, "size": size, "direct": {"p50_ms": direct}}
+    for name, value in (("http", http), ("grpc", grpc)):
+        out[name] = {"p50_ms": value, "overhead_ms": value - direct, "overhead_pct": 100 * (value - direct) / direct}
+    return out
+
+
+def test_targets_check_classify_in_ms_and_stylize_at_512_in_percent():
+    report = {"latency": {"rows": [row("classify", 224, 40, 44.9, 46), row("stylize", 224, 100, 200, 200),
+                                   row("stylize", 512, 400, 459, 461), row("saliency", 224, 10, 100, 100)]}}
+    got = run.targets(report)
+    assert {k: v["met"] for k, v in got.items()} == {
+        "classify 224 px over http": True, "classify 224 px over grpc": False,
+        "stylize 512 px over http": True, "stylize 512 px over grpc": False}
+    assert got["stylize 512 px over grpc"]["overhead"] == pytest.approx(15.25)
