@@ -1,5 +1,5 @@
 # ConvLens: `make serve` (set up, then run the service in the foreground), `make test`, `make install`.
-.PHONY: install serve test stop models protos gallery clean
+.PHONY: install serve test bench stop models protos gallery clean
 
 install:
 	./scripts/install.sh
@@ -9,6 +9,10 @@ serve: install
 
 test: install
 	.venv/bin/python -m pytest
+
+# The benchmark suite: one table + build/bench/results.json, a few minutes on 2 cores (BENCH_ARGS=--quick: less).
+bench: install
+	.venv/bin/python benchmarks/run.py $(BENCH_ARGS)
 
 # Rebuild the model archives only (install does this too).
 models:

@@ -130,7 +130,7 @@ def variants(store: Path, endpoints: tuple[str, ...]) -> dict[str, tuple[str, in
                                  maxBatchDelay=BATCH_DELAY_MS, jobQueueSize=64)
             made[f"{endpoint}_batch{batch}"] = (endpoint, side)
     if "classify" in endpoints:
-        for workers, threads in ((1, 2), (2, 1)):
+        for workers, threads in ((1, 2), (1, 1), (2, 1)):
             name = f"classify_{workers}x{threads}threads"
             build_models.variant(store, name, "classify", minWorkers=workers, maxWorkers=workers, batchSize=1,
                                  jobQueueSize=64, convlens={"torch_threads": threads})
@@ -139,7 +139,8 @@ def variants(store: Path, endpoints: tuple[str, ...]) -> dict[str, tuple[str, in
 
 
 def load(client: Any, model: str, request: dict, total: int) -> dict[str, float]:
-    """Send `total` requests from CONCURRENCY threads; requests/s and the latency each request saw."""
+    """One client alone (latency when idle), then `total` requests from CONCURRENCY threads (requests/s and the
+    latency each request saw under load)."""
     def one(_: int) -> float:
         start = time.perf_counter()
         client._transport.predict(model, request)
@@ -147,10 +148,12 @@ def load(client: Any, model: str, request: dict, total: int) -> dict[str, float]
 
     with ThreadPoolExecutor(CONCURRENCY) as pool:
         list(pool.map(one, range(CONCURRENCY)))  # warm-up: every worker has answered once
+        idle = [one(i) for i in range(max(3, total // 4))]
         start = time.perf_counter()
         latencies = list(pool.map(one, range(total)))
         elapsed = time.perf_counter() - start
-    return {"requests_per_s": total / elapsed, **common.summary(latencies)}
+    return {"requests_per_s": total / elapsed, "idle_p50_ms": common.percentile(idle, 50),
+            **common.summary(latencies)}
 
 
 def throughput(endpoints: tuple[str, ...], requests: int) -> dict[str, Any]:
@@ -168,13 +171,16 @@ def throughput(endpoints: tuple[str, ...], requests: int) -> dict[str, Any]:
                                   **load(client, model, workload.fields(endpoint, side), total)}
                 r = results[model]
                 print(f"  {model:22} {r['requests_per_s']:7.2f} req/s   p50 {r['p50_ms']:8.1f} ms  "
-                      f"p99 {r['p99_ms']:8.1f} ms", flush=True)
+                      f"p99 {r['p99_ms']:8.1f} ms under load;  alone p50 {r['idle_p50_ms']:8.1f} ms", flush=True)
             client.close()
     gains = {e: results[f"{e}_batch{BATCH}"]["requests_per_s"] / results[f"{e}_batch1"]["requests_per_s"]
              for e in ("classify", "saliency", "stylize") if f"{e}_batch1" in results}
     if "classify_2x1threads" in results:
-        gains["classify 2 workers x 1 thread vs 1 x 2"] = (results["classify_2x1threads"]["requests_per_s"]
-                                                           / results["classify_1x2threads"]["requests_per_s"])
+        rate = {m: results[f"classify_{m}threads"]["requests_per_s"] for m in ("1x2", "1x1", "2x1")}
+        gains["classify 2 workers x 1 thread vs 1 x 2"] = rate["2x1"] / rate["1x2"]
+        gains["classify 1 worker x 1 thread vs 1 x 2"] = rate["1x1"] / rate["1x2"]
+        alone = {m: results[f"classify_{m}threads"]["idle_p50_ms"] for m in ("1x2", "1x1")}
+        gains["classify latency alone, 2 threads vs 1"] = alone["1x1"] / alone["1x2"]
     return {"concurrency": CONCURRENCY, "batch": BATCH, "batch_delay_ms": BATCH_DELAY_MS, "models": results,
             "ratios": gains}
 
