@@ -11,7 +11,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from convlens.style import export, nets, runtime
+from convlens.style import export, fastgraph, nets, runtime
 from test_style import library  # noqa: F401 - the module fixture of exported tiny nets
 
 STORE = Path(__file__).resolve().parents[2] / "model_store" / "stylizers"
@@ -25,10 +25,25 @@ def test_fast_graph_fuses_the_norms_and_has_no_statistics(library):  # noqa: F81
     for model in library.models.values():
         assert model.fast_path is not None and model.manifest["fast_max_abs_diff"] < 1e-4
         assert "InstanceNormalization" in ops(model.fast_path) and "ReduceMean" not in ops(model.fast_path)
+        assert {"SpaceToDepth", "DepthToSpace"} <= ops(model.fast_path)
         assert "InstanceNormalization" not in ops(model.path) and "ReduceMean" in ops(model.path)
         session = model.session(fast=True)
         assert [i.name for i in session.get_inputs()] == ["image", *(["weights"] if model.multi else [])]
         assert [o.name for o in session.get_outputs()] == ["stylized"]
+
+
+@pytest.mark.parametrize("kernel", [1, 3, 9])
+def test_output_conv_at_half_resolution_is_the_same_conv(kernel):
+    torch.manual_seed(kernel)
+    conv = torch.nn.Conv2d(5, 3, kernel)
+    x = torch.randn(2, 5, 20 + kernel - 1, 24 + kernel - 1)
+    weight, bias = fastgraph.space_to_depth_conv(conv)
+    assert weight.shape == (12, 20, kernel // 2 + 1, kernel // 2 + 1)
+    with torch.no_grad():
+        rewritten = fastgraph.DepthToSpace.apply(
+            torch.nn.functional.conv2d(fastgraph.SpaceToDepth.apply(x), weight, bias))
+        assert torch.allclose(rewritten, conv(x)[..., :20, :24], atol=1e-5)
+    assert torch.equal(fastgraph.DepthToSpace.apply(fastgraph.SpaceToDepth.apply(x[..., :20, :24])), x[..., :20, :24])
 
 
 @pytest.mark.parametrize("name", ["one", "trio"])

@@ -8,8 +8,8 @@ given statistics instead of its own (thumbnail instance norm, for seamless tiles
 statistics each norm layer used (`out_stats_<i>`), so a thumbnail pass yields the tiles' statistics.
 
 Next to it goes NAME.fast.onnx (manifest key `fast_file`): the same weights for the common single-tile case, inputs
-`image` (+ `weights`), output `stylized`, every norm one fused `InstanceNormalization` op (the blend's scale/shift
-after it; folded into it for single-style nets). `--add-fast MANIFEST...` derives it for networks already exported,
+`image` (+ `weights`), output `stylized`, rewritten for speed (`fastgraph.py`: fused instance norms, the output conv
+at half resolution). `--add-fast MANIFEST...` derives it for networks already exported,
 reading the weights back from their ONNX file (no checkpoint needed, nothing retrained).
 """
 from __future__ import annotations
@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from . import nets
+from .fastgraph import FastWrapper
 
 TOLERANCE = 1e-3  # max abs difference ONNX vs PyTorch on [0, 1] images
 OPSET = 17
@@ -46,17 +47,6 @@ class ExportWrapper(nn.Module):
             alpha, stats = rest[0], list(rest[1:])
         out, used = self.model.core(image, weights, stats, alpha)
         return (out, *used)
-
-
-class FastWrapper(nn.Module):
-    """The single-tile graph: image (and blend weights for multi-style nets) in, stylized image out."""
-
-    def __init__(self, model: nets.Stylizer) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, image: torch.Tensor, *weights: torch.Tensor) -> torch.Tensor:
-        return self.model.fused(image, weights[0] if weights else None)
 
 
 def example_inputs(model: nets.Stylizer, h: int, w: int, n: int = 1, seed: int = 0) -> dict[str, np.ndarray]:

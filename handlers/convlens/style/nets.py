@@ -149,6 +149,11 @@ class Stylizer(nn.Module):
 
     def layers(self, x: torch.Tensor, weights: torch.Tensor | None, stats: list[torch.Tensor] | None,
                fixed: list[torch.Tensor] | None = None, alpha: torch.Tensor | None = None) -> torch.Tensor:
+        return (torch.tanh(self.out(self.trunk(x, weights, stats, fixed, alpha), weights, stats)) + 1) / 2
+
+    def trunk(self, x: torch.Tensor, weights: torch.Tensor | None, stats: list[torch.Tensor] | None,
+              fixed: list[torch.Tensor] | None = None, alpha: torch.Tensor | None = None) -> torch.Tensor:
+        """Every layer before the output conv (which the fast ONNX graph rewrites)."""
         y = x * 2 - 1
         for layer in self.down:
             y = layer(y, weights, stats, fixed, alpha)
@@ -156,7 +161,7 @@ class Stylizer(nn.Module):
             y = block(y, weights, stats, fixed, alpha)
         for layer in self.up:
             y = layer(y, weights, stats, fixed, alpha)
-        return (torch.tanh(self.out(y, weights, stats)) + 1) / 2
+        return y
 
     def norm_channels(self) -> list[int]:
         """Channel count of each statistics tensor `core` returns (mean and var per norm layer)."""
