@@ -64,6 +64,12 @@ def test_fast_graph_equals_the_statistics_graph_and_pytorch(library, name):  # n
         assert np.abs(fast - model.run_own(image, np.array([1.0, 0.0, 0.0], np.float32))).max() > 1e-3
 
 
+def test_every_shipped_network_has_its_fast_graph():
+    for manifest in (json.loads(p.read_text()) for p in STORE.glob("*.json")):
+        assert manifest["fast_file"] == f"{manifest['name']}.fast.onnx" and manifest["fast_max_abs_diff"] < 1e-4
+        assert (STORE / manifest["fast_file"]).stat().st_size < 2_000_000
+
+
 @pytest.mark.parametrize("name", ["stained_glass", "mosaic4"])
 def test_shipped_fast_graphs_equal_their_statistics_graphs(name):
     model = runtime.StyleLibrary(STORE, threads=1).models[name]
