@@ -62,14 +62,14 @@ def providers() -> list[str]:
     return usable + ["CPUExecutionProvider"]
 
 
-def provider_options(names: list[str], manifest: dict, fast: bool, max_side: int = 0) -> list[tuple[str, dict]]:
+def provider_options(names: list[str], manifest: dict, fast: bool) -> list[tuple[str, dict]]:
     """ONNX Runtime's (provider, options) list for one graph: TensorRT builds fp16 engines for batch 1 and image
-    sides up to `max_side` (a tile plus its margins), cached on disk; CUDA and CPU run the float32 graph."""
+    sides up to a default tile plus its margins (larger ones rebuild), cached on disk; CUDA and CPU run float32."""
     out = []
     for name in names:
         options: dict = {}
         if name == "TensorrtExecutionProvider":
-            side = max_side or TILE + 2 * MARGIN
+            side = TILE + 2 * MARGIN
             shapes = {"image": ("1x3x32x32", "1x3x512x512", f"1x3x{side}x{side}")}
             if manifest.get("kind") == "multi":
                 n = len(manifest["styles"])
