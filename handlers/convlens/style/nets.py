@@ -144,7 +144,7 @@ class Stylizer(nn.Module):
         return self.layers(x, weights, stats, fixed, alpha), stats
 
     def fused(self, x: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
-        """The network on H, W multiples of 4 with its own statistics, each norm one fused op; weights None = style 0."""
+        """The network on H, W multiples of 4 with its own statistics, norms fused (weights None: style 0)."""
         return self.layers(x, weights, None)
 
     def layers(self, x: torch.Tensor, weights: torch.Tensor | None, stats: list[torch.Tensor] | None,
