@@ -6,6 +6,11 @@ Graph inputs: `image` (N, 3, H, W) in [0, 1] with H, W multiples of 4; `weights`
 (multi-style nets only); `alpha` () and `stats_<i>` (N, C, 1, 1): alpha = 1 makes every instance norm use the
 given statistics instead of its own (thumbnail instance norm, for seamless tiles). Outputs: `stylized` and the
 statistics each norm layer used (`out_stats_<i>`), so a thumbnail pass yields the tiles' statistics.
+
+Next to it goes NAME.fast.onnx (manifest key `fast_file`): the same weights for the common single-tile case, inputs
+`image` (+ `weights`), output `stylized`, rewritten for speed (`fastgraph.py`: fused instance norms, the output conv
+at half resolution). `--add-fast MANIFEST...` derives it for networks already exported,
+reading the weights back from their ONNX file (no checkpoint needed, nothing retrained).
 """
 from __future__ import annotations
 
@@ -20,6 +25,7 @@ import torch
 from torch import nn
 
 from . import nets
+from .fastgraph import FastWrapper
 
 TOLERANCE = 1e-3  # max abs difference ONNX vs PyTorch on [0, 1] images
 OPSET = 17
@@ -56,12 +62,14 @@ def example_inputs(model: nets.Stylizer, h: int, w: int, n: int = 1, seed: int =
     return feeds
 
 
-def export_onnx(model: nets.Stylizer) -> bytes:
-    """The ONNX graph of `model` (TorchScript-based exporter; dynamic N, H, W)."""
+def export_onnx(model: nets.Stylizer, fast: bool = False) -> bytes:
+    """The ONNX graph of `model` (TorchScript-based exporter; dynamic N, H, W); `fast`: the single-tile graph."""
     model = model.eval().cpu()
     feeds = example_inputs(model, 64, 64)
+    if fast:
+        feeds = {k: v for k, v in feeds.items() if k in ("image", "weights")}
     names = list(feeds)
-    n_stats = len(model.norm_channels())
+    n_stats = 0 if fast else len(model.norm_channels())
     outputs = ["stylized", *[f"out_stats_{i}" for i in range(n_stats)]]
     dynamic = {"image": {0: "n", 2: "h", 3: "w"}, "stylized": {0: "n", 2: "h", 3: "w"}}
     dynamic.update({name: {0: "n"} for name in names if name.startswith("stats_") or name == "weights"})
@@ -69,7 +77,8 @@ def export_onnx(model: nets.Stylizer) -> bytes:
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(ExportWrapper(model), tuple(torch.from_numpy(v) for v in feeds.values()), buffer,
+        torch.onnx.export(FastWrapper(model) if fast else ExportWrapper(model),
+                          tuple(torch.from_numpy(v) for v in feeds.values()), buffer,
                           input_names=names, output_names=outputs, dynamic_axes=dynamic, opset_version=OPSET,
                           dynamo=False)
     return buffer.getvalue()
@@ -80,10 +89,11 @@ def max_abs_diff(model: nets.Stylizer, onnx_bytes: bytes, sizes=((64, 96), (132,
     import onnxruntime as ort
 
     session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
+    inputs = {i.name for i in session.get_inputs()}
     worst = 0.0
     for seed, (h, w) in enumerate(sizes):
         feeds = example_inputs(model, h, w, seed=seed)
-        got = session.run(["stylized"], feeds)[0]
+        got = session.run(["stylized"], {k: v for k, v in feeds.items() if k in inputs})[0]
         weights = torch.from_numpy(feeds["weights"]) if "weights" in feeds else None
         with torch.no_grad():
             want = model(torch.from_numpy(feeds["image"]), weights).numpy()
@@ -91,14 +101,29 @@ def max_abs_diff(model: nets.Stylizer, onnx_bytes: bytes, sizes=((64, 96), (132,
     return worst
 
 
-def export_checkpoint(ckpt_path: Path, out_dir: Path) -> dict:
-    """Write <name>.onnx and <name>.json for one checkpoint; raise if ONNX and PyTorch disagree."""
-    model, ckpt = nets.load(str(ckpt_path))
-    name = ckpt_path.stem
-    onnx_bytes = export_onnx(model)
+def checked_graph(model: nets.Stylizer, name: str, fast: bool = False) -> tuple[bytes, float]:
+    """One exported graph and its max abs difference from PyTorch; raise if above TOLERANCE."""
+    onnx_bytes = export_onnx(model, fast)
     diff = max_abs_diff(model, onnx_bytes)
     if diff > TOLERANCE:
-        raise SystemExit(f"{name}: ONNX differs from PyTorch by {diff:.2e} > {TOLERANCE}")
+        raise SystemExit(f"{name}{' (fast graph)' if fast else ''}: ONNX differs from PyTorch by {diff:.2e} > "
+                         f"{TOLERANCE}")
+    return onnx_bytes, diff
+
+
+def add_fast_graph(model: nets.Stylizer, manifest: dict, out_dir: Path) -> dict:
+    """Write <name>.fast.onnx next to the stats graph and name it in the manifest (returned updated)."""
+    onnx_bytes, diff = checked_graph(model, manifest["name"], fast=True)
+    manifest = {**manifest, "fast_file": f"{manifest['name']}.fast.onnx", "fast_max_abs_diff": diff}
+    (out_dir / manifest["fast_file"]).write_bytes(onnx_bytes)
+    return manifest
+
+
+def export_checkpoint(ckpt_path: Path, out_dir: Path) -> dict:
+    """Write <name>.onnx, <name>.fast.onnx and <name>.json for one checkpoint; raise if ONNX and PyTorch disagree."""
+    model, ckpt = nets.load(str(ckpt_path))
+    name = ckpt_path.stem
+    onnx_bytes, diff = checked_graph(model, name)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / f"{name}.onnx").write_bytes(onnx_bytes)
     styles = list(ckpt.get("styles", [name]))
@@ -108,21 +133,51 @@ def export_checkpoint(ckpt_path: Path, out_dir: Path) -> dict:
         "recipe": ckpt.get("recipe", ""), "onnx_max_abs_diff": diff, "opset": OPSET,
         "stats_channels": model.norm_channels(),
     }
+    manifest = add_fast_graph(model, manifest, out_dir)
     (out_dir / f"{name}.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    return manifest
+
+
+def model_from_onnx(path: Path, network: dict) -> nets.Stylizer:
+    """The PyTorch network holding an exported graph's weights (its `model.*` initializers)."""
+    import onnx
+    from onnx import numpy_helper
+
+    init = {t.name: numpy_helper.to_array(t) for t in onnx.load(str(path)).graph.initializer}
+    model = nets.Stylizer(nets.NetConfig(**network))
+    model.load_state_dict({k.removeprefix("model."): torch.from_numpy(v.copy()) for k, v in init.items()
+                           if k.startswith("model.")})
+    return model.eval()
+
+
+def add_fast_to_manifest(manifest_path: Path) -> dict:
+    """Derive the fast graph of an already exported network from its ONNX weights; update its manifest."""
+    manifest = json.loads(manifest_path.read_text())
+    model = model_from_onnx(manifest_path.parent / manifest["file"], manifest["network"])
+    manifest = add_fast_graph(model, manifest, manifest_path.parent)
+    manifest_path.write_text(json.dumps(manifest, indent=1) + "\n")
     return manifest
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m convlens.style.export", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("checkpoints", nargs="+", type=Path)
-    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("checkpoints", nargs="*", type=Path)
+    p.add_argument("--out", type=Path)
+    p.add_argument("--add-fast", nargs="+", type=Path, default=[], metavar="MANIFEST",
+                   help="write the fast single-tile graph of exported networks (weights from their ONNX files)")
     args = p.parse_args(argv)
+    if args.checkpoints and args.out is None:
+        p.error("--out is required with checkpoints")
     for path in args.checkpoints:
         m = export_checkpoint(path, args.out)
         print(f"{m['name']}: {m['kind']} {m['styles']} -> {args.out / m['file']} "
               f"({(args.out / m['file']).stat().st_size / 1e6:.2f} MB, max |onnx - torch| = "
-              f"{m['onnx_max_abs_diff']:.1e})")
+              f"{m['onnx_max_abs_diff']:.1e}; fast graph {m['fast_max_abs_diff']:.1e})")
+    for path in args.add_fast:
+        m = add_fast_to_manifest(path)
+        print(f"{m['name']}: -> {path.parent / m['fast_file']} (max |fast onnx - torch| = "
+              f"{m['fast_max_abs_diff']:.1e})")
 
 
 if __name__ == "__main__":

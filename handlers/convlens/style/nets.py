@@ -36,7 +36,8 @@ class CondInstanceNorm(nn.Module):
 
     `fixed` (mean, var) with `alpha` = 1 replaces the map's own statistics (thumbnail instance norm, Chen et al.
     2022): tiles of a large image then share one set of statistics and stitch without seams. The layer records
-    the statistics it used in `stats` so a thumbnail pass can provide them.
+    the statistics it used in `stats` so a thumbnail pass can provide them; with `stats` None it neither records
+    nor replaces them and runs as one fused instance norm (the fast single-tile graph).
     """
 
     def __init__(self, channels: int, styles: int) -> None:
@@ -44,9 +45,14 @@ class CondInstanceNorm(nn.Module):
         self.scale = nn.Parameter(torch.ones(styles, channels))
         self.shift = nn.Parameter(torch.zeros(styles, channels))
 
-    def forward(self, x: torch.Tensor, weights: torch.Tensor, stats: list[torch.Tensor],
+    def forward(self, x: torch.Tensor, weights: torch.Tensor | None, stats: list[torch.Tensor] | None,
                 fixed: list[torch.Tensor] | None, alpha: torch.Tensor | None) -> torch.Tensor:
-        # weights: (N, styles); normalization written out so ONNX export has no running-stat branches
+        # weights: (N, styles), or None for style 0 alone
+        if stats is None:  # nothing recorded or replaced: one fused op (ONNX InstanceNormalization)
+            if weights is None:
+                return F.instance_norm(x, weight=self.scale[0], bias=self.shift[0], eps=1e-5)
+            return self.affine(F.instance_norm(x, eps=1e-5), weights)
+        # normalization written out so ONNX export has no running-stat branches and exposes the statistics
         mean = x.mean(dim=(2, 3), keepdim=True)
         var = ((x - mean) ** 2).mean(dim=(2, 3), keepdim=True)
         if fixed is not None and alpha is not None:
@@ -54,7 +60,12 @@ class CondInstanceNorm(nn.Module):
             mean = alpha * fixed[k] + (1 - alpha) * mean
             var = alpha * fixed[k + 1] + (1 - alpha) * var
         stats.extend((mean, var))
-        y = (x - mean) / torch.sqrt(var + 1e-5)
+        return self.affine((x - mean) / torch.sqrt(var + 1e-5), weights)
+
+    def affine(self, y: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
+        """The blended per-channel scale and shift applied to normalized maps."""
+        if weights is None:
+            return y * self.scale[0][:, None, None] + self.shift[0][:, None, None]
         scale = (weights @ self.scale)[:, :, None, None]
         shift = (weights @ self.shift)[:, :, None, None]
         return y * scale + shift
@@ -72,7 +83,7 @@ class ConvNorm(nn.Module):
         self.norm = CondInstanceNorm(cout, styles) if norm else None
         self.relu = relu
 
-    def forward(self, x: torch.Tensor, weights: torch.Tensor, stats: list[torch.Tensor],
+    def forward(self, x: torch.Tensor, weights: torch.Tensor | None, stats: list[torch.Tensor] | None,
                 fixed: list[torch.Tensor] | None = None, alpha: torch.Tensor | None = None) -> torch.Tensor:
         if self.upsample:
             x = F.interpolate(x, scale_factor=2.0, mode="nearest")
@@ -88,7 +99,7 @@ class Residual(nn.Module):
         self.a = ConvNorm(channels, channels, 3, 1, styles)
         self.b = ConvNorm(channels, channels, 3, 1, styles, relu=False)
 
-    def forward(self, x: torch.Tensor, weights: torch.Tensor, stats: list[torch.Tensor],
+    def forward(self, x: torch.Tensor, weights: torch.Tensor | None, stats: list[torch.Tensor] | None,
                 fixed: list[torch.Tensor] | None = None, alpha: torch.Tensor | None = None) -> torch.Tensor:
         return x + self.b(self.a(x, weights, stats, fixed, alpha), weights, stats, fixed, alpha)
 
@@ -130,6 +141,19 @@ class Stylizer(nn.Module):
              alpha: torch.Tensor | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """The network on H, W multiples of 4: (image, [mean, var] of every norm layer in order)."""
         stats: list[torch.Tensor] = []
+        return self.layers(x, weights, stats, fixed, alpha), stats
+
+    def fused(self, x: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+        """The network on H, W multiples of 4 with its own statistics, norms fused (weights None: style 0)."""
+        return self.layers(x, weights, None)
+
+    def layers(self, x: torch.Tensor, weights: torch.Tensor | None, stats: list[torch.Tensor] | None,
+               fixed: list[torch.Tensor] | None = None, alpha: torch.Tensor | None = None) -> torch.Tensor:
+        return (torch.tanh(self.out(self.trunk(x, weights, stats, fixed, alpha), weights, stats)) + 1) / 2
+
+    def trunk(self, x: torch.Tensor, weights: torch.Tensor | None, stats: list[torch.Tensor] | None,
+              fixed: list[torch.Tensor] | None = None, alpha: torch.Tensor | None = None) -> torch.Tensor:
+        """Every layer before the output conv (which the fast ONNX graph rewrites)."""
         y = x * 2 - 1
         for layer in self.down:
             y = layer(y, weights, stats, fixed, alpha)
@@ -137,8 +161,7 @@ class Stylizer(nn.Module):
             y = block(y, weights, stats, fixed, alpha)
         for layer in self.up:
             y = layer(y, weights, stats, fixed, alpha)
-        y = (torch.tanh(self.out(y, weights, stats)) + 1) / 2
-        return y, stats
+        return y
 
     def norm_channels(self) -> list[int]:
         """Channel count of each statistics tensor `core` returns (mean and var per norm layer)."""

@@ -4,11 +4,15 @@ Large images run in tiles whose origins sit on the network's stride grid, each w
 receptive field, and every tile uses the instance-norm statistics of one thumbnail of the whole image (thumbnail
 instance norm, Chen et al. 2022): tiles then agree with each other, so stitching shows no seams, and memory is
 bounded by the tile size plus the output itself.
+
+An image that fits one tile runs the network's fast graph (`fast_file` in the manifest: fused instance norms, no
+statistics in or out) when the export wrote one; thumbnails and tiles run the statistics graph.
 """
 from __future__ import annotations
 
 import json
 import os
+import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,20 +30,58 @@ _YIQ = np.array([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523,
 _YIQ_INV = np.linalg.inv(_YIQ).astype(np.float32)
 
 
+def _cuda_usable() -> bool:
+    try:
+        import torch
+
+        return bool(torch.cuda.is_available())
+    except ImportError:  # pragma: no cover - torch is always there in the server
+        return False
+
+
+def _tensorrt_present() -> bool:
+    """TensorRT's runtime library can be found (ORT lists its TensorRT provider whether or not it is installed)."""
+    import ctypes.util
+    import importlib.util
+
+    return (ctypes.util.find_library("nvinfer") is not None or importlib.util.find_spec("tensorrt_libs") is not None
+            or importlib.util.find_spec("tensorrt") is not None)
+
+
 def providers() -> list[str]:
-    """CUDA execution provider when a GPU is usable, CPU otherwise (CPU always last as the fallback)."""
+    """Usable execution providers, fastest first: TensorRT (fp16), CUDA, CPU (always last, the fallback)."""
     import onnxruntime as ort
 
+    available = ort.get_available_providers()
     usable = []
-    if "CUDAExecutionProvider" in ort.get_available_providers():
-        try:
-            import torch
-
-            if torch.cuda.is_available():
-                usable.append("CUDAExecutionProvider")
-        except ImportError:  # pragma: no cover - torch is always there in the server
-            pass
+    if _cuda_usable():
+        if "TensorrtExecutionProvider" in available and _tensorrt_present():
+            usable.append("TensorrtExecutionProvider")
+        if "CUDAExecutionProvider" in available:
+            usable.append("CUDAExecutionProvider")
     return usable + ["CPUExecutionProvider"]
+
+
+def provider_options(names: list[str], manifest: dict, fast: bool) -> list[tuple[str, dict]]:
+    """ONNX Runtime's (provider, options) list for one graph: TensorRT builds fp16 engines for batch 1 and image
+    sides up to a default tile plus its margins (larger ones rebuild), cached on disk; CUDA and CPU run float32."""
+    out = []
+    for name in names:
+        options: dict = {}
+        if name == "TensorrtExecutionProvider":
+            side = TILE + 2 * MARGIN
+            shapes = {"image": ("1x3x32x32", "1x3x512x512", f"1x3x{side}x{side}")}
+            if manifest.get("kind") == "multi":
+                n = len(manifest["styles"])
+                shapes["weights"] = (f"1x{n}",) * 3
+            if not fast:
+                shapes.update({f"stats_{i}": (f"1x{c}x1x1",) * 3 for i, c in enumerate(manifest["stats_channels"])})
+            options = {"trt_fp16_enable": True, "trt_engine_cache_enable": True,
+                       "trt_engine_cache_path": os.path.join(tempfile.gettempdir(), "convlens-trt-cache"),
+                       **{f"trt_profile_{kind}_shapes": ",".join(f"{k}:{v[i]}" for k, v in shapes.items())
+                          for i, kind in enumerate(("min", "opt", "max"))}}
+        out.append((name, options))
+    return out
 
 
 def session_options(threads: int | None = None) -> Any:
@@ -60,7 +102,7 @@ class StylizerModel:
     manifest: dict
     path: Path
     threads: int | None = None
-    _session: Any = field(default=None, repr=False)
+    _sessions: dict[str, Any] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -75,14 +117,33 @@ class StylizerModel:
     def multi(self) -> bool:
         return self.manifest["kind"] == "multi"
 
-    def session(self) -> Any:
-        with self._lock:
-            if self._session is None:
-                import onnxruntime as ort
+    @property
+    def fast_path(self) -> Path | None:
+        """The fast single-tile graph (fused norms, no statistics), if the export wrote one."""
+        name = self.manifest.get("fast_file")
+        return self.path.parent / name if name else None
 
-                self._session = ort.InferenceSession(str(self.path), sess_options=session_options(self.threads),
-                                                     providers=providers())
-            return self._session
+    def session(self, fast: bool = False) -> Any:
+        """The statistics graph's session, or the fast graph's (`fast`); created on first use."""
+        with self._lock:
+            key = "fast" if fast else "stats"
+            if key not in self._sessions:
+                self._sessions[key] = self._open(self.fast_path if fast else self.path, fast)
+            return self._sessions[key]
+
+    def _open(self, path: Path, fast: bool) -> Any:
+        """A session on the best usable providers; CPU alone when a GPU provider fails to start."""
+        import onnxruntime as ort
+
+        names = providers()
+        try:
+            return ort.InferenceSession(str(path), sess_options=session_options(self.threads),
+                                        providers=provider_options(names, self.manifest, fast))
+        except Exception:  # noqa: BLE001 - e.g. a TensorRT/CUDA library missing at session start
+            if names == ["CPUExecutionProvider"]:
+                raise
+            return ort.InferenceSession(str(path), sess_options=session_options(self.threads),
+                                        providers=["CPUExecutionProvider"])
 
     def run(self, image: np.ndarray, weights: np.ndarray | None, stats: list[np.ndarray] | None
             ) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -96,6 +157,16 @@ class StylizerModel:
             feeds[f"stats_{i}"] = stats[i] if stats is not None else np.zeros((1, c, 1, 1), np.float32)
         out = self.session().run(None, feeds)
         return out[0], out[1:]
+
+    def run_own(self, image: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
+        """(1, 3, H, W) float32 with H, W multiples of 4 -> stylized with the image's own statistics (fast graph
+        when there is one)."""
+        if self.fast_path is None:
+            return self.run(image, weights, None)[0]
+        feeds: dict[str, np.ndarray] = {"image": image}
+        if self.multi:
+            feeds["weights"] = np.asarray(weights, np.float32).reshape(1, -1)
+        return self.session(fast=True).run(None, feeds)[0]
 
 
 class StyleLibrary:
@@ -189,7 +260,7 @@ def stylize_array(model: StylizerModel, image: np.ndarray, weights: np.ndarray |
         big = _resize(image, (max(MIN_SIDE, round(w * scale)), max(MIN_SIDE, round(h * scale))))
         return _resize(stylize_array(model, big, weights, tile, margin, thumbnail, deadline), (w, h))
     if h <= tile and w <= tile:
-        return model.run(_pad4(_chw(image)), weights, None)[0][0, :, :h, :w].transpose(1, 2, 0)
+        return model.run_own(_pad4(_chw(image)), weights)[0, :, :h, :w].transpose(1, 2, 0)
     stats = model.run(_pad4(_chw(_thumbnail(image, thumbnail))), weights, None)[1]
     return stylize_tiles(model, image, weights, stats, tile, margin, deadline)
 
