@@ -1,8 +1,12 @@
-"""TorchServe entry point of `stylize`: trained feed-forward stylizers (single- or multi-style) in ONNX Runtime."""
+"""TorchServe entry point of `stylize`: trained feed-forward stylizers (single- or multi-style) in ONNX Runtime.
+
+Batched: requests for the same network, blend and options whose images have one size and fit one pass run as one
+ONNX Runtime call; larger (tiled) images run alone."""
 from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -10,11 +14,22 @@ import numpy as np
 from convlens import params
 from convlens.progress import Deadline
 from convlens.style import runtime
-from serving.base import ConvLensHandler
+from serving.base import BatchedHandler, Prepared
 from serving.responses_style import encode_stylized
 
 
-class StylizeHandler(ConvLensHandler):
+@dataclass
+class Stylizing:
+    """One parsed, decoded stylize request waiting for its network pass."""
+
+    params: Any
+    model: runtime.StylizerModel
+    weights: np.ndarray | None
+    pixels: np.ndarray
+    started: float
+
+
+class StylizeHandler(BatchedHandler):
     task = "stylize"
 
     def initialize(self, context: Any) -> None:
@@ -23,10 +38,12 @@ class StylizeHandler(ConvLensHandler):
         if not os.path.isabs(folder):
             folder = os.path.join(context.system_properties.get("model_dir", "."), folder)
         threads = int(self.config.get("onnx_threads", 0)) or None
-        self.library = runtime.StyleLibrary(folder, threads=threads)
+        assert self.backbone is not None
+        self.library = runtime.StyleLibrary(folder, threads=threads, device_id=self.backbone.device.index or 0)
         self.tile = int(self.config.get("tile", runtime.TILE))
 
-    def run(self, fields: dict[str, Any], explain: bool) -> tuple[bytes, str]:
+    def prepare(self, fields: dict[str, Any], explain: bool) -> Prepared:
+        """Decoded pixels at the output size; same network, blend, options and size may share one pass."""
         p = params.parse("stylize", fields)
         started = time.perf_counter()
         model, weights = self.library.resolve(p.style, p.blend)
@@ -37,14 +54,29 @@ class StylizeHandler(ConvLensHandler):
             image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
                                  resample=3)
         pixels = np.asarray(image)
-        deadline = Deadline(float(self.config.get("time_budget_s", 110.0)), field="max_size")
-        out = runtime.stylize(model, pixels, weights, strength=p.strength, preserve_colors=p.preserve_colors,
-                              tile=self.tile, deadline=deadline)
-        h, w = pixels.shape[:2]
+        shareable = runtime.fits_one_pass(pixels.shape, self.tile)
+        blend = weights.tobytes() if weights is not None else b""
+        key = (model.name, blend, p.strength, p.preserve_colors, pixels.shape) if shareable else object()
+        return Prepared(key, Stylizing(p, model, weights, pixels, started))
+
+    def run_batch(self, items: list[Stylizing]) -> list[tuple[bytes, str]]:
+        first = items[0]
+        if len(items) == 1:
+            deadline = Deadline(float(self.config.get("time_budget_s", 110.0)), field="max_size")
+            outs = [runtime.stylize(first.model, first.pixels, first.weights, strength=first.params.strength,
+                                    preserve_colors=first.params.preserve_colors, tile=self.tile,
+                                    deadline=deadline)]
+        else:
+            outs = runtime.stylize_batch(first.model, [item.pixels for item in items], first.weights,
+                                         first.params.strength, first.params.preserve_colors)
+        return [self.encode(item, out) for item, out in zip(items, outs)]
+
+    def encode(self, item: Stylizing, out: np.ndarray) -> tuple[bytes, str]:
+        h, w = item.pixels.shape[:2]
         tiles = 1 if h <= self.tile and w <= self.tile else -(-h // self.tile) * -(-w // self.tile)
-        used = weights.tolist() if weights is not None else [1.0]
-        return encode_stylized(out, p.format, p.quality, model.name, model.styles, used,
-                               time.perf_counter() - started, tiles)
+        used = item.weights.tolist() if item.weights is not None else [1.0]
+        return encode_stylized(out, item.params.format, item.params.quality, item.model.name, item.model.styles,
+                               used, time.perf_counter() - item.started, tiles)
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "styles": self.library.describe(),

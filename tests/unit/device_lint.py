@@ -40,6 +40,10 @@ ALLOWED = {
     ("convlens/style/export.py", "export_onnx", "from_numpy"): "ONNX export runs on CPU (the model is moved there)",
     ("convlens/style/export.py", "max_abs_diff", "from_numpy"): "the ONNX check runs after export_onnx, on CPU",
     ("convlens/style/export.py", "max_abs_diff", "numpy"): "the ONNX check runs after export_onnx, on CPU",
+    ("convlens/style/export.py", "model_from_onnx", "from_numpy"):
+        "weights read back from an ONNX file into a CPU network, to derive its fast graph (export time, CPU)",
+    ("convlens/style/fastgraph.py", "space_to_depth_conv", "zeros"):
+        "an exact weight rewrite on numpy-sourced CPU weights at export time",
 }
 
 

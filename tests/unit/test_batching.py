@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,6 +25,7 @@ def jpeg(array: np.ndarray, size: tuple[int, int]) -> bytes:
     return buf.getvalue()
 
 
+ROOT = Path(__file__).resolve().parents[2]
 CAT, ROCKET, COFFEE = (jpeg(a, (112, 96)) for a in (data.chelsea(), data.rocket(), data.coffee()))
 
 
@@ -159,3 +161,45 @@ def test_an_unexpected_failure_is_a_500_for_that_request_only(classify_handler, 
 
 def test_batched_handlers_share_one_base():
     assert issubclass(ClassifyHandler, base.BatchedHandler) and issubclass(SaliencyHandler, base.BatchedHandler)
+
+
+@pytest.fixture(scope="module")
+def stylize_handler():
+    from stylize import StylizeHandler
+
+    ctx = FakeContext()
+    ctx.model_yaml_config["convlens"].update(stylizers=str(ROOT / "model_store" / "stylizers"), tile=128,
+                                             onnx_threads=1)
+    handler = StylizeHandler()
+    handler.initialize(ctx)
+    return handler
+
+
+def pixels_of(body: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(body)).convert("RGB"), dtype=np.int16)
+
+
+def test_batched_stylize_equals_unbatched_and_groups_by_network_blend_and_size(stylize_handler, monkeypatch):
+    from convlens.style import runtime
+
+    blend = b"stained_glass:0.7,cubist:0.3"
+    big = jpeg(data.astronaut(), (200, 150))  # larger than the 128 px tile: tiled, so it runs alone
+    rows = [{"image": CAT, "style": b"stained_glass", "format": b"png"},
+            {"image": ROCKET, "style": b"stained_glass", "format": b"png"},
+            {"image": COFFEE, "style": b"brush_flow", "format": b"png"},
+            {"image": CAT, "blend": blend, "format": b"png"}, {"image": ROCKET, "blend": blend, "format": b"png"},
+            {"image": COFFEE, "style": b"stained_glass", "strength": b"0.5", "format": b"png"},
+            {"image": big, "style": b"stained_glass", "format": b"png"}, {"image": CAT, "style": b"nope"}]
+    shared, single = [], []
+    batch_fn, single_fn = runtime.stylize_batch, runtime.stylize
+    monkeypatch.setattr(runtime, "stylize_batch", lambda m, ims, *a: shared.append((m.name, len(ims))) or
+                        batch_fn(m, ims, *a))
+    monkeypatch.setattr(runtime, "stylize", lambda m, im, *a, **k: single.append(m.name) or single_fn(m, im, *a, **k))
+    together = batched(stylize_handler, rows)
+    assert sorted(shared) == [("mosaic4", 2), ("stained_glass", 2)]
+    assert sorted(single) == ["brush_flow", "stained_glass", "stained_glass"]  # other net; other strength; tiled
+    alone_answers = alone(stylize_handler, rows)
+    assert together[-1][1] == alone_answers[-1][1] == 400
+    for (b1, s1, t1), (b2, s2, t2) in zip(together[:-1], alone_answers[:-1]):
+        assert s1 is s2 is None and t1 == t2 == "image/png"
+        assert np.abs(pixels_of(b1) - pixels_of(b2)).max() <= 1  # float rounding may move a level

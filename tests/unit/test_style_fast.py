@@ -137,11 +137,20 @@ def test_tensorrt_options_build_fp16_engines_for_every_input(library):  # noqa: 
     stats_graph = dict(runtime.provider_options(GPU_BUILD, manifest, fast=False))
     fast_graph = dict(runtime.provider_options(GPU_BUILD, manifest, fast=True))
     assert stats_graph["TensorrtExecutionProvider"]["trt_fp16_enable"] is True
-    assert stats_graph["CUDAExecutionProvider"] == {} and stats_graph["CPUExecutionProvider"] == {}
+    assert stats_graph["CUDAExecutionProvider"] == {"device_id": 0} and stats_graph["CPUExecutionProvider"] == {}
     max_shapes = stats_graph["TensorrtExecutionProvider"]["trt_profile_max_shapes"].split(",")
     assert "image:1x3x608x608" in max_shapes and "weights:1x3" in max_shapes
     assert len(max_shapes) == 2 + len(manifest["stats_channels"]) and "stats_0:1x4x1x1" in max_shapes
     assert fast_graph["TensorrtExecutionProvider"]["trt_profile_min_shapes"] == "image:1x3x32x32,weights:1x3"
+    # dynamic batching feeds the fast graph up to MAX_BATCH images; tiles run one at a time
+    assert f"image:{runtime.MAX_BATCH}x3x608x608" in fast_graph["TensorrtExecutionProvider"]["trt_profile_max_shapes"]
+
+
+def test_gpu_providers_run_on_the_gpu_torchserve_assigned(library):  # noqa: F811
+    manifest = library.models["trio"].manifest
+    options = dict(runtime.provider_options(GPU_BUILD, manifest, fast=True, device_id=3))
+    assert options["CUDAExecutionProvider"]["device_id"] == 3
+    assert options["TensorrtExecutionProvider"]["device_id"] == 3
 
 
 def test_a_gpu_provider_that_fails_to_start_falls_back_to_the_cpu(library, monkeypatch):  # noqa: F811

@@ -24,6 +24,7 @@ from ..errors import InvalidParameter
 from ..progress import Deadline
 
 TILE = 512          # core side of one tile (a multiple of 4)
+MAX_BATCH = 8       # images per ONNX Runtime call under dynamic batching (TensorRT engines are built for it)
 MARGIN = 48         # context around each tile core; > the nets' receptive radius, a multiple of 4
 THUMBNAIL = 512     # longer side of the image whose statistics all tiles share
 _YIQ = np.array([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]], np.float32)
@@ -62,21 +63,24 @@ def providers() -> list[str]:
     return usable + ["CPUExecutionProvider"]
 
 
-def provider_options(names: list[str], manifest: dict, fast: bool) -> list[tuple[str, dict]]:
-    """ONNX Runtime's (provider, options) list for one graph: TensorRT builds fp16 engines for batch 1 and image
-    sides up to a default tile plus its margins (larger ones rebuild), cached on disk; CUDA and CPU run float32."""
+def provider_options(names: list[str], manifest: dict, fast: bool, device_id: int = 0) -> list[tuple[str, dict]]:
+    """ONNX Runtime's (provider, options) list for one graph on GPU `device_id` (TorchServe's gpu_id): TensorRT
+    builds fp16 engines for image sides up to a default tile plus its margins (larger ones rebuild) and, for the
+    fast graph that dynamic batching feeds, batches up to MAX_BATCH; cached on disk. CUDA and CPU run float32."""
     out = []
     for name in names:
         options: dict = {}
+        if name == "CUDAExecutionProvider":
+            options = {"device_id": device_id}
         if name == "TensorrtExecutionProvider":
-            side = TILE + 2 * MARGIN
-            shapes = {"image": ("1x3x32x32", "1x3x512x512", f"1x3x{side}x{side}")}
+            side, batch = TILE + 2 * MARGIN, MAX_BATCH if fast else 1
+            shapes = {"image": ("1x3x32x32", "1x3x512x512", f"{batch}x3x{side}x{side}")}
             if manifest.get("kind") == "multi":
                 n = len(manifest["styles"])
-                shapes["weights"] = (f"1x{n}",) * 3
+                shapes["weights"] = (f"1x{n}", f"1x{n}", f"{batch}x{n}")
             if not fast:
                 shapes.update({f"stats_{i}": (f"1x{c}x1x1",) * 3 for i, c in enumerate(manifest["stats_channels"])})
-            options = {"trt_fp16_enable": True, "trt_engine_cache_enable": True,
+            options = {"device_id": device_id, "trt_fp16_enable": True, "trt_engine_cache_enable": True,
                        "trt_engine_cache_path": os.path.join(tempfile.gettempdir(), "convlens-trt-cache"),
                        **{f"trt_profile_{kind}_shapes": ",".join(f"{k}:{v[i]}" for k, v in shapes.items())
                           for i, kind in enumerate(("min", "opt", "max"))}}
@@ -102,6 +106,7 @@ class StylizerModel:
     manifest: dict
     path: Path
     threads: int | None = None
+    device_id: int = 0  # the GPU for CUDA/TensorRT (TorchServe's gpu_id)
     _sessions: dict[str, Any] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -138,7 +143,7 @@ class StylizerModel:
         names = providers()
         try:
             return ort.InferenceSession(str(path), sess_options=session_options(self.threads),
-                                        providers=provider_options(names, self.manifest, fast))
+                                        providers=provider_options(names, self.manifest, fast, self.device_id))
         except Exception:  # noqa: BLE001 - e.g. a TensorRT/CUDA library missing at session start
             if names == ["CPUExecutionProvider"]:
                 raise
@@ -159,25 +164,27 @@ class StylizerModel:
         return out[0], out[1:]
 
     def run_own(self, image: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
-        """(1, 3, H, W) float32 with H, W multiples of 4 -> stylized with the image's own statistics (fast graph
+        """(N, 3, H, W) float32 with H, W multiples of 4 -> stylized with each image's own statistics (fast graph
         when there is one)."""
         if self.fast_path is None:
             return self.run(image, weights, None)[0]
         feeds: dict[str, np.ndarray] = {"image": image}
-        if self.multi:
-            feeds["weights"] = np.asarray(weights, np.float32).reshape(1, -1)
+        if self.multi:  # one blend for every image of the batch
+            blend = np.asarray(weights, np.float32).reshape(1, -1)
+            feeds["weights"] = np.ascontiguousarray(np.broadcast_to(blend, (len(image), blend.shape[1])))
         return self.session(fast=True).run(None, feeds)[0]
 
 
 class StyleLibrary:
     """Every stylizer of a folder of manifests (<name>.json next to <name>.onnx)."""
 
-    def __init__(self, folder: str | Path, threads: int | None = None) -> None:
+    def __init__(self, folder: str | Path, threads: int | None = None, device_id: int = 0) -> None:
         self.folder = Path(folder)
         self.models: dict[str, StylizerModel] = {}
         for manifest_path in sorted(self.folder.glob("*.json")):
             manifest = json.loads(manifest_path.read_text())
-            self.models[manifest["name"]] = StylizerModel(manifest, self.folder / manifest["file"], threads)
+            self.models[manifest["name"]] = StylizerModel(manifest, self.folder / manifest["file"], threads,
+                                                          device_id)
 
     def singles(self) -> dict[str, StylizerModel]:
         return {n: m for n, m in self.models.items() if not m.multi}
@@ -293,7 +300,26 @@ def keep_colors(stylized: np.ndarray, content: np.ndarray) -> np.ndarray:
 def stylize(model: StylizerModel, image: np.ndarray, weights: np.ndarray | None = None, strength: float = 1.0,
             preserve_colors: bool = False, tile: int = TILE, deadline: Deadline | None = None) -> np.ndarray:
     """The full `stylize` recipe on an HxWx3 uint8 image: network, colour keeping, strength; HxWx3 uint8 out."""
-    out = stylize_array(model, image, weights, tile=tile, deadline=deadline)
+    return finish(stylize_array(model, image, weights, tile=tile, deadline=deadline), image, strength,
+                  preserve_colors)
+
+
+def fits_one_pass(shape: tuple[int, ...], tile: int = TILE) -> bool:
+    """Whether an image of this shape runs as one network pass (no tiles, no enlarging): it can share a batch."""
+    return MIN_SIDE <= min(shape[:2]) and max(shape[:2]) <= tile
+
+
+def stylize_batch(model: StylizerModel, images: list[np.ndarray], weights: np.ndarray | None = None,
+                  strength: float = 1.0, preserve_colors: bool = False) -> list[np.ndarray]:
+    """`stylize` for images of one shape that fit one pass, as ONE ONNX Runtime call (dynamic batching)."""
+    h, w = images[0].shape[:2]
+    assert all(im.shape == images[0].shape for im in images) and fits_one_pass(images[0].shape, max(h, w))
+    out = model.run_own(np.concatenate([_pad4(_chw(im)) for im in images]), weights)
+    return [finish(o[:, :h, :w].transpose(1, 2, 0), im, strength, preserve_colors) for o, im in zip(out, images)]
+
+
+def finish(out: np.ndarray, image: np.ndarray, strength: float, preserve_colors: bool) -> np.ndarray:
+    """Colour keeping and strength on the network's HxWx3 float output, then uint8."""
     if preserve_colors or strength < 1.0:
         content = image.astype(np.float32) / 255.0
         if preserve_colors:
