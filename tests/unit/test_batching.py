@@ -203,3 +203,15 @@ def test_batched_stylize_equals_unbatched_and_groups_by_network_blend_and_size(s
     for (b1, s1, t1), (b2, s2, t2) in zip(together[:-1], alone_answers[:-1]):
         assert s1 is s2 is None and t1 == t2 == "image/png"
         assert np.abs(pixels_of(b1) - pixels_of(b2)).max() <= 1  # float rounding may move a level
+
+
+def test_every_handler_module_defines_one_class_as_torchserve_requires():
+    """TorchServe loads a handler module only if it defines exactly one class (helpers belong elsewhere)."""
+    import ast
+
+    endpoints = [p.stem for p in (ROOT / "model_store").glob("*.yaml") if (ROOT / "handlers" / f"{p.stem}.py").exists()]
+    assert len(endpoints) >= 17
+    for endpoint in endpoints:
+        tree = ast.parse((ROOT / "handlers" / f"{endpoint}.py").read_text())
+        classes = [node.name for node in tree.body if isinstance(node, ast.ClassDef)]
+        assert len(classes) == 1, f"handlers/{endpoint}.py defines {classes}"
