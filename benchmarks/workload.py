@@ -32,11 +32,11 @@ def fields(endpoint: str, side: int) -> Fields:
     """The benchmark request of `endpoint` with images of `side` px (outputs of that size where there is one)."""
     s = str(side)
     cat, rocket, coffee = image("chelsea", side), image("rocket", side), image("coffee", side)
-    quarter = str(side // 4)
+    half = str(side // 2)
     table: dict[str, Fields] = {
         "classify": {"image": cat},
         "saliency": {"image": cat, "size": s},
-        "occlusion": {"image": cat, "size": s, "patch": quarter, "stride": quarter},
+        "occlusion": {"image": cat, "size": s, "patch": half, "stride": half},
         "segment": {"image": cat, "size": s, "iterations": "1"},
         "activations": {"image": cat, "size": s},
         "filters": {},
@@ -46,7 +46,7 @@ def fields(endpoint: str, side: int) -> Fields:
         "tsne": {"image": cat, "image_2": rocket, "image_3": coffee, "method": "pca", "size": s, "canvas": "256"},
         "classviz": {"target": "285", "steps": "2", "size": s},
         "fooling": {"image": cat, "target": "105", "max_steps": "2", "size": s},
-        "inversion": {"image": cat, "steps": "2", "size": s},
+        "inversion": {"image": cat, "steps": "1", "size": s},
         "deepdream": {"image": cat, "octaves": "1", "steps": "2", "max_size": s},
         "texture": {"image": rocket, "steps": "2", "size": s, "source_size": s},
         "style_transfer": {"content": cat, "style": rocket, "steps": "2", "size": s},

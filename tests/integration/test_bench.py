@@ -26,7 +26,7 @@ def test_suite_reports_latency_throughput_and_targets(tmp_path):
     assert 100 < report["latency"]["worker_peak_rss_mib"]["classify"] < 8000
     assert report["latency"]["cold_start"]["ready_s"] > 0
     models = report["throughput"]["models"]
-    assert set(models) == {"classify_batch1", "classify_batch8", "classify_1x2threads", "classify_1x1threads",
+    assert set(models) == {"classify_before", "classify_batch8", "classify_shipped", "classify_1x1threads",
                            "classify_2x1threads"}
     assert all(m["requests_per_s"] > 0 and m["idle_p50_ms"] > 0 for m in models.values())
     assert set(report["targets"]) == {"classify 224 px over http", "classify 224 px over grpc"}

@@ -35,11 +35,13 @@ TOKEN_TTL_MIN = 0.2
 @pytest.fixture(scope="module")
 def tight(tmp_path_factory):
     store = tmp_path_factory.mktemp("store")
-    build_models.variant(store, "classify", "classify", jobQueueSize=QUEUE)
-    build_models.variant(store, "slow", "classify", handler=HERE / "fixtures" / "slow.py", jobQueueSize=QUEUE)
+    one = {"minWorkers": 1, "maxWorkers": 1, "batchSize": 1}  # load shedding is about one worker's queue
+    build_models.variant(store, "classify", "classify", jobQueueSize=QUEUE, **one)
+    build_models.variant(store, "slow", "classify", handler=HERE / "fixtures" / "slow.py", jobQueueSize=QUEUE, **one)
     corrupt = tmp_path_factory.mktemp("weights") / "corrupt.pth"
     corrupt.write_bytes(b"PK\x03\x04" + os.urandom(4096))  # looks like a zip at first glance, is not
-    build_models.variant(store, "broken", "classify", extra_files=[corrupt], convlens={"weights": "corrupt.pth"})
+    build_models.variant(store, "broken", "classify", extra_files=[corrupt], convlens={"weights": "corrupt.pth"},
+                         **one)
     with running_server(("classify", "slow"), tmp_path_factory.mktemp("tight"), model_store=store,
                         also_load=("broken",), token_ttl_min=TOKEN_TTL_MIN) as server:
         yield server
