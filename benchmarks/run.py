@@ -77,49 +77,65 @@ def warm_frontend(via: dict[str, Any], endpoint: str, requests: int = WARMUP_REQ
                 pass
 
 
-def latency(endpoints: tuple[str, ...], sizes: tuple[int, ...], runs: int, slow_runs: int) -> dict[str, Any]:
+def latency(endpoints: tuple[str, ...], sizes: tuple[int, ...], runs: int, slow_runs: int,
+            dedicated: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Every endpoint on one server serving them all; then each `dedicated` endpoint on a server of its own (a
+    deployment that serves one endpoint: no other workers competing for memory and cores)."""
     from local_server import running_server
 
     rows, memory = [], {}
     with running_server(endpoints) as server:
         first = first_answers(server, endpoints)
         cold = {"ready_s": server.cold_start_s, "first_answer_ms": first}
-        via = clients(server)
-        warm_frontend(via, endpoints[0])
-        for endpoint in endpoints:
-            handler = common.load_handler(endpoint)
-            for side in (224,) if endpoint in workload.SIZELESS else sizes:
-                request = workload.fields(endpoint, side)
-                row = workload.as_row(request)
-                context = common.FakeContext(endpoint)
-
-                def direct() -> None:
-                    handler.handle([row], context)
-                    if context.status:
-                        raise RuntimeError(f"{endpoint} failed in-process with {context.status}")
-
-                fns = {"direct": direct, **{t: (lambda c=c, r=request, e=endpoint: c._transport.predict(e, r))
-                                            for t, c in via.items()}}
-                n = runs if endpoint in workload.QUICK else slow_runs
-                samples = common.timed(fns, n)
-                entry = {"endpoint": endpoint, "size": side, **{k: common.summary(v) for k, v in samples.items()}}
-                for transport in ("http", "grpc"):
-                    extra = entry[transport]["p50_ms"] - entry["direct"]["p50_ms"]
-                    entry[transport]["overhead_ms"] = extra
-                    entry[transport]["overhead_pct"] = 100 * extra / entry["direct"]["p50_ms"]
-                rows.append(entry)
-                print_latency_row(entry)
-            memory[endpoint] = max(common.peak_rss_mib(pid) for pid in server.worker_pids(endpoint))
-            del handler
-            gc.collect()
-        for c in via.values():
-            c.close()
+        rows += timed_endpoints(server, endpoints, sizes, runs, slow_runs, memory, "all")
+    for endpoint in dedicated:
+        with running_server((endpoint,)) as server:
+            rows += timed_endpoints(server, (endpoint,), sizes, runs, slow_runs, {}, "dedicated")
     return {"rows": rows, "worker_peak_rss_mib": memory, "cold_start": cold}
+
+
+def timed_endpoints(server: Any, endpoints: tuple[str, ...], sizes: tuple[int, ...], runs: int, slow_runs: int,
+                    memory: dict[str, float], served: str) -> list[dict]:
+    """Direct vs HTTP vs gRPC rows for `endpoints` on a running server; peak worker memory into `memory`."""
+    rows = []
+    via = clients(server)
+    warm_frontend(via, endpoints[0])
+    for endpoint in endpoints:
+        handler = common.load_handler(endpoint)
+        for side in (224,) if endpoint in workload.SIZELESS else sizes:
+            request = workload.fields(endpoint, side)
+            row = workload.as_row(request)
+            context = common.FakeContext(endpoint)
+
+            def direct() -> None:
+                handler.handle([row], context)
+                if context.status:
+                    raise RuntimeError(f"{endpoint} failed in-process with {context.status}")
+
+            fns = {"direct": direct, **{t: (lambda c=c, r=request, e=endpoint: c._transport.predict(e, r))
+                                        for t, c in via.items()}}
+            n = runs if endpoint in workload.QUICK else slow_runs
+            samples = common.timed(fns, n)
+            entry = {"endpoint": endpoint, "size": side, "served": served,
+                     **{k: common.summary(v) for k, v in samples.items()}}
+            for transport in ("http", "grpc"):
+                extra = entry[transport]["p50_ms"] - entry["direct"]["p50_ms"]
+                entry[transport]["overhead_ms"] = extra
+                entry[transport]["overhead_pct"] = 100 * extra / entry["direct"]["p50_ms"]
+            rows.append(entry)
+            print_latency_row(entry)
+        memory[endpoint] = max(common.peak_rss_mib(pid) for pid in server.worker_pids(endpoint))
+        del handler
+        gc.collect()
+    for c in via.values():
+        c.close()
+    return rows
 
 
 def print_latency_row(e: dict) -> None:
     d, h, g = e["direct"], e["http"], e["grpc"]
-    print(f"  {e['endpoint']:15} {e['size']:4}  direct {d['p50_ms']:8.1f} / {d['p99_ms']:8.1f}   "
+    name = e["endpoint"] + (" (alone)" if e["served"] == "dedicated" else "")
+    print(f"  {name:23} {e['size']:4}  direct {d['p50_ms']:8.1f} / {d['p99_ms']:8.1f}   "
           f"http {h['p50_ms']:8.1f} / {h['p99_ms']:8.1f} ({h['overhead_ms']:+6.1f} ms {h['overhead_pct']:+5.1f}%)   "
           f"grpc {g['p50_ms']:8.1f} / {g['p99_ms']:8.1f} ({g['overhead_ms']:+6.1f} ms {g['overhead_pct']:+5.1f}%)",
           flush=True)
@@ -218,8 +234,8 @@ def main() -> None:
     parser.add_argument("--endpoints", help="comma list (default: every endpoint; --quick: classify, saliency, "
                                             "stylize)")
     parser.add_argument("--sizes", default="224,512")
-    parser.add_argument("--runs", type=int, default=20, help="timed runs per fast endpoint and size")
-    parser.add_argument("--slow-runs", type=int, default=3, help="timed runs per iterative endpoint and size")
+    parser.add_argument("--runs", type=int, default=15, help="timed runs per fast endpoint and size")
+    parser.add_argument("--slow-runs", type=int, default=2, help="timed runs per iterative endpoint and size")
     parser.add_argument("--requests", type=int, default=48, help="requests per throughput variant")
     parser.add_argument("--quick", action="store_true", help="three endpoints, fewer runs")
     parser.add_argument("--json", type=Path, default=ROOT / "build" / "bench" / "results.json")
@@ -246,7 +262,8 @@ def main() -> None:
     if "latency" in sections:
         print(f"\n== latency (ms, p50 / p99): direct in-process vs TorchServe; {args.runs} runs "
               f"({args.slow_runs} for iterative endpoints), interleaved", flush=True)
-        report["latency"] = latency(endpoints, sizes, args.runs, args.slow_runs)
+        dedicated = tuple(e for e in TARGETS if e in endpoints)
+        report["latency"] = latency(endpoints, sizes, args.runs, args.slow_runs, dedicated)
     if "throughput" in sections:
         print(f"\n== throughput over HTTP, {CONCURRENCY} concurrent clients", flush=True)
         report["throughput"] = throughput(endpoints, args.requests)
@@ -260,7 +277,7 @@ def main() -> None:
 
         print("\n== stylizer graph variants (ONNX Runtime)", flush=True)
         report["stylizer"] = style.measure(sizes=(256, 512) if args.quick else (256, 512, 1024),
-                                           runs=3 if args.quick else 5)
+                                           runs=3)
         print(style.variants_table(report["stylizer"]))
     report["elapsed_s"] = time.perf_counter() - started
     report["targets"] = targets(report)
@@ -287,7 +304,8 @@ def targets(report: dict) -> dict[str, Any]:
         key, limit, unit = TARGETS[endpoint]
         for transport in ("http", "grpc"):
             value = row[transport][key]
-            out[f"{endpoint} {row['size']} px over {transport}"] = {
+            served = "every endpoint served" if row["served"] == "all" else f"{endpoint} served alone"
+            out[f"{endpoint} {row['size']} px over {transport}, {served}"] = {
                 "overhead": value, "limit": limit, "unit": unit, "met": value <= limit}
     return out
 
