@@ -30,15 +30,18 @@ def summary(samples_ms: list[float]) -> dict[str, float]:
 
 
 def timed(fns: dict[str, Callable[[], object]], runs: int, warmup: int = 1) -> dict[str, list[float]]:
-    """Milliseconds per call of each function, run round-robin so that machine drift affects them all alike."""
+    """Milliseconds per call of each function, round-robin so that machine drift affects them all alike, the
+    order rotating every round so that none always follows another (a process that just finished may keep a
+    core busy for a moment: thread pools spinning before they sleep)."""
     for fn in fns.values():
         for _ in range(warmup):
             fn()
+    names = list(fns)
     samples: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(runs):
-        for name, fn in fns.items():
+    for round_ in range(runs):
+        for name in names[round_ % len(names):] + names[:round_ % len(names)]:
             start = time.perf_counter()
-            fn()
+            fns[name]()
             samples[name].append((time.perf_counter() - start) * 1000)
     return samples
 

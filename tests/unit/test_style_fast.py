@@ -171,3 +171,8 @@ def test_a_gpu_provider_that_fails_to_start_falls_back_to_the_cpu(library, monke
     out = runtime.stylize_array(model, np.full((40, 40, 3), 100, np.uint8))
     assert out.shape == (40, 40, 3)
     assert asked == [["CUDAExecutionProvider", "CPUExecutionProvider"], ["CPUExecutionProvider"]]
+
+
+def test_served_sessions_do_not_spin_idle_threads():
+    """Spinning pools steal the shared cores from the frontend and the other workers between requests."""
+    assert runtime.session_options(2).get_session_config_entry("session.intra_op.allow_spinning") == "0"
