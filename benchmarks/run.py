@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
 import sys
 import tempfile
 import time
@@ -107,7 +106,7 @@ def timed_endpoints(server: Any, endpoints: tuple[str, ...], sizes: tuple[int, .
             row = workload.as_row(request)
             context = common.FakeContext(endpoint)
 
-            def direct() -> None:
+            def direct(handler: Any = handler, row: dict = row, context: Any = context) -> None:
                 handler.handle([row], context)
                 if context.status:
                     raise RuntimeError(f"{endpoint} failed in-process with {context.status}")

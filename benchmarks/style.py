@@ -27,12 +27,13 @@ from pathlib import Path
 from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "handlers")]
+sys.path[:0] = [str(ROOT / "handlers"), str(ROOT / "benchmarks")]
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from skimage import data  # noqa: E402
 
+from common import matmul_gflops  # noqa: E402  (benchmarks/: the one machine-rate measurement)
 from convlens import backbones  # noqa: E402
 from convlens.style import export, nets, patterns, runtime, transfer  # noqa: E402
 
@@ -48,12 +49,6 @@ def median_s(fn: Callable[[], object], runs: int, warmup: int = 1) -> float:
         fn()
         samples.append(time.perf_counter() - t)
     return statistics.median(samples)
-
-
-def matmul_gflops(n: int = 1024, runs: int = 5) -> float:
-    """Peak-ish float32 GEMM rate of this machine with torch's threads (2·n³ FLOP per product)."""
-    a, b = torch.rand(n, n), torch.rand(n, n)
-    return 2 * n ** 3 / median_s(lambda: a @ b, runs, warmup=2) / 1e9
 
 
 def photo(side: int) -> np.ndarray:
