@@ -27,8 +27,12 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 from skimage import data  # noqa: E402
 
-from convlens import attribution, backbones, inputs, occlusion  # noqa: E402
-from convlens.attribution_base import auto_batch_size  # noqa: E402
+from convlens import attribution  # noqa: E402
+
+from convlens.attribution import occlusion
+
+from convlens.core import backbones, inputs
+from convlens.attribution.base import auto_batch_size  # noqa: E402
 
 
 def median_s(fns: dict[str, Callable[[], object]], runs: int) -> dict[str, float]:

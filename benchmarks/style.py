@@ -34,8 +34,9 @@ import torch  # noqa: E402
 from skimage import data  # noqa: E402
 
 from common import matmul_gflops  # noqa: E402  (benchmarks/: the one machine-rate measurement)
-from convlens import backbones  # noqa: E402
-from convlens.style import export, nets, patterns, runtime, transfer  # noqa: E402
+from convlens.core import backbones  # noqa: E402
+from convlens.style import export, nets, patterns, transfer  # noqa: E402
+from convlens.stylize import runtime
 
 STORE = ROOT / "model_store" / "stylizers"
 

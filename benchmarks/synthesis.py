@@ -21,7 +21,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "handlers"))
 
-from convlens import backbones  # noqa: E402
+from convlens.core import backbones  # noqa: E402
 from convlens.synthesis import Objective, classviz, deepdream, fooling, inversion, texture  # noqa: E402
 
 SIZE = 224

@@ -13,8 +13,8 @@ from PIL import Image
 from skimage import data
 
 import common
-from convlens import backbones, classify, images, inputs
-from convlens.style import runtime
+from convlens.core import backbones, classify, images, inputs
+from convlens.stylize import runtime
 
 
 def compare(name: str, what: str, before: Callable[[], object], after: Callable[[], object], runs: int

@@ -3,13 +3,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from convlens import activations, inputs, params
-from convlens.errors import InvalidParameter
-from serving.lecture import LectureHandler
-from serving.responses_lecture import encode_activations
+from convlens import params
+
+from convlens.core import inputs
+
+from convlens.inspect import activations
+from convlens.core.errors import InvalidParameter
+from serving.inspect import InspectHandler
+from serving.responses_inspect import encode_activations
 
 
-class ActivationsHandler(LectureHandler):
+class ActivationsHandler(InspectHandler):
     task = "activations"
 
     def run(self, fields: dict[str, Any], explain: bool) -> tuple[bytes, str]:

@@ -9,7 +9,9 @@ from typing import Any
 
 import torch
 
-from convlens import classify, inputs, params
+from convlens import params
+
+from convlens.core import classify, inputs
 from serving.base import BatchedHandler, Prepared
 from serving.responses import encode_classification
 

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from convlens import embedding, params
-from serving.lecture import LectureHandler
-from serving.responses_lecture import encode_embedding
+from convlens import params
+
+from convlens.inspect import embedding
+from serving.inspect import InspectHandler
+from serving.responses_inspect import encode_embedding
 
 
-class EmbedHandler(LectureHandler):
+class EmbedHandler(InspectHandler):
     task = "embed"
 
     def run(self, fields: dict[str, Any], explain: bool) -> tuple[bytes, str]:

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from convlens import filters, params
-from serving.lecture import LectureHandler
-from serving.responses_lecture import encode_filters
+from convlens import params
+
+from convlens.inspect import filters
+from serving.inspect import InspectHandler
+from serving.responses_inspect import encode_filters
 
 
-class FiltersHandler(LectureHandler):
+class FiltersHandler(InspectHandler):
     task = "filters"
 
     def run(self, fields: dict[str, Any], explain: bool) -> tuple[bytes, str]:

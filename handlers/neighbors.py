@@ -3,12 +3,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from convlens import embedding, params
-from serving.lecture import LectureHandler
-from serving.responses_lecture import encode_neighbors
+from convlens import params
+
+from convlens.inspect import embedding
+from serving.inspect import InspectHandler
+from serving.responses_inspect import encode_neighbors
 
 
-class NeighborsHandler(LectureHandler):
+class NeighborsHandler(InspectHandler):
     task = "neighbors"
 
     def run(self, fields: dict[str, Any], explain: bool) -> tuple[bytes, str]:

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from convlens import attribution, inputs, occlusion, params
-from convlens.progress import Deadline
+from convlens import attribution, params
+
+from convlens.attribution import occlusion
+
+from convlens.core import inputs
+from convlens.core.progress import Deadline
 from serving.base import ConvLensHandler
 from serving.responses_attribution import encode_occlusion
 

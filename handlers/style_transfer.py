@@ -5,9 +5,11 @@ from typing import Any
 
 import numpy as np
 
-from convlens import inputs, params, params_style
-from convlens.errors import InvalidParameter
-from convlens.progress import Deadline
+from convlens import params, params_style
+
+from convlens.core import inputs
+from convlens.core.errors import InvalidParameter
+from convlens.core.progress import Deadline
 from convlens.style import transfer
 from serving.base import ConvLensHandler
 from serving.responses_style import encode_style_transfer

@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 
 from convlens import params
-from convlens.progress import Deadline
-from convlens.style import runtime
+from convlens.core.progress import Deadline
+from convlens.stylize import runtime
 from serving.base import BatchedHandler, Prepared
 from serving.responses_style import encode_stylized
 

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from convlens import params, patches
-from serving.lecture import LectureHandler
-from serving.responses_lecture import encode_top_patches
+from convlens import params
+
+from convlens.inspect import patches
+from serving.inspect import InspectHandler
+from serving.responses_inspect import encode_top_patches
 
 
-class TopPatchesHandler(LectureHandler):
+class TopPatchesHandler(InspectHandler):
     task = "top_patches"
 
     def run(self, fields: dict[str, Any], explain: bool) -> tuple[bytes, str]:

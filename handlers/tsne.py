@@ -3,12 +3,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from convlens import embedding, params
-from serving.lecture import LectureHandler
-from serving.responses_lecture import encode_layout
+from convlens import params
+
+from convlens.inspect import embedding
+from serving.inspect import InspectHandler
+from serving.responses_inspect import encode_layout
 
 
-class TsneHandler(LectureHandler):
+class TsneHandler(InspectHandler):
     task = "tsne"
 
     def run(self, fields: dict[str, Any], explain: bool) -> tuple[bytes, str]:

@@ -16,8 +16,12 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 from skimage import data  # noqa: E402
 
-from convlens import attribution, backbones, images, inputs, occlusion, render, segment  # noqa: E402
-from convlens.attribution_base import Neuron  # noqa: E402
+from convlens import attribution  # noqa: E402
+
+from convlens.attribution import occlusion, segment
+
+from convlens.core import backbones, colormaps, images, inputs
+from convlens.attribution.base import Neuron  # noqa: E402
 
 SIZE = 160
 CAT = 285  # Egyptian cat
@@ -43,7 +47,7 @@ def main(out: Path) -> None:
     tiles = [("photo", pixels)]
     for method in attribution.METHODS:
         result = attribution.saliency(bb, pixels, [CAT], method=method)[0]
-        picture = render.overlay(pixels, result.values) if "cam" in method else render.heatmap_image(result.values)
+        picture = colormaps.overlay(pixels, result.values) if "cam" in method else colormaps.heatmap_image(result.values)
         tiles.append((method, picture))
     (out / "attribution_methods.png").write_bytes(images.encode_image(labelled_strip(tiles[:4]), "png"))
     (out / "attribution_methods_2.png").write_bytes(images.encode_image(labelled_strip(tiles[4:]), "png"))
@@ -52,8 +56,8 @@ def main(out: Path) -> None:
     occ = occlusion.occlusion(bb, pixels, CAT, patch=24, stride=8)
     seg = segment.segment(bb, pixels, CAT)
     white = np.where(seg.mask[..., None], pixels, 255).astype(np.uint8)
-    more = [("neuron block12:10", render.heatmap_image(neuron.values)),
-            ("occlusion drop", render.overlay(pixels, occ.importance)), ("segment", white)]
+    more = [("neuron block12:10", colormaps.heatmap_image(neuron.values)),
+            ("occlusion drop", colormaps.overlay(pixels, occ.importance)), ("segment", white)]
     (out / "attribution_neuron_occlusion_segment.png").write_bytes(
         images.encode_image(labelled_strip(more), "png"))
     print(f"wrote {len(list(out.glob('attribution_*.png')))} pictures to {out}")

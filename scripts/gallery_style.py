@@ -17,8 +17,9 @@ import torch  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 from skimage import data  # noqa: E402
 
-from convlens import backbones  # noqa: E402
-from convlens.style import patterns, runtime, transfer  # noqa: E402
+from convlens.core import backbones  # noqa: E402
+from convlens.style import patterns, transfer  # noqa: E402
+from convlens.stylize import runtime
 
 CELL = 192
 

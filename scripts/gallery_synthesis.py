@@ -22,7 +22,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "handlers"))
 
-from convlens import backbones, images  # noqa: E402
+from convlens.core import backbones, images  # noqa: E402
 from convlens.synthesis import Objective, classviz, deepdream, fooling, inversion, texture  # noqa: E402
 
 GAP = 4

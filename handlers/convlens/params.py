@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-from .errors import InvalidParameter
-from .render import COLORMAPS
+from convlens.core.errors import InvalidParameter
+from convlens.core.colormaps import COLORMAPS
 
 IMAGE_FORMATS = ("png", "jpeg")
 MAX_TEXT = 256  # longest accepted text value (labels, names)
@@ -201,7 +201,7 @@ def parse_classify(fields: Fields) -> ClassifyParams:
 
 
 def saliency_methods() -> tuple[str, ...]:
-    from .attribution import METHODS
+    from convlens.attribution.methods import METHODS
 
     return tuple(METHODS)
 
@@ -221,13 +221,13 @@ def parse_saliency(fields: Fields) -> SaliencyParams:
 
 
 PARSERS: dict[str, Callable[[Fields], Any]] = {"classify": parse_classify, "saliency": parse_saliency}
-from .params_attribution import PARSERS as _ATTRIBUTION_PARSERS  # noqa: E402 (needs Fields above)
+from convlens.params_attribution import PARSERS as _ATTRIBUTION_PARSERS  # noqa: E402 (needs Fields above)
 
 PARSERS.update(_ATTRIBUTION_PARSERS)
 
 
 def _register_style() -> None:
-    from .params_style import parse_style_transfer, parse_stylize
+    from convlens.params_style import parse_style_transfer, parse_stylize
 
     PARSERS.update(style_transfer=parse_style_transfer, stylize=parse_stylize)
 
@@ -242,8 +242,8 @@ def parse(task: str, raw: Mapping[str, Any], ignored: tuple[str, ...] = ()) -> A
     fields.reject_unknown(ignored)
     return params
 
-from .params_lecture import PARSERS as LECTURE_PARSERS  # noqa: E402  (filters, activations, top_patches, ...)
-PARSERS.update(LECTURE_PARSERS)
-from .params_synthesis import SYNTHESIS_PARSERS  # noqa: E402 - registers classviz, fooling, ... (needs Fields)
+from convlens.params_inspect import PARSERS as INSPECT_PARSERS  # noqa: E402  (filters, activations, top_patches, ...)
+PARSERS.update(INSPECT_PARSERS)
+from convlens.params_synthesis import SYNTHESIS_PARSERS  # noqa: E402 - registers classviz, fooling, ... (needs Fields)
 
 PARSERS.update(SYNTHESIS_PARSERS)

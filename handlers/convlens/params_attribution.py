@@ -9,14 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from .attribution_base import Neuron
-from .attribution_paths import BASELINES
-from .errors import InvalidParameter, TooLarge
-from .render import COLORMAPS
+from convlens.attribution.base import Neuron
+from convlens.attribution.paths import BASELINES
+from convlens.core.errors import InvalidParameter, TooLarge
+from convlens.core.colormaps import COLORMAPS
 
 if TYPE_CHECKING:
-    from . import params
-    from .params import Fields
+    from convlens import params
+    from convlens.params import Fields
 
 # passes x pixels per request: 100 passes at 224 x 224 (~10 s of EfficientNet-Lite0 on 2 CPU cores)
 MAX_PASS_PIXELS = 100 * 224 * 224
@@ -69,7 +69,7 @@ def method_options(fields: Fields, method: str, size: int) -> dict[str, Any]:
 
 
 def parse_saliency(fields: Fields) -> "params.SaliencyParams":
-    from . import params
+    from convlens import params
 
     base = params.parse_saliency(fields)
     layer, has_channel = fields.text("layer"), fields.present("channel")
@@ -81,7 +81,7 @@ def parse_saliency(fields: Fields) -> "params.SaliencyParams":
                                               "layer of its class activation map and 'channel' is not used")
         options["layer"] = layer
     elif layer is not None or has_channel:
-        from .attribution import NEURON_METHODS
+        from convlens.attribution.methods import NEURON_METHODS
 
         if base.method not in NEURON_METHODS:
             raise InvalidParameter("layer", f"explaining an inner neuron (layer + channel) works with methods "
@@ -151,7 +151,7 @@ class SegmentParams:
 
 
 def parse_segment(fields: Fields) -> SegmentParams:
-    from .attribution import METHODS
+    from convlens.attribution.methods import METHODS
 
     p = SegmentParams(
         image=fields.image("image", aliases=("body", "data")),

@@ -4,8 +4,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .errors import InvalidParameter
-from .params import Fields, flag, progress_flag
+from convlens.core.errors import InvalidParameter
+from convlens.params import Fields, flag, progress_flag
 
 MAX_STYLES = 4            # style, style_2, ..., style_4
 MAX_TRANSFER_STEPS = 1000  # hard cap; the endpoint's YAML sets a lower serving limit

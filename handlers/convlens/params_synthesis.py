@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .errors import InvalidParameter
-from .params import Fields, progress_flag
+from convlens.core.errors import InvalidParameter
+from convlens.params import Fields, progress_flag
 
 FORMATS = ("png", "jpeg", "json", "npy", "proto")
 MAX_SEED = 2**31 - 1

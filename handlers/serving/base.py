@@ -14,8 +14,10 @@ from typing import Any, ClassVar, Hashable, Mapping
 
 import torch
 
-from convlens import attribution, backbones, images, inputs, params
-from convlens.errors import ConvLensError, InvalidParameter
+from convlens import attribution, params
+
+from convlens.core import backbones, images, inputs
+from convlens.core.errors import ConvLensError, InvalidParameter
 
 from .progress import ProgressStream, close_grpc_stream, over_grpc, progress_requested, send_intermediate
 from .requests import request_fields, wants_proto

@@ -38,8 +38,8 @@ import logging
 import time
 from typing import Any, Callable, Mapping
 
-from convlens import images
-from convlens.progress import ProgressEvent
+from convlens.core import images
+from convlens.core.progress import ProgressEvent
 
 from . import convlens_pb2 as pb
 from .requests import BODY

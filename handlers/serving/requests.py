@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from convlens.errors import InvalidParameter
+from convlens.core.errors import InvalidParameter
 
 BODY = "body"
 

@@ -6,9 +6,10 @@ from typing import Any
 
 import numpy as np
 
-from convlens import images, render
-from convlens.errors import ConvLensError
-from convlens.results import Classification, Prediction, SaliencyResult
+from convlens.core import colormaps, images
+from convlens.core.errors import ConvLensError
+from convlens.attribution.results import Heatmap
+from convlens.core.results import Classification, Prediction
 
 from . import convlens_pb2 as pb
 
@@ -42,14 +43,14 @@ def encode_classification(result: Classification, fmt: str) -> tuple[bytes, str]
     return json_bytes(body), CONTENT_TYPES["json"]
 
 
-def saliency_picture(result: SaliencyResult, view: str, colormap: str) -> np.ndarray:
+def saliency_picture(result: Heatmap, view: str, colormap: str) -> np.ndarray:
     """The map as a colour picture: the heatmap alone, or blended over the image the network saw."""
     if view == "overlay":
-        return render.overlay(result.image, result.values, name=colormap)
-    return render.heatmap_image(result.values, name=colormap)
+        return colormaps.overlay(result.image, result.values, name=colormap)
+    return colormaps.heatmap_image(result.values, name=colormap)
 
 
-def encode_saliency(result: SaliencyResult, fmt: str, view: str = "heatmap", colormap: str = "inferno"
+def encode_saliency(result: Heatmap, fmt: str, view: str = "heatmap", colormap: str = "inferno"
                     ) -> tuple[bytes, str]:
     values = np.asarray(result.values, dtype=np.float32)
     height, width = values.shape
@@ -57,7 +58,7 @@ def encode_saliency(result: SaliencyResult, fmt: str, view: str = "heatmap", col
     if fmt in ("png", "jpeg"):
         return images.encode_image(saliency_picture(result, view, colormap), fmt), CONTENT_TYPES[fmt]
     if fmt == "npy":
-        return render.npy_bytes(values), CONTENT_TYPES["npy"]
+        return colormaps.npy_bytes(values), CONTENT_TYPES["npy"]
     if fmt == "proto":
         msg = pb.Heatmap(width=width, height=height, values=values.ravel().tolist(), min=lo, max=hi,
                          method=result.method, backbone=result.backbone, layer=result.layer or "",

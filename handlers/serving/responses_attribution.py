@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from convlens import images, render
-from convlens.results import OcclusionResult, SegmentResult
+from convlens.core import colormaps, images
+from convlens.attribution.results import OcclusionMap, Segmentation
 
 from . import convlens_pb2 as pb
 from .responses import CONTENT_TYPES, json_bytes, prediction_dict, prediction_proto
@@ -14,17 +14,17 @@ def _range(values: np.ndarray) -> tuple[float, float]:
     return (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
 
 
-def encode_occlusion(result: OcclusionResult, fmt: str, view: str = "heatmap", colormap: str = "inferno"
+def encode_occlusion(result: OcclusionMap, fmt: str, view: str = "heatmap", colormap: str = "inferno"
                      ) -> tuple[bytes, str]:
     """Pictures show the probability DROP (bright = covering it hurts the target most); npy is the raw grid;
     JSON and proto carry the probability at image resolution, the grid and its geometry."""
     if fmt in ("png", "jpeg"):
         drop = result.importance
-        picture = (render.overlay(result.image, drop, name=colormap) if view == "overlay"
-                   else render.heatmap_image(drop, name=colormap))
+        picture = (colormaps.overlay(result.image, drop, name=colormap) if view == "overlay"
+                   else colormaps.heatmap_image(drop, name=colormap))
         return images.encode_image(picture, fmt), CONTENT_TYPES[fmt]
     if fmt == "npy":
-        return render.npy_bytes(result.grid.astype(np.float32)), CONTENT_TYPES["npy"]
+        return colormaps.npy_bytes(result.grid.astype(np.float32)), CONTENT_TYPES["npy"]
     values = result.values.astype(np.float32)
     height, width = values.shape
     lo, hi = _range(values)
@@ -45,7 +45,7 @@ def encode_occlusion(result: OcclusionResult, fmt: str, view: str = "heatmap", c
     return json_bytes(body), CONTENT_TYPES["json"]
 
 
-def segment_picture(result: SegmentResult, view: str, fmt: str) -> np.ndarray:
+def segment_picture(result: Segmentation, view: str, fmt: str) -> np.ndarray:
     """cutout: transparent (PNG) or black (JPEG) outside the mask; mask: white on black; overlay: dimmed outside."""
     mask = result.mask[..., None]
     if view == "mask":
@@ -57,12 +57,12 @@ def segment_picture(result: SegmentResult, view: str, fmt: str) -> np.ndarray:
     return np.where(mask, result.image, 0).astype(np.uint8)
 
 
-def encode_segment(result: SegmentResult, fmt: str, view: str = "cutout") -> tuple[bytes, str]:
+def encode_segment(result: Segmentation, fmt: str, view: str = "cutout") -> tuple[bytes, str]:
     height, width = result.mask.shape
     if fmt in ("png", "jpeg"):
         return images.encode_image(segment_picture(result, view, fmt), fmt), CONTENT_TYPES[fmt]
     if fmt == "npy":
-        return render.npy_bytes(result.mask.astype(np.uint8)), CONTENT_TYPES["npy"]
+        return colormaps.npy_bytes(result.mask.astype(np.uint8)), CONTENT_TYPES["npy"]
     fraction = float(result.mask.mean())
     if fmt == "proto":
         mask_png = images.encode_image(segment_picture(result, "mask", "png"), "png")

@@ -5,7 +5,7 @@ import base64
 
 import numpy as np
 
-from convlens import images, render
+from convlens.core import colormaps, images
 from convlens.style.transfer import TransferResult
 
 from . import convlens_pb2 as pb
@@ -26,7 +26,7 @@ def encode_style_transfer(result: TransferResult, fmt: str, quality: int, weight
     if fmt in ("png", "jpeg"):
         return _encoded(pixels, fmt, quality)[0], CONTENT_TYPES[fmt]
     if fmt == "npy":
-        return render.npy_bytes(pixels), CONTENT_TYPES["npy"]
+        return colormaps.npy_bytes(pixels), CONTENT_TYPES["npy"]
     data, kind = _encoded(pixels, "png", quality)
     if fmt == "proto":
         msg = pb.StyleTransferResult(
@@ -46,7 +46,7 @@ def encode_stylized(pixels: np.ndarray, fmt: str, quality: int, model: str, styl
     if fmt in ("png", "jpeg"):
         return _encoded(pixels, fmt, quality)[0], CONTENT_TYPES[fmt]
     if fmt == "npy":
-        return render.npy_bytes(pixels), CONTENT_TYPES["npy"]
+        return colormaps.npy_bytes(pixels), CONTENT_TYPES["npy"]
     data, kind = _encoded(pixels, "png", quality)
     if fmt == "proto":
         msg = pb.StylizeResult(image=pb.Image(data=data, format=kind, width=w, height=h, name="stylized"),

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from convlens import images, render
+from convlens.core import colormaps, images
 from convlens.synthesis import SynthesisResult
 
 from . import convlens_pb2 as pb
@@ -47,7 +47,7 @@ def encode_synthesis(result: SynthesisResult, fmt: str, view: str | None = None)
     if fmt in ("png", "jpeg"):
         return images.encode_image(picture(result, view), fmt), CONTENT_TYPES[fmt]
     if fmt == "npy":
-        return render.npy_bytes(np.asarray(result.raw, dtype=np.float32)), CONTENT_TYPES["npy"]
+        return colormaps.npy_bytes(np.asarray(result.raw, dtype=np.float32)), CONTENT_TYPES["npy"]
     pngs = [(name, image, images.encode_png(image)) for name, image in result.images]
     if fmt == "proto":
         msg = pb.SynthesisResult(

@@ -7,10 +7,10 @@ from typing import Any, ClassVar
 import numpy as np
 from PIL import Image
 
-from convlens import inputs
-from convlens.errors import InvalidParameter
+from convlens.core import inputs
+from convlens.core.errors import InvalidParameter
 from convlens.params_synthesis import MAX_SIDE
-from convlens.progress import Deadline
+from convlens.core.progress import Deadline
 from convlens.synthesis import SynthesisResult
 
 from .base import ConvLensHandler

@@ -27,7 +27,7 @@ DTYPES = {"float", "float16", "float32", "float64", "double", "half", "bfloat16"
 
 # (path under handlers/, enclosing function, factory or "numpy") -> why a CPU tensor is right there
 ALLOWED = {
-    ("convlens/inputs.py", "to_tensor", "from_numpy"):
+    ("convlens/core/inputs.py", "to_tensor", "from_numpy"):
         "CPU by contract: classify() and style_transfer() move their input to the backbone's device",
     ("convlens/synthesis/regularizers.py", "gaussian_kernel", "arange"):
         "a CPU kernel: gaussian_blur moves it to x's device, ssim runs on CPU",

@@ -7,8 +7,8 @@ import torch
 from torch import nn
 
 from convlens import attribution
-from convlens.backbones import Backbone, Preprocessing
-from convlens.errors import InvalidParameter
+from convlens.core.backbones import Backbone, Preprocessing
+from convlens.core.errors import InvalidParameter
 
 
 def tiny_backbone(dtype=torch.float64) -> Backbone:
@@ -106,7 +106,7 @@ def test_real_backbone_saliency_covers_the_whole_image():
     from PIL import Image
     from skimage import data
 
-    from convlens import backbones, inputs
+    from convlens.core import backbones, inputs
 
     bb = backbones.load_backbone(device=torch.device("cpu"))
     pixels = inputs.explanation_pixels(Image.fromarray(data.chelsea()), 96)

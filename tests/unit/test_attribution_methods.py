@@ -8,10 +8,12 @@ import pytest
 import torch
 from torch import nn
 
-from convlens import attribution, occlusion
-from convlens.attribution_base import Neuron
-from convlens.backbones import Backbone, Preprocessing
-from convlens.errors import InvalidParameter
+from convlens import attribution
+
+from convlens.attribution import occlusion
+from convlens.attribution.base import Neuron
+from convlens.core.backbones import Backbone, Preprocessing
+from convlens.core.errors import InvalidParameter
 
 torch.set_num_threads(1)
 

@@ -7,8 +7,8 @@ import torch
 from PIL import Image
 from skimage import data
 
-from convlens import backbones, classify, inputs
-from convlens.errors import InvalidParameter
+from convlens.core import backbones, classify, inputs
+from convlens.core.errors import InvalidParameter
 
 CAT_CLASSES = {281, 282, 283, 284, 285}  # tabby, tiger cat, Persian, Siamese, Egyptian cat
 

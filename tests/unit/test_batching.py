@@ -180,7 +180,7 @@ def pixels_of(body: bytes) -> np.ndarray:
 
 
 def test_batched_stylize_equals_unbatched_and_groups_by_network_blend_and_size(stylize_handler, monkeypatch):
-    from convlens.style import runtime
+    from convlens.stylize import runtime
 
     blend = b"stained_glass:0.7,cubist:0.3"
     big = jpeg(data.astronaut(), (200, 150))  # larger than the 128 px tile: tiled, so it runs alone

@@ -14,9 +14,12 @@ from PIL import Image
 from skimage import data
 
 import device_lint
-from convlens import activations, attribution, backbones, classify, embedding, filters, inputs, occlusion, patches
-from convlens import segment
-from convlens.backbones import Backbone
+from convlens import attribution
+from convlens.attribution import occlusion
+from convlens.core import backbones, classify, inputs
+from convlens.inspect import activations, embedding, filters, patches
+from convlens.attribution import segment
+from convlens.core.backbones import Backbone
 from convlens.style import export, nets, transfer
 from convlens.synthesis import common, metrics
 from convlens.synthesis.classviz import Objective, classviz

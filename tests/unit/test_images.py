@@ -1,4 +1,4 @@
-"""Tests for convlens.images: decoding untrusted bytes, limits, mode conversion and encoding."""
+"""Tests for convlens.core.images: decoding untrusted bytes, limits, mode conversion and encoding."""
 from __future__ import annotations
 
 import io
@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageFile
 
-from convlens import images
-from convlens.errors import InvalidImage, TooLarge
+from convlens.core import images
+from convlens.core.errors import InvalidImage, TooLarge
 
 RED, BLUE, WHITE = (255, 0, 0), (0, 0, 255), (255, 255, 255)
 PALETTE8 = np.array(

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from convlens import params
-from convlens.errors import InvalidParameter
+from convlens.core.errors import InvalidParameter
 
 PNG = b"\x89PNG\r\n\x1a\n fake bytes are fine here: decoding happens later"
 

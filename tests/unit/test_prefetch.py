@@ -13,7 +13,7 @@ from torchvision.models._api import WeightsEnum
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 import prefetch_weights  # noqa: E402
-from convlens import backbones  # noqa: E402
+from convlens.core import backbones  # noqa: E402
 
 ARCH = "squeezenet1_1"  # small stand-in for vgg16/vgg19: same code path, 5 MB
 

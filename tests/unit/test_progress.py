@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from convlens.progress import Deadline, ProgressEvent, TimeLimitExceeded
+from convlens.core.progress import Deadline, ProgressEvent, TimeLimitExceeded
 
 
 def test_deadline_raises_after_budget():

@@ -16,8 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from convlens import images, params
-from convlens.errors import ConvLensError, InvalidImage, TooLarge
+from convlens import params
+
+from convlens.core import images
+from convlens.core.errors import ConvLensError, InvalidImage, TooLarge
 
 FAST = settings(max_examples=80, deadline=2000, suppress_health_check=[HealthCheck.too_slow])
 LIMITS = images.ImageLimits(max_bytes=1 << 20, max_pixels=1 << 20, max_side=4096)

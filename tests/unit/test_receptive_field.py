@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torchvision.models import alexnet, resnet18, vgg11
 
-from convlens.receptive_field import UnsupportedReceptiveField, receptive_field
+from convlens.inspect.receptive_field import UnsupportedReceptiveField, receptive_field
 
 
 def linearized(model: nn.Module) -> nn.Module:
@@ -105,7 +105,7 @@ def test_alexnet_and_resnet18_prefixes_match_brute_force():
 
 @pytest.fixture(scope="module")
 def lite0():
-    from convlens.backbones import load_backbone
+    from convlens.core.backbones import load_backbone
 
     return load_backbone("efficientnet_lite0", device=torch.device("cpu"))
 

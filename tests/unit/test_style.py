@@ -11,10 +11,13 @@ import numpy as np
 import pytest
 import torch
 
-from convlens import backbones, params
-from convlens.errors import InvalidParameter
-from convlens.style import export, losses, nets, patterns, runtime, train, transfer
+from convlens import params
 
+from convlens.core import backbones
+from convlens.core.errors import InvalidParameter
+from convlens.style import export, losses, nets, patterns, train, transfer
+
+from convlens.stylize import runtime
 TINY = nets.NetConfig(width=4, blocks=1)
 
 
@@ -186,7 +189,7 @@ def test_large_photo_bounded_memory(library, tmp_path):
     code = textwrap.dedent(f"""
         import numpy as np, resource, sys
         sys.path.insert(0, {str(Path(runtime.__file__).parents[2])!r})
-        from convlens.style import runtime
+        from convlens.stylize import runtime
         lib = runtime.StyleLibrary({str(library.folder)!r}, threads=2)
         img = np.full((3000, 4000, 3), 128, np.uint8); img[::7] = 30
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -242,7 +245,7 @@ def test_transfer_lowers_content_and_style_losses_from_noise(backbone, optimizer
 
 
 def test_transfer_multiscale_blend_preserve_colors_and_deadline(backbone):
-    from convlens.progress import Deadline, TimeLimitExceeded
+    from convlens.core.progress import Deadline, TimeLimitExceeded
 
     assert transfer.pass_sizes(640, True) == [160, 320, 640] and transfer.pass_sizes(640, False) == [640]
     content = torch.rand(1, 3, 40, 60)

@@ -12,9 +12,9 @@ from PIL import Image
 from skimage import data
 from skimage.metrics import structural_similarity
 
-from convlens import backbones
-from convlens.errors import InvalidParameter
-from convlens.progress import Deadline, TimeLimitExceeded
+from convlens.core import backbones
+from convlens.core.errors import InvalidParameter
+from convlens.core.progress import Deadline, TimeLimitExceeded
 from convlens.synthesis import Objective, classviz, deepdream, fooling, inversion, texture
 from convlens.synthesis import regularizers as reg
 from convlens.synthesis.common import features, gram

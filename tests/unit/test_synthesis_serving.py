@@ -14,8 +14,8 @@ from PIL import Image
 
 from classviz import ClassvizHandler
 from convlens import params
-from convlens.errors import InvalidParameter
-from convlens.progress import ProgressEvent
+from convlens.core.errors import InvalidParameter
+from convlens.core.progress import ProgressEvent
 from convlens_client.streaming import Progress, frames
 from fooling import FoolingHandler
 from serving import convlens_pb2 as pb

@@ -10,8 +10,8 @@ import pytest
 import torch
 from torch import nn
 
-from convlens import backbones
-from convlens.backbones import BackboneUnavailable
+from convlens.core import backbones
+from convlens.core.backbones import BackboneUnavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -12,7 +12,7 @@ from typing import Iterable, Sequence
 import torch
 from torch import nn
 
-from ..backbones import Backbone
+from convlens.core.backbones import Backbone
 
 
 def gram(features: torch.Tensor) -> torch.Tensor:

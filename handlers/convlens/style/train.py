@@ -1,7 +1,7 @@
 """Train a feed-forward stylizer: `python -m convlens.style.train --style NAME_OR_IMAGE [...] --content skimage`.
 
 One `--style` trains a single-style network; several train one multi-style network (conditional instance norm),
-each step drawing one style per image. Loss network: a backbone from `convlens.backbones` (default
+each step drawing one style per image. Loss network: a backbone from `convlens.core.backbones` (default
 efficientnet_lite0, offline; vgg16/vgg19 when their weights are local). Content: a folder of photos or `skimage`
 (the photos scikit-image ships), random crops at random scales.
 
@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .. import backbones
+from convlens.core import backbones
 from . import losses, nets, patterns
 
 DEFAULT_LAYERS = {

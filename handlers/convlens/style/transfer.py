@@ -14,8 +14,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..backbones import Backbone
-from ..progress import Deadline, ProgressCallback, ProgressEvent
+from convlens.core.backbones import Backbone
+from convlens.core.progress import Deadline, ProgressCallback, ProgressEvent
 from . import color, losses
 
 # (style layers, content layer) per loss network; VGG as in Gatys et al., EfficientNet chosen by stage depth.

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 import torch
 
-from ..backbones import Backbone
-from ..classify import predictions_from_logits
-from ..errors import InvalidParameter
-from ..progress import Deadline, ProgressCallback
+from convlens.core.backbones import Backbone
+from convlens.core.classify import predictions_from_logits
+from convlens.core.errors import InvalidParameter
+from convlens.core.progress import Deadline, ProgressCallback
 from . import regularizers as reg
 from .common import Steps, features, generator, to_float_hwc, to_uint8
 from .image_param import FourierParam, PixelParam

@@ -8,8 +8,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..backbones import Backbone
-from ..progress import Deadline, ProgressCallback, ProgressEvent
+from convlens.core.backbones import Backbone
+from convlens.core.progress import Deadline, ProgressCallback, ProgressEvent
 
 
 class _Captured(Exception):

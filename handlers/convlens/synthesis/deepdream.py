@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..backbones import Backbone
-from ..progress import Deadline, ProgressCallback
+from convlens.core.backbones import Backbone
+from convlens.core.progress import Deadline, ProgressCallback
 from . import regularizers as reg
 from .common import Steps, features, generator, resize, to_float_hwc, to_tensor, to_uint8
 from .results import SynthesisResult

@@ -10,9 +10,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..backbones import Backbone
-from ..classify import predictions_from_logits
-from ..progress import Deadline, ProgressCallback
+from convlens.core.backbones import Backbone
+from convlens.core.classify import predictions_from_logits
+from convlens.core.progress import Deadline, ProgressCallback
 from .common import Steps, to_tensor, to_uint8
 from .results import SynthesisResult
 

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..results import Prediction
+from convlens.core.results import Prediction
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ..backbones import Backbone
-from ..progress import Deadline, ProgressCallback
+from convlens.core.backbones import Backbone
+from convlens.core.progress import Deadline, ProgressCallback
 from .common import Steps, features, generator, gram, noise, to_float_hwc, to_tensor, to_uint8
 from .results import SynthesisResult
 

@@ -8,9 +8,9 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .attribution import TOP1, saliency
-from .backbones import Backbone
-from .results import SegmentResult
+from .methods import TOP1, saliency
+from convlens.core.backbones import Backbone
+from .results import Segmentation
 
 
 def grabcut_mask(image: np.ndarray, values: np.ndarray, foreground: float = 0.95, background: float = 0.30,
@@ -39,9 +39,9 @@ def grabcut_mask(image: np.ndarray, values: np.ndarray, foreground: float = 0.95
 
 def segment(backbone: Backbone, pixels: np.ndarray, target: int = TOP1, method: str = "guided_gradcam",
             foreground: float = 0.95, background: float = 0.30, iterations: int = 5,
-            options: Mapping[str, Any] | None = None) -> SegmentResult:
+            options: Mapping[str, Any] | None = None) -> Segmentation:
     """Saliency of `target` on one HxWx3 uint8 image -> GrabCut foreground mask and its cut-out."""
     result = saliency(backbone, pixels, [target], method=method, options=options)[0]
     mask = grabcut_mask(pixels, result.values, foreground, background, iterations)
-    return SegmentResult(mask=mask, saliency=result.values, image=pixels, method=method, backbone=backbone.name,
+    return Segmentation(mask=mask, saliency=result.values, image=pixels, method=method, backbone=backbone.name,
                          target=result.target, predicted=result.predicted)

@@ -112,7 +112,7 @@ def path_children(module: nn.Module) -> list[nn.Module] | None:
             raise UnsupportedReceptiveField("squeeze-excitation pools globally: every unit sees the whole image")
         expand = [module._expand_conv, module._bn0] if module._block_args.expand_ratio != 1 else []
         return [*expand, module._depthwise_conv, module._bn1, module._project_conv, module._bn2]
-    if kind == "EfficientNetLite":  # convlens.backbones wrapper
+    if kind == "EfficientNetLite":  # convlens.core.backbones wrapper
         return [module.stem, *module.blocks, module.head]
     if kind in ("BasicBlock", "Bottleneck"):  # torchvision ResNet: the 1x1 shortcut is nested in the main path
         path = [module.conv1, module.bn1, module.conv2, module.bn2]  # (their shared ReLU runs several times)

@@ -10,12 +10,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .attribution_base import TOP1, auto_batch_size, resolve_targets
-from .attribution_paths import blurred
-from .backbones import Backbone
-from .classify import predictions_from_logits
-from .progress import Deadline
-from .results import OcclusionResult
+from .base import TOP1, auto_batch_size, resolve_targets
+from .paths import blurred
+from convlens.core.backbones import Backbone
+from convlens.core.classify import predictions_from_logits
+from convlens.core.progress import Deadline
+from .results import OcclusionMap
 
 FILLS = ("mean", "zero", "blur")
 
@@ -90,7 +90,7 @@ def _forward_fill(values: np.ndarray, axis: int) -> np.ndarray:
 
 def occlusion(backbone: Backbone, pixels: np.ndarray, target: int = TOP1, patch: int = 32, stride: int = 16,
               fill: str = "mean", batch_size: int | None = None, deadline: Deadline | None = None
-              ) -> OcclusionResult:
+              ) -> OcclusionMap:
     """Occlusion map of one HxWx3 uint8 image for class `target` (TOP1 = the network's top-1)."""
     x = torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1)[None].float().div_(255.0)
     x = x.to(backbone.device)
@@ -100,5 +100,5 @@ def occlusion(backbone: Backbone, pixels: np.ndarray, target: int = TOP1, patch:
     grid = occlusion_probabilities(backbone, x, resolved, patch, stride, fill, batch_size, deadline)
     h, w = pixels.shape[:2]
     target_p, predicted = predictions_from_logits(backbone, logits[0], [resolved, int(logits[0].argmax())])
-    return OcclusionResult(grid=grid, values=upsample_grid(grid, h, w, patch, stride), image=pixels, patch=patch,
+    return OcclusionMap(grid=grid, values=upsample_grid(grid, h, w, patch, stride), image=pixels, patch=patch,
                            stride=stride, fill=fill, backbone=backbone.name, target=target_p, predicted=predicted)

@@ -8,7 +8,7 @@ import math
 import torch
 from torchvision.transforms.functional import gaussian_blur
 
-from .attribution_base import Attribution, auto_batch_size
+from .base import Attribution, auto_batch_size
 
 BASELINES = ("black", "zero", "blur", "noise")
 

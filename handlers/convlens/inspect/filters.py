@@ -8,9 +8,9 @@ from __future__ import annotations
 import numpy as np
 from torch import nn
 
-from .backbones import Backbone
-from .errors import InvalidParameter
-from .results_lecture import FilterBank
+from convlens.core.backbones import Backbone
+from convlens.core.errors import InvalidParameter
+from .results import FilterBank
 
 
 def module_name(model: nn.Module, module: nn.Module) -> str:

@@ -1,4 +1,4 @@
-"""Pictures of the lecture tools: tile grids, thumbnails, two-row rankings and 2-D layouts; numpy + Pillow only.
+"""Pictures of the inspect tools: tile grids, thumbnails, two-row rankings and 2-D layouts; numpy + Pillow only.
 
 Everything takes uint8 arrays (or float maps plus an explicit value range) and returns an HxWx3 uint8 picture;
 tiles are enlarged by whole-pixel repetition so every tile pixel is exactly one value of the map it shows.
@@ -11,7 +11,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from . import render
+from . import colormaps
 
 BACKGROUND = 255
 
@@ -131,5 +131,5 @@ def barcode(vectors: np.ndarray, row_height: int = 12, max_width: int = 1024) ->
         groups = math.ceil(values.shape[1] / max_width)
         padded = np.pad(values, ((0, 0), (0, groups * max_width - values.shape[1])), mode="edge")
         values = padded.reshape(len(values), max_width, groups).mean(axis=2)
-    colours = render.colormap(render.normalize(values, 99.5), "viridis")
+    colours = colormaps.colormap(colormaps.normalize(values, 99.5), "viridis")
     return np.repeat(colours, row_height, axis=0)

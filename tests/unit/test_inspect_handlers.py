@@ -1,4 +1,4 @@
-"""The six lecture handlers with a fake TorchServe context: formats agree, errors name their field."""
+"""The six inspect handlers with a fake TorchServe context: formats agree, errors name their field."""
 from __future__ import annotations
 
 import io

@@ -12,9 +12,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .backbones import Backbone
-from .errors import InvalidParameter
-from .results_lecture import ActivationMaps, ChannelStat
+from convlens.core.backbones import Backbone
+from convlens.core.errors import InvalidParameter
+from .results import ActivationMaps, ChannelStat
 
 
 class Reached(Exception):

@@ -1,4 +1,4 @@
-"""Lecture tools on known answers: hand-set filters, activation tiles = the layer's output, top patches on a toy
+"""Looking-inside tools on known answers: hand-set filters, activation tiles = the layer's output, top patches on a toy
 detector, nearest neighbours of a duplicate, t-SNE of two separated groups, grid snapping, zip and field limits."""
 from __future__ import annotations
 
@@ -10,10 +10,14 @@ import pytest
 import torch
 from torch import nn
 
-from convlens import activations, embedding, filters, params, patches, render_grids, render_lecture
-from convlens.archives import ArchiveLimits, read_zip
-from convlens.backbones import Backbone, Preprocessing
-from convlens.errors import InvalidParameter, TooLarge
+from convlens import params
+
+from convlens.core import grids
+
+from convlens.inspect import activations, embedding, filters, patches, render
+from convlens.core.archives import ArchiveLimits, read_zip
+from convlens.core.backbones import Backbone, Preprocessing
+from convlens.core.errors import InvalidParameter, TooLarge
 
 
 def toy_backbone(model: nn.Module, layers: dict[str, nn.Module]) -> Backbone:
@@ -37,19 +41,19 @@ def test_filter_grid_of_hand_set_weights():
     backbone = toy_backbone(nn.Sequential(conv1, nn.ReLU(), conv2), {"conv1": conv1, "conv2": conv2})
     bank = filters.filter_bank(backbone)
     assert bank.rgb and bank.module == "0" and bank.weights.shape == (2, 3, 2, 2)
-    picture = render_lecture.filters_picture(bank, min_tile=4)  # factor 2: each weight is a 2x2 block
+    picture = render.filters_picture(bank, min_tile=4)  # factor 2: each weight is a 2x2 block
     expected_red = np.array([[0, 85], [170, 255]], np.uint8)
-    top, left = render_grids.tile_origin(0, 2, 4, 4)
+    top, left = grids.tile_origin(0, 2, 4, 4)
     tile0 = picture[top:top + 4:2, left:left + 4:2]
     np.testing.assert_array_equal(tile0[..., 0], expected_red)
     # green and blue are 0 where red is 0: per-filter min-max over all three channels
     np.testing.assert_array_equal(tile0[..., 1], np.zeros((2, 2), np.uint8))
-    top, left = render_grids.tile_origin(1, 2, 4, 4)
+    top, left = grids.tile_origin(1, 2, 4, 4)
     assert (picture[top:top + 4, left:left + 4] == 128).all()
 
     deeper = filters.filter_bank(backbone, "conv2")
     assert not deeper.rgb and deeper.weights.shape == (2, 2, 1, 1)
-    tiles, cols = render_lecture.filter_tiles(deeper)
+    tiles, cols = render.filter_tiles(deeper)
     assert cols == 2 and [int(t[0, 0]) for t in tiles] == [255, 0, 255, 0]  # each filter on its own range
 
 
@@ -60,9 +64,9 @@ def test_filters_of_a_torchvision_arch_and_of_efficientnet_blocks(lite0):
     backbone = toy_backbone(net, {"features.0": net.features[0], "features.3": net.features[3]})
     bank = filters.filter_bank(backbone, max_filters=64)
     assert bank.rgb and bank.weights.shape == (64, 3, 11, 11)
-    picture = render_lecture.filters_picture(bank)
+    picture = render.filters_picture(bank)
     assert picture.shape == (8 * 33 + 9 * 2, 8 * 33 + 9 * 2, 3)  # 8x8 tiles of 11 px x3, 2 px apart
-    tiles, _ = render_lecture.filter_tiles(bank)
+    tiles, _ = render.filter_tiles(bank)
     np.testing.assert_array_equal(tiles[5], filters.scale_filters(bank.weights)[5].transpose(1, 2, 0))
     assert tiles[5].min() == 0 and tiles[5].max() == 255
     deep = filters.filter_bank(backbone, "features.3", max_filters=4, max_channels=5)
@@ -96,13 +100,13 @@ def test_activation_tiles_equal_the_layers_output():
         assert s.mean == pytest.approx(means[s.channel], rel=1e-5)
         assert s.max == pytest.approx(direct[s.channel].max(), rel=1e-5)
         assert s.fraction_active == pytest.approx((direct[s.channel] > 0).mean())
-    picture = render_lecture.activations_picture(maps, min_tile=20)  # 10x12 maps enlarged 2x, 3 columns
+    picture = render.activations_picture(maps, min_tile=20)  # 10x12 maps enlarged 2x, 3 columns
     hi = direct.max()
     for k, channel in enumerate(maps.order):
-        top, left = render_grids.tile_origin(k, 3, 20, 24)
+        top, left = grids.tile_origin(k, 3, 20, 24)
         tile = picture[top:top + 20:2, left:left + 24:2, 0]
         np.testing.assert_array_equal(tile, np.rint(np.clip(direct[channel] / hi, 0, 1) * 255).astype(np.uint8))
-    one = render_lecture.activations_picture(maps, channel=maps.order[0], large=40)
+    one = render.activations_picture(maps, channel=maps.order[0], large=40)
     assert one.shape == (40, 48, 3)
 
 
@@ -164,7 +168,7 @@ def test_top_patches_find_the_spots_and_crop_at_the_receptive_field():
 
 
 def test_a_spent_time_budget_is_a_413_naming_the_field():
-    from convlens.progress import Deadline, TimeLimitExceeded
+    from convlens.core.progress import Deadline, TimeLimitExceeded
 
     with pytest.raises(TimeLimitExceeded) as err:
         patches.top_patches(spot_detector(), [spot(1, 1)], ["a"], "relu", channel=1,
@@ -200,7 +204,7 @@ def test_guided_backprop_batched_equals_unbatched_and_removes_its_hooks(lite0):
 
 @pytest.fixture(scope="module")
 def lite0():
-    from convlens.backbones import load_backbone
+    from convlens.core.backbones import load_backbone
 
     return load_backbone("efficientnet_lite0", device=torch.device("cpu"))
 

@@ -13,10 +13,10 @@ import torch
 from torch import nn
 
 from .activations import Reached, layer_output, to_batch01
-from .backbones import Backbone
-from .errors import InvalidParameter
-from .progress import Deadline
-from .results_lecture import Embedding, Layout, Neighbor, NeighborRanking
+from convlens.core.backbones import Backbone
+from convlens.core.errors import InvalidParameter
+from convlens.core.progress import Deadline
+from .results import Embedding, Layout, Neighbor, Neighbors
 
 
 def last_linear(model: nn.Module) -> nn.Linear:
@@ -90,13 +90,13 @@ def _ranked(d: np.ndarray, names: Sequence[str], top: int) -> list[Neighbor]:
 
 def neighbors(backbone: Backbone, query: np.ndarray, gallery: Sequence[np.ndarray], names: Sequence[str],
               metric: str = "cosine", layer: str | None = None, top: int | None = None, batch_size: int = 16,
-              deadline: Deadline | None = None) -> NeighborRanking:
+              deadline: Deadline | None = None) -> Neighbors:
     """The gallery ranked by feature distance to the query, and by pixel distance, nearest first."""
     vectors = features(backbone, [query, *gallery], layer, batch_size, deadline)
     feat = distances(vectors[0], vectors[1:], metric)
     pix = pixel_distances(query, gallery)
     top = top or len(gallery)
-    return NeighborRanking(by_feature=_ranked(feat, names, top), by_pixel=_ranked(pix, names, top), metric=metric,
+    return Neighbors(by_feature=_ranked(feat, names, top), by_pixel=_ranked(pix, names, top), metric=metric,
                            layer=layer or "", backbone=backbone.name, query=query, gallery=list(gallery),
                            feature_distances=feat.astype(np.float32), pixel_distances=pix.astype(np.float32))
 

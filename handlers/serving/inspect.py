@@ -1,4 +1,4 @@
-"""Shared glue of the lecture endpoints' handlers: decoding several images into equal squares, layer defaults,
+"""Shared glue of the inspect endpoints' handlers: decoding several images into equal squares, layer defaults,
 the wall-time budget and what `describe` adds."""
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from convlens import inputs
-from convlens.progress import Deadline
+from convlens.core import inputs
+from convlens.core.progress import Deadline
 
 from .base import ConvLensHandler
 
@@ -15,7 +15,7 @@ from .base import ConvLensHandler
 PATCH_LAYER = {"efficientnet_lite0": "block6"}
 
 
-class LectureHandler(ConvLensHandler):
+class InspectHandler(ConvLensHandler):
     """A ConvLensHandler with helpers for requests carrying several images."""
 
     def square(self, data: bytes, size: int, field: str) -> np.ndarray:
@@ -41,7 +41,7 @@ class LectureHandler(ConvLensHandler):
         return Deadline(float(self.config.get("time_budget_s", 50)), field="image")
 
     def describe(self) -> dict[str, Any]:
-        from convlens.params_lecture import MAX_IMAGES
+        from convlens.params_inspect import MAX_IMAGES
 
         return {**super().describe(), "max_images": MAX_IMAGES, "zip": True,
                 "patch_layer": PATCH_LAYER.get(self.backbone.name, self.backbone.default_layer)}

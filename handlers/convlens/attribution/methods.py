@@ -13,13 +13,14 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 
-from .attribution_base import TOP1, Attribution, Gradient, Neuron, resolve_targets
-from .attribution_guided import GradCAM, GuidedBackprop, GuidedGradCAM
-from .attribution_paths import IntegratedGradients, SmoothGrad
-from .backbones import Backbone
-from .classify import predictions_from_logits
-from .errors import InvalidParameter
-from .results import Prediction, SaliencyResult
+from .base import TOP1, Attribution, Gradient, Neuron, resolve_targets
+from .guided import GradCAM, GuidedBackprop, GuidedGradCAM
+from .paths import IntegratedGradients, SmoothGrad
+from convlens.core.backbones import Backbone
+from convlens.core.classify import predictions_from_logits
+from convlens.core.errors import InvalidParameter
+from .results import Heatmap
+from convlens.core.results import Prediction
 
 __all__ = ["METHODS", "TOP1", "Attribution", "batch_independent", "Gradient", "Neuron", "resolve_targets", "saliency", "to_pixels01"]
 
@@ -46,7 +47,7 @@ def to_pixels01(pixels: np.ndarray | Sequence[np.ndarray], device: torch.device)
 
 def saliency(backbone: Backbone, pixels: np.ndarray | Sequence[np.ndarray], targets: Sequence[int] | None = None,
              method: str = "gradient", neuron: Neuron | None = None,
-             options: Mapping[str, Any] | None = None) -> list[SaliencyResult]:
+             options: Mapping[str, Any] | None = None) -> list[Heatmap]:
     """Saliency maps for images of equal size (HxWx3 uint8, or a stacked NxHxWx3) and class indices (TOP1 = -1).
 
     `neuron` explains an inner unit instead of a class (methods in NEURON_METHODS); `options` are the method's
@@ -66,6 +67,6 @@ def saliency(backbone: Backbone, pixels: np.ndarray | Sequence[np.ndarray], targ
         if neuron is not None:  # the explained unit: its channel as index, its activation as score
             target = Prediction(index=neuron.channel, label=neuron.describe(), probability=0.0,
                                 score=float(explainer.scores[n]))
-        results.append(SaliencyResult(values=maps[n], image=images[n], method=method, backbone=backbone.name,
+        results.append(Heatmap(values=maps[n], image=images[n], method=method, backbone=backbone.name,
                                       target=target, predicted=predicted, layer=layer))
     return results

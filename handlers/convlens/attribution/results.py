@@ -1,31 +1,15 @@
-"""Typed engine results: what the algorithms return, before any rendering or wire encoding."""
+"""Attribution results: maps over the pixels the network saw, before any rendering or wire encoding."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
 
-
-@dataclass(frozen=True)
-class Prediction:
-    """One class of a classifier's output: index, label, softmax probability and raw score (logit)."""
-
-    index: int
-    label: str
-    probability: float
-    score: float
+from convlens.core.results import Prediction
 
 
 @dataclass(frozen=True)
-class Classification:
-    """The top-k classes of one image, most probable first."""
-
-    predictions: list[Prediction]
-    backbone: str
-
-
-@dataclass(frozen=True)
-class SaliencyResult:
+class Heatmap:
     """A saliency map over the pixels the network saw, with the image itself (for overlays) and the classes."""
 
     values: np.ndarray       # (H, W) float32, non-negative for gradient magnitude methods
@@ -38,7 +22,7 @@ class SaliencyResult:
 
 
 @dataclass(frozen=True)
-class OcclusionResult:
+class OcclusionMap:
     """Zeiler & Fergus occlusion: the target's probability with a patch covering each grid position.
 
     `grid[i, j]` is the probability with the patch at rows i*stride.., columns j*stride.. (the last patches may
@@ -65,7 +49,7 @@ class OcclusionResult:
 
 
 @dataclass(frozen=True)
-class SegmentResult:
+class Segmentation:
     """A foreground mask grown by GrabCut from a saliency map's most and least salient pixels."""
 
     mask: np.ndarray         # (H, W) bool, True = foreground

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
-"""README pictures of the lecture tools (filters, activations, top patches, neighbours, t-SNE), engine only.
+"""README pictures of the inspect tools (filters, activations, top patches, neighbours, t-SNE), engine only.
 
-Usage: python scripts/gallery_lecture.py docs/gallery   (`make gallery` runs every scripts/gallery_*.py)
+Usage: python scripts/gallery_inspect.py docs/gallery   (`make gallery` runs every scripts/gallery_*.py)
 Images come from scikit-image's bundled samples; nothing is downloaded.
 """
 from __future__ import annotations
@@ -16,8 +16,10 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "handlers"))
 
-from convlens import activations, embedding, filters, images, inputs, patches, render_lecture  # noqa: E402
-from convlens.backbones import load_backbone  # noqa: E402
+from convlens.core import images, inputs  # noqa: E402
+
+from convlens.inspect import activations, embedding, filters, patches, render
+from convlens.core.backbones import load_backbone  # noqa: E402
 
 
 def samples(size: int) -> dict[str, np.ndarray]:
@@ -45,7 +47,7 @@ def crops(image: np.ndarray, n: int, size: int, rng: np.random.Generator) -> lis
 
 
 def save(directory: Path, name: str, picture: np.ndarray) -> None:
-    path = directory / f"lecture_{name}.png"
+    path = directory / f"inspect_{name}.png"
     path.write_bytes(images.encode_png(picture, compress_level=9))
     print(f"wrote {path} {picture.shape[1]}x{picture.shape[0]}")
 
@@ -55,34 +57,34 @@ def main(directory: Path) -> None:
     started = time.perf_counter()
     backbone = load_backbone()
     photos = samples(224)
-    save(directory, "filters", render_lecture.filters_picture(filters.filter_bank(backbone), min_tile=36))
-    save(directory, "filters_block2", render_lecture.filters_picture(
+    save(directory, "filters", render.filters_picture(filters.filter_bank(backbone), min_tile=36))
+    save(directory, "filters_block2", render.filters_picture(
         filters.filter_bank(backbone, "block2", max_filters=48)))
 
     maps = activations.activations(backbone, photos["chelsea"], "block3")
-    save(directory, "activations", render_lecture.activations_picture(maps, min_tile=56))
-    save(directory, "activations_channel", render_lecture.activations_picture(maps, channel=maps.order[0]))
+    save(directory, "activations", render.activations_picture(maps, min_tile=56))
+    save(directory, "activations_channel", render.activations_picture(maps, channel=maps.order[0]))
 
     rng = np.random.default_rng(0)
     pool = [crop for name in ("chelsea", "astronaut", "coffee", "rocket", "cat") for crop in
             crops(photos[name], 3, 224, rng)]
     result = patches.top_patches(backbone, pool, [str(i) for i in range(len(pool))], "block6", channel=7, top=8,
                                  per_image=2, guided=True)
-    save(directory, "top_patches", render_lecture.patches_picture(result, 96))
+    save(directory, "top_patches", render.patches_picture(result, 96))
 
     query = crops(photos["chelsea"], 1, 224, np.random.default_rng(5))[0]
     gallery = [photos[n] for n in ("astronaut", "coffee", "camera", "rocket", "chelsea", "cat")]
     ranking = embedding.neighbors(backbone, query, gallery, list(range(len(gallery))))
-    save(directory, "neighbors", render_lecture.neighbors_picture(ranking, 96))
+    save(directory, "neighbors", render.neighbors_picture(ranking, 96))
 
     names = ("chelsea", "astronaut", "coffee", "rocket", "camera")
     varied = [crop for name in names for crop in crops(photos[name], 5, 224, rng)]
     layout = embedding.tsne_layout(backbone, varied, [str(i) for i in range(len(varied))], perplexity=5, seed=0)
-    save(directory, "tsne", render_lecture.layout_picture(layout, "scatter", canvas=640, thumb=72))
-    save(directory, "tsne_grid", render_lecture.layout_picture(layout, "grid", thumb=72))
+    save(directory, "tsne", render.layout_picture(layout, "scatter", canvas=640, thumb=72))
+    save(directory, "tsne_grid", render.layout_picture(layout, "grid", thumb=72))
     vectors = embedding.embed(backbone, list(photos.values()), list(photos))
-    save(directory, "embed", render_lecture.embedding_picture(vectors))
-    print(f"lecture gallery in {time.perf_counter() - started:.1f}s")
+    save(directory, "embed", render.embedding_picture(vectors))
+    print(f"inspect gallery in {time.perf_counter() - started:.1f}s")
 
 
 if __name__ == "__main__":

@@ -1,13 +1,13 @@
-"""Pictures of the lecture results (filters, activation grids, top patches, rankings, layouts, embeddings)."""
+"""Pictures of the inspect results (filters, activation grids, top patches, rankings, layouts, embeddings)."""
 from __future__ import annotations
 
 import math
 
 import numpy as np
 
-from . import render_grids as grids
+from convlens.core import grids
 from .filters import scale_filters
-from .results_lecture import ActivationMaps, Embedding, FilterBank, Layout, NeighborRanking, TopPatches
+from .results import ActivationMaps, Embedding, FilterBank, Layout, Neighbors, TopPatches
 
 
 def filter_tiles(bank: FilterBank) -> tuple[list[np.ndarray], int]:
@@ -66,7 +66,7 @@ def patches_picture(result: TopPatches, patch: int = 96) -> np.ndarray:
     return grids.tile_grid(tiles, cols, pad=3)
 
 
-def neighbors_picture(result: NeighborRanking, thumb: int = 80) -> np.ndarray:
+def neighbors_picture(result: Neighbors, thumb: int = 80) -> np.ndarray:
     """Two rows: the query, then the gallery by feature distance; the query, then the gallery by pixel distance."""
     def row(ranked):
         return [(result.query, "query")] + [(result.gallery[n.index], f"{n.distance:.3f}") for n in ranked]

@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .attribution_base import Attribution, captured
-from .errors import InvalidParameter
+from .base import Attribution, captured
+from convlens.core.errors import InvalidParameter
 
 RELU_FAMILY: tuple[type[nn.Module], ...] = (nn.ReLU, nn.ReLU6)
 

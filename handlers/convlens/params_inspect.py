@@ -1,4 +1,4 @@
-"""Typed parameters of the lecture endpoints: filters, activations, top_patches, embed, neighbors, tsne.
+"""Typed parameters of the inspect endpoints: filters, activations, top_patches, embed, neighbors, tsne.
 
 Several images per request come as numbered fields (`image`, `image_2`, `image_3`, ...; for `neighbors` the
 query `image` plus `gallery`, `gallery_2`, ...) and/or a `zip` field holding images; every limit names its field.
@@ -8,9 +8,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .archives import ArchiveLimits, read_zip
-from .errors import InvalidParameter, TooLarge
-from .params import Fields, flag
+from convlens.core.archives import ArchiveLimits, read_zip
+from convlens.core.errors import InvalidParameter, TooLarge
+from convlens.params import Fields, flag
 
 IMAGE_AND_DATA = ("png", "jpeg", "json", "npy", "proto")
 MAX_IMAGES = 32          # images per request (numbered fields and zip members together)

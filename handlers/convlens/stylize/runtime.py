@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InvalidParameter
-from ..progress import Deadline
+from convlens.core.errors import InvalidParameter
+from convlens.core.progress import Deadline
 
 TILE = 512          # core side of one tile (a multiple of 4)
 MAX_BATCH = 8       # images per ONNX Runtime call under dynamic batching (TensorRT engines are built for it)

@@ -11,12 +11,12 @@ import torch
 from torch import nn
 
 from .activations import layer_output, to_batch01
-from .attribution_guided import guided_relus
-from .backbones import Backbone
-from .errors import InvalidParameter
-from .progress import Deadline
+from convlens.attribution.guided import guided_relus
+from convlens.core.backbones import Backbone
+from convlens.core.errors import InvalidParameter
+from convlens.core.progress import Deadline
 from .receptive_field import UnsupportedReceptiveField, receptive_field
-from .results_lecture import Patch, TopPatches
+from .results import Patch, TopPatches
 
 
 def guided_gradients(backbone: Backbone, pixels01: torch.Tensor, module: nn.Module,

@@ -1,4 +1,4 @@
-"""Typed engine results of the lecture tools (filters, activations, top patches, embeddings, neighbours, layouts)."""
+"""Typed engine results of the inspect tools (filters, activations, top patches, embeddings, neighbours, layouts)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -80,7 +80,7 @@ class Neighbor:
 
 
 @dataclass(frozen=True)
-class NeighborRanking:
+class Neighbors:
     by_feature: list[Neighbor]
     by_pixel: list[Neighbor]
     metric: str

@@ -13,8 +13,8 @@ from typing import Any, ClassVar, Iterator
 import torch
 from torch import nn
 
-from .backbones import Backbone
-from .errors import InvalidParameter
+from convlens.core.backbones import Backbone
+from convlens.core.errors import InvalidParameter
 
 TOP1 = -1  # a target of -1 means "the network's top-1 class for this image"
 

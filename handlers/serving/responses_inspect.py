@@ -1,12 +1,14 @@
-"""Encoders of the lecture results: the picture by default, or json / npy / proto with the numbers behind it."""
+"""Encoders of the inspect results: the picture by default, or json / npy / proto with the numbers behind it."""
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
 
-from convlens import images, render, render_lecture
-from convlens.results_lecture import ActivationMaps, Embedding, FilterBank, Layout, NeighborRanking, TopPatches
+from convlens.core import colormaps, images
+
+from convlens.inspect import render
+from convlens.inspect.results import ActivationMaps, Embedding, FilterBank, Layout, Neighbors, TopPatches
 
 from . import convlens_pb2 as pb
 from .responses import CONTENT_TYPES, json_bytes
@@ -28,7 +30,7 @@ def _proto(**result: Any) -> tuple[bytes, str]:
 
 
 def _npy(array: np.ndarray) -> tuple[bytes, str]:
-    return render.npy_bytes(np.asarray(array, np.float32)), CONTENT_TYPES["npy"]
+    return colormaps.npy_bytes(np.asarray(array, np.float32)), CONTENT_TYPES["npy"]
 
 
 def _json(body: dict[str, Any]) -> tuple[bytes, str]:
@@ -37,7 +39,7 @@ def _json(body: dict[str, Any]) -> tuple[bytes, str]:
 
 def encode_filters(bank: FilterBank, fmt: str) -> tuple[bytes, str]:
     if fmt in PICTURES:
-        return _picture(render_lecture.filters_picture(bank), fmt)
+        return _picture(render.filters_picture(bank), fmt)
     if fmt == "npy":
         return _npy(bank.weights)
     head = dict(backbone=bank.backbone, layer=bank.layer, module=bank.module, rgb=bank.rgb,
@@ -53,7 +55,7 @@ def _stat(s) -> dict[str, Any]:
 
 def encode_activations(maps: ActivationMaps, fmt: str, channel: int | None, max_tiles: int) -> tuple[bytes, str]:
     if fmt in PICTURES:
-        return _picture(render_lecture.activations_picture(maps, channel, max_tiles), fmt)
+        return _picture(render.activations_picture(maps, channel, max_tiles), fmt)
     values = maps.values if channel is None else maps.values[channel:channel + 1]
     if fmt == "npy":
         return _npy(values)
@@ -68,7 +70,7 @@ def encode_activations(maps: ActivationMaps, fmt: str, channel: int | None, max_
 
 def encode_top_patches(result: TopPatches, fmt: str, patch: int, input_size: int) -> tuple[bytes, str]:
     if fmt in PICTURES:
-        return _picture(render_lecture.patches_picture(result, patch), fmt)
+        return _picture(render.patches_picture(result, patch), fmt)
     if fmt == "npy":
         return _npy(result.maps)
     head = dict(backbone=result.backbone, layer=result.layer, channel=result.channel, rf_height=result.rf_size[0],
@@ -80,7 +82,7 @@ def encode_top_patches(result: TopPatches, fmt: str, patch: int, input_size: int
                     right=right, bottom=bottom)
 
     if fmt == "proto":
-        from convlens.render_grids import signed_gradient_picture
+        from convlens.core.grids import signed_gradient_picture
 
         def png(array: np.ndarray, name: str) -> pb.Image:
             return pb.Image(data=images.encode_png(array), format="png", width=array.shape[1],
@@ -95,7 +97,7 @@ def encode_top_patches(result: TopPatches, fmt: str, patch: int, input_size: int
 
 def encode_embedding(result: Embedding, fmt: str) -> tuple[bytes, str]:
     if fmt in PICTURES:
-        return _picture(render_lecture.embedding_picture(result), fmt)
+        return _picture(render.embedding_picture(result), fmt)
     if fmt == "npy":
         return _npy(result.vectors)
     dims = int(result.vectors.shape[1])
@@ -111,9 +113,9 @@ def _neighbor(n) -> dict[str, Any]:
     return {"index": n.index, "name": n.name, "distance": n.distance}
 
 
-def encode_neighbors(result: NeighborRanking, fmt: str, thumb: int) -> tuple[bytes, str]:
+def encode_neighbors(result: Neighbors, fmt: str, thumb: int) -> tuple[bytes, str]:
     if fmt in PICTURES:
-        return _picture(render_lecture.neighbors_picture(result, thumb), fmt)
+        return _picture(render.neighbors_picture(result, thumb), fmt)
     if fmt == "npy":
         return _npy(np.stack([result.feature_distances, result.pixel_distances]))
     head = dict(backbone=result.backbone, layer=result.layer, metric=result.metric)
@@ -127,7 +129,7 @@ def encode_neighbors(result: NeighborRanking, fmt: str, thumb: int) -> tuple[byt
 
 def encode_layout(result: Layout, fmt: str, view: str, canvas: int, thumb: int) -> tuple[bytes, str]:
     if fmt in PICTURES:
-        return _picture(render_lecture.layout_picture(result, view, canvas, thumb), fmt)
+        return _picture(render.layout_picture(result, view, canvas, thumb), fmt)
     if fmt == "npy":
         return _npy(result.coords)
     points = [dict(name=n, x=float(x), y=float(y), column=int(c), row=int(r))
