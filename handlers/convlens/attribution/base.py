@@ -1,8 +1,6 @@
 """What every input-attribution method shares: the explained objective (a class score or an inner neuron),
-target resolution, a layer-capture hook, and Simonyan's gradient saliency as the simplest method.
-
-Kept apart from `attribution.py` (the registry and `saliency()`) so the method modules can import it
-without a cycle.
+target resolution, a layer-capture hook and the memory-sized batch; each method lives in a module of its own
+(`gradient`, `guided`, `cam`, `paths`) and `methods` is their registry.
 """
 from __future__ import annotations
 
@@ -147,35 +145,6 @@ class Attribution:
     def reduce(attribution: torch.Tensor) -> torch.Tensor:
         """(N, 3, H, W) -> (N, H, W): max of |attribution| over colour channels, as in Simonyan et al. 2014."""
         return attribution.abs().amax(dim=1)
-
-
-class Gradient(Attribution):
-    """Simonyan et al. 2014: the gradient of the unnormalized class score with respect to the input pixels.
-
-    Written by hand rather than with Captum's `Saliency` so the logits of the same forward pass give the
-    predicted class (one forward + one backward per batch instead of two forwards), and because Captum sums
-    channels where the paper takes the max of absolute values.
-    """
-
-    name = "gradient"
-    supports_neuron = True
-
-    def attribute_with_logits(self, pixels01, targets):
-        x = pixels01.detach().clone().requires_grad_(True)
-        with torch.enable_grad():
-            if self.neuron is None:
-                logits = self.logits(x)
-                resolved = resolve_targets(targets, logits.detach())
-                scores = logits.gather(1, resolved[:, None])[:, 0]
-            else:
-                scores, logits = self.objective(x, targets)
-                resolved = resolve_targets(targets, logits.detach())
-            (grad,) = torch.autograd.grad(scores.sum(), x)
-        self.scores = scores.detach()
-        return grad, logits.detach(), resolved
-
-    def attribute(self, pixels01, targets):
-        return self.input_gradient(pixels01, targets)
 
 
 def auto_batch_size(height: int, width: int, device: torch.device, cap: int = 64,

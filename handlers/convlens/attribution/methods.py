@@ -3,8 +3,8 @@
 Every method maps a batch of pixels in [0, 1], (N, 3, H, W), and one target class per image to an attribution of
 the same shape; `saliency()` reduces it to one (H, W) map per image and packs the classes with it. Gradients are
 taken with respect to the pixels the user sent (the normalization is part of the differentiated function).
-The methods live in `attribution_base` (gradient), `attribution_guided` (guided backprop, Grad-CAM family) and
-`attribution_paths` (SmoothGrad, integrated gradients); this module is their registry.
+The methods live in `gradient`, `guided` (guided backprop), `cam` (Grad-CAM family) and `paths` (SmoothGrad,
+integrated gradients) over `base`; this module is their registry.
 """
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 
-from .base import TOP1, Attribution, Gradient, Neuron, resolve_targets
-from .guided import GradCAM, GuidedBackprop, GuidedGradCAM
+from .base import TOP1, Attribution, Neuron, resolve_targets
+from .cam import GradCAM, GuidedGradCAM
+from .gradient import Gradient
+from .guided import GuidedBackprop
 from .paths import IntegratedGradients, SmoothGrad
 from convlens.core.backbones import Backbone
 from convlens.core.classify import predictions_from_logits
