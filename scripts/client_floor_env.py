@@ -114,7 +114,11 @@ def _run(cmd: list[object], timeout: float = 600) -> str:
 
 
 def build_wheel(out: Path) -> Path:
-    """The client's wheel, built from client/ by the running interpreter (offline, no build isolation)."""
+    """The client's wheel, built from client/ by the running interpreter (offline, no build isolation).
+
+    setuptools reuses client/build/ without clearing it, so a wheel built there after modules moved would still
+    carry the old ones: start from an empty build folder."""
+    shutil.rmtree(ROOT / "client" / "build", ignore_errors=True)
     _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "--no-index",
           "-w", out, ROOT / "client"])
     return next(out.glob("convlens_client-*.whl"))

@@ -20,14 +20,32 @@ from .errors import (
     Unauthorized,
     Unsupported,
 )
-from .results import Heatmap, ImageResult, ModelStatus, Prediction
-from .results_lecture import ActivationMaps, ChannelStat, FilterBank, Layout, Neighbor, Neighbors, Patch, Point, TopPatches
-from .retry import RetryPolicy
-from .tls import TLSConfig
-from .results_attribution import OcclusionMap, Segmentation
-from .results_style import StylizeResult, StyleTransferResult
-from .results_synthesis import SynthesisResult
-from .streaming import Progress
+from .results import (
+    ActivationMaps,
+    ChannelStat,
+    Classification,
+    Embedding,
+    FilterBank,
+    Heatmap,
+    ImageResult,
+    Layout,
+    ModelStatus,
+    Neighbor,
+    Neighbors,
+    OcclusionMap,
+    Patch,
+    Point,
+    Prediction,
+    Segmentation,
+    StyleTransferResult,
+    StylizeResult,
+    SynthesisResult,
+    TopPatches,
+)
+from .transport import Connection
+from .transport.retry import RetryPolicy
+from .transport.streaming import Progress
+from .transport.tls import TLSConfig
 
 __version__ = "0.1.0"
 
@@ -36,8 +54,11 @@ __all__ = [
     "AsyncClient",
     "Busy",
     "ChannelStat",
+    "Classification",
     "Client",
+    "Connection",
     "ConvLensError",
+    "Embedding",
     "FilterBank",
     "Heatmap",
     "ImageResult",

@@ -25,7 +25,7 @@ import functools
 import inspect
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, AsyncIterator, Callable, Optional, TypeVar
+from typing import Any, AsyncIterator, Callable, TypeVar
 
 from .client import Client
 
@@ -74,6 +74,7 @@ class AsyncClient:
         await asyncio.get_running_loop().run_in_executor(None, self._shutdown)
 
     def _shutdown(self) -> None:
+        """Wait for calls in flight, then close the connections."""
         self._pool.shutdown(wait=True)
         self.sync.close()
 
@@ -93,6 +94,8 @@ class AsyncClient:
 
 
 def _async_twin(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
+    """The awaitable twin of ``Client.<name>``: runs it in the client's pool."""
+
     @functools.wraps(method)
     async def twin(self: AsyncClient, *args: Any, **kwargs: Any) -> Any:
         return await self._run(getattr(self.sync, name), *args, **kwargs)

@@ -50,20 +50,24 @@ def sniff(data: bytes) -> tuple[str, str]:
 
 
 def _is_pil_image(obj: Any) -> bool:
+    """Whether ``obj`` is a PIL image (without importing PIL)."""
     return any(c.__module__.startswith("PIL.") and c.__name__ == "Image" for c in type(obj).__mro__)
 
 
 def _is_ndarray(obj: Any) -> bool:
+    """Whether ``obj`` is a numpy array (without importing numpy)."""
     return type(obj).__module__ == "numpy" and type(obj).__name__ == "ndarray"
 
 
 def _png(picture: Any) -> bytes:
+    """A PIL image encoded as PNG."""
     buf = io.BytesIO()
     picture.save(buf, format="PNG")
     return buf.getvalue()
 
 
 def _array_to_png(array: Any) -> bytes:
+    """A uint8 HxW / HxWx3 / HxWx4 array encoded as PNG (needs pillow)."""
     try:
         from PIL import Image
     except ImportError as exc:  # pragma: no cover - depends on the environment

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from client_fakes import Servers, classification, proto_reply
-from convlens_client.auth import KeyFileError, TokenSource, find_key_file, read_key_file, resolve_token
+from convlens_client.transport.auth import KeyFileError, TokenSource, find_key_file, read_key_file, resolve_token
 
 
 def write_key_file(path: Path, inference: str, management: str = "mgmtKey1") -> Path:

@@ -7,7 +7,7 @@ import socket
 import pytest
 
 from client_fakes import TOKEN, Reply, Servers, classification, heatmap, proto_reply
-from convlens_client import Busy, Client, Heatmap, Prediction, Unsupported
+from convlens_client import AsyncClient, Busy, Classification, Client, Connection, Heatmap, Prediction, RetryPolicy, Unsupported
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32  # the fake servers never decode images
 CAT = [(285, "Egyptian cat", 0.75, 9.5), (281, "tabby", 0.125, 7.75)]
@@ -157,3 +157,43 @@ def test_invalid_client_arguments() -> None:
         Client(transport="websocket")
     with pytest.raises(ValueError, match="scheme"):
         Client(scheme="ftp")
+
+
+def test_classification_keeps_the_backbone(client: Client, backend) -> None:
+    backend.reply = proto_reply(classification(*CAT, backbone="resnet18"))
+    assert client.classification(PNG, topk=2) == Classification(_expected_predictions(), "resnet18")
+
+
+def test_raw_sends_any_fields_and_returns_the_body(client: Client, backend) -> None:
+    backend.reply = Reply(b"GIF89a picture", 200, "image/gif")
+    assert client.raw("saliency", {"image": PNG}, view="overlay", format="png", timeout=5) == b"GIF89a picture"
+    assert backend.last.model == "saliency"
+    assert backend.last.fields == {"image": PNG, "view": b"overlay", "format": b"png"}  # timeout is not a field
+
+
+def test_one_settings_object_configures_the_client(servers: Servers, backend, transport: str) -> None:
+    backend.reply = proto_reply(classification(*CAT))
+    settings = Connection(transport=transport, http_port=servers.http_port, grpc_port=servers.grpc_port,
+                          token=TOKEN, timeout=10.0, retry=RetryPolicy(retries=0))
+    with Client(settings=settings) as c:
+        assert c.settings is settings and c.transport_name == transport and c.retry.retries == 0
+        assert c.classify(PNG, topk=2) == _expected_predictions()
+    assert backend.last.authorization == f"Bearer {TOKEN}"
+    with Client(token=TOKEN, transport=transport, http_port=servers.http_port, grpc_port=servers.grpc_port,
+                timeout=10.0, retries=0) as c:
+        assert c.settings == Connection(transport=transport, http_port=servers.http_port,
+                                        grpc_port=servers.grpc_port, token=TOKEN, timeout=10.0,
+                                        retry=RetryPolicy(retries=0))
+    client = AsyncClient(settings=settings)
+    assert client.sync.settings is settings
+    client.sync.close()
+
+
+def test_settings_exclude_other_arguments_and_hide_secrets() -> None:
+    with pytest.raises(TypeError, match="host, retries"):
+        Client("example.org", retries=5, settings=Connection())
+    settings = Connection(token="s3cr3t", management_token="m4n", api_key="4p1")
+    assert not any(secret in repr(settings) for secret in ("s3cr3t", "m4n", "4p1"))
+    assert Connection(host="::1").url(8443) == "http://[::1]:8443"
+    with pytest.raises(ValueError, match="transport"):
+        Connection(transport="websocket")

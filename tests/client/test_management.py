@@ -128,7 +128,7 @@ def test_refresh_rereads_a_key_file_that_looks_unchanged(tmp_path) -> None:
     """Same size and mtime (coarse file-system clocks): the refusal still makes the client re-read."""
     import os
 
-    from convlens_client.auth import TokenSource
+    from convlens_client.transport.auth import TokenSource
 
     path = tmp_path / "key_file.json"
     path.write_text('{"inference": {"key": "aaaa"}, "API": {"key": "k"}}')

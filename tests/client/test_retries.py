@@ -15,7 +15,7 @@ import pytest
 
 from client_fakes import Reply, Servers, classification, json_error, proto_error, proto_reply
 from convlens_client import Busy, ConvLensError, InvalidRequest, NotFound, ServerError, TooLarge, Unauthorized
-from convlens_client.retry import RetryPolicy, call_with_retries, is_retryable
+from convlens_client.transport.retry import RetryPolicy, call_with_retries, is_retryable
 
 NO_WORKER_TEXT = 'Model "classify" has no worker to serve inference request. Please use scale workers API to add workers.'
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16

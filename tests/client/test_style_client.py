@@ -13,7 +13,7 @@ import pytest
 from client_fakes import TOKEN, Reply, Servers, proto_reply
 from convlens_client._proto import convlens_pb2 as pb
 from convlens_client.cli import main
-from convlens_client.endpoints_style import blend_text
+from convlens_client.endpoints.style import blend_text
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 8
 TRANSPORTS = ("http", "grpc")

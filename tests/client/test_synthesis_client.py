@@ -13,7 +13,7 @@ from convlens_client import Client, Progress, SynthesisResult
 from convlens_client._proto import convlens_pb2 as pb
 from convlens_client.cli import main
 from convlens_client.errors import ConvLensError, InvalidRequest, TooLarge
-from convlens_client.streaming import frames
+from convlens_client.transport.streaming import frames
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 20
 

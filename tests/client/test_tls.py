@@ -17,7 +17,7 @@ import pytest
 from client_fakes import FakeBackend, FakeInference, Reply, classification, make_http_server, proto_reply
 from convlens_client import Client, ConvLensError, TLSConfig
 from convlens_client._proto import inference_pb2_grpc
-from convlens_client.retry import RetryPolicy
+from convlens_client.transport.retry import RetryPolicy
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl CLI")
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
@@ -86,7 +86,7 @@ def test_mutual_tls_on_both_transports(tls: TLSServers, transport: str) -> None:
     p = tls.pki
     with tls.client(transport, ca_cert=p / "ca.pem", client_cert=p / "client.pem", client_key=p / "client.key",
                     retries=0) as c:
-        assert c._scheme == "https"  # implied by the TLS options
+        assert c.settings.scheme == "https"  # implied by the TLS options
         assert c.classify(PNG)[0].index == 285
         assert c.health() == "Healthy"
 

@@ -44,7 +44,7 @@ def client(server, transport: str) -> Client:
 def test_filters(server, transport):
     with client(server, transport) as c:
         bank = c.filters()
-        picture = Image.open(io.BytesIO(c.lecture_raw("filters")))
+        picture = Image.open(io.BytesIO(c.filters_image()))
         deep = c.filters(layer="block2", max_filters=4)
     assert bank.rgb and bank.weights.shape == (32, 3, 3, 3) and bank.module == "stem.0"
     assert picture.format == "PNG" and picture.size == (158, 158)
@@ -55,8 +55,8 @@ def test_filters(server, transport):
 def test_activations(server, transport):
     with client(server, transport) as c:
         maps = c.activations(CAT, layer="block3", size=64)
-        npy = np.load(io.BytesIO(c.lecture_raw("activations", [CAT], format="npy", layer="block3", size=64)))
-        large = Image.open(io.BytesIO(c.lecture_raw("activations", [CAT], layer="block3", size=64, channel=2)))
+        npy = np.load(io.BytesIO(c.activations_image(CAT, format="npy", layer="block3", size=64)))
+        large = Image.open(io.BytesIO(c.activations_image(CAT, layer="block3", size=64, channel=2)))
     assert maps.values.shape == (24, 16, 24) and maps.layer == "block3"
     np.testing.assert_allclose(maps.values, npy, rtol=1e-6)
     assert maps.order[0] == int(np.argmax(npy.reshape(24, -1).mean(axis=1)))
@@ -68,7 +68,7 @@ def test_top_patches(server, transport):
     with client(server, transport) as c:
         result = c.top_patches([CAT, ASTRONAUT], channel=3, layer="block4", top=4, size=64,
                                zip=zipped(**{"coffee.png": COFFEE}), guided=True)
-        picture = Image.open(io.BytesIO(c.lecture_raw("top_patches", [CAT, ASTRONAUT], layer="block4", channel=3,
+        picture = Image.open(io.BytesIO(c.top_patches_image([CAT, ASTRONAUT], layer="block4", channel=3,
                                                       size=64, top=4)))
     assert len(result.patches) == 4 and result.stride == 8 and result.input_size == 64
     assert [p.activation for p in result.patches] == sorted((p.activation for p in result.patches), reverse=True)
@@ -83,7 +83,7 @@ def test_top_patches(server, transport):
 def test_embed(server, transport):
     with client(server, transport) as c:
         vectors = c.embed([CAT, ASTRONAUT, CAT], size=64)
-        npy = np.load(io.BytesIO(c.lecture_raw("embed", [CAT, ASTRONAUT, CAT], format="npy", size=64)))
+        npy = np.load(io.BytesIO(c.embed_image([CAT, ASTRONAUT, CAT], format="npy", size=64)))
     assert vectors.shape == (3, 1280)
     np.testing.assert_allclose(vectors, npy, rtol=1e-6)
     np.testing.assert_allclose(vectors[0], vectors[2], rtol=1e-6)
@@ -93,7 +93,7 @@ def test_embed(server, transport):
 def test_neighbors(server, transport):
     with client(server, transport) as c:
         ranking = c.neighbors(CAT, [ASTRONAUT, COFFEE, CAT, ROCKET], size=64)
-        picture = Image.open(io.BytesIO(c.lecture_raw("neighbors", [CAT], gallery=[ASTRONAUT, CAT], size=64)))
+        picture = Image.open(io.BytesIO(c.neighbors_image(CAT, gallery=[ASTRONAUT, CAT], size=64)))
     assert ranking.by_feature[0].name == "gallery_3" and ranking.by_pixel[0].name == "gallery_3"
     assert ranking.by_feature[0].distance == pytest.approx(0, abs=1e-5) and len(ranking.by_pixel) == 4
     assert picture.format == "PNG"
@@ -105,7 +105,7 @@ def test_tsne(server, transport):
     with client(server, transport) as c:
         layout = c.tsne(images, size=64, iterations=250)
         pca = c.tsne(images, method="pca", size=64)
-        grid = Image.open(io.BytesIO(c.lecture_raw("tsne", images, view="grid", size=64, thumb=32, method="pca")))
+        grid = Image.open(io.BytesIO(c.tsne_image(images, view="grid", size=64, thumb=32, method="pca")))
     assert layout.method == "tsne" and layout.perplexity == 1.0 and layout.coords.shape == (4, 2)
     assert pca.perplexity is None and (pca.columns, pca.rows) == (2, 2)
     assert len({(p.column, p.row) for p in pca.points}) == 4

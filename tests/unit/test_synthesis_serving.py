@@ -16,7 +16,7 @@ from classviz import ClassvizHandler
 from convlens import params
 from convlens.core.errors import InvalidParameter
 from convlens.core.progress import ProgressEvent
-from convlens_client.streaming import Progress, frames
+from convlens_client.transport.streaming import Progress, frames
 from fooling import FoolingHandler
 from serving import convlens_pb2 as pb
 from serving.progress import ProgressStream, close_grpc_stream, delimited, event_frame, over_grpc, varint

@@ -6,28 +6,29 @@ are mapped to the same exceptions as their HTTP counterparts. Two quirks of Torc
 (read from its frontend): an unknown model and a full job queue both arrive as ``INTERNAL``
 (not NOT_FOUND / UNAVAILABLE), recognisable by their description.
 
-Every call goes through :func:`convlens_client.retry.call_with_retries`: ``UNAVAILABLE``, the
+Every call goes through :func:`convlens_client.transport.retry.call_with_retries`: ``UNAVAILABLE``, the
 full-queue ``INTERNAL`` and ``RESOURCE_EXHAUSTED`` (other than a message over a size limit) are
-retried with backoff; see :mod:`convlens_client.retry`. A gRPC channel is thread-safe, so one
+retried with backoff; see :mod:`convlens_client.transport.retry`. A gRPC channel is thread-safe, so one
 client may be shared by threads.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional, TypeVar
 
 import grpc
 from google.protobuf import empty_pb2
 
-from ._proto import inference_pb2, inference_pb2_grpc
-from .errors import ConvLensError, Unsupported, error_for, error_from_json
-from .inputs import Fields, ImageFile
-from .retry import RetryPolicy, call_with_retries
+from .._proto import inference_pb2, inference_pb2_grpc
+from ..errors import ConvLensError, Unsupported, error_for, error_from_json
+from ..inputs import Fields, ImageFile
+from .connection import Connection
+from .responses import proto_error
+from .retry import Retrying, TokenProvider
 from .tls import TLSConfig
-from .transport_http import _proto_error as proto_error
 
-TokenProvider = Callable[[], Optional[str]]
+T = TypeVar("T")
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 CHANNEL_OPTIONS = (
@@ -65,8 +66,9 @@ _SIZE_LIMIT_WORDS = ("larger than max", "exceeds maximum", "message too large", 
 _TLS_WORDS = ("CERTIFICATE_VERIFY_FAILED", "handshake failed", "Handshake failed", "SSL_ERROR", "TSI_")
 
 
-def _host(host: str) -> str:
-    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+def _same(response: Any) -> Any:
+    """The RPC's response as it came."""
+    return response
 
 
 def make_channel(
@@ -102,47 +104,52 @@ def error_from_rpc(exc: grpc.RpcError) -> ConvLensError:
     return error_for(code, type_, first_line or status.name)
 
 
-class GrpcTransport:
-    """Calls ``Predictions`` with the fields as the ``input`` map (text UTF-8 encoded)."""
+class GrpcSession(Retrying):
+    """One port of the server over a gRPC channel; the base of the inference and management clients."""
 
     def __init__(
-        self,
-        host: str,
-        port: int,
-        token: TokenProvider,
-        timeout: float,
-        secure: bool = False,
-        channel: Optional[grpc.Channel] = None,
-        retry: Optional[RetryPolicy] = None,
-        tls: Optional[TLSConfig] = None,
+        self, settings: Connection, port: int, token: TokenProvider, channel: Optional[grpc.Channel] = None
     ) -> None:
-        self.target = f"{_host(host)}:{port}"
-        self._token = token
-        self._timeout = timeout
-        self.retry = retry or RetryPolicy()
-        if channel is None:
-            channel = make_channel(self.target, secure, tls)
-        self._channel = channel
-        # The generated gRPC stub is untyped; its methods take/return the typed pb2 messages.
-        self._stub = inference_pb2_grpc.InferenceAPIsServiceStub(channel)  # type: ignore[no-untyped-call]
+        super().__init__(settings, token)
+        self.target = settings.address(port)
+        self._channel = channel or make_channel(self.target, settings.secure, settings.tls)
 
     def _metadata(self) -> tuple[tuple[str, str], ...]:
+        """The ``authorization`` metadata of the current token (none without one)."""
         token = self._token()
         return (("authorization", f"Bearer {token}"),) if token else ()
 
-    def _unary(self, method: Callable[..., Any], request: Any, timeout: Optional[float]) -> Any:
-        """One RPC with retries and token refresh; gRPC failures mapped to the client's exceptions."""
+    def _unary(
+        self, method: Callable[..., Any], request: Any, timeout: Optional[float], result: Callable[[Any], T] = _same
+    ) -> T:
+        """One RPC with retries and token refresh; ``result(response)`` (which may raise, and is then retried as
+        well); gRPC failures mapped to the client's exceptions."""
 
-        def attempt() -> Any:
+        def attempt() -> T:
             try:
-                return method(request, metadata=self._metadata(), timeout=timeout or self._timeout)
+                response = method(request, metadata=self._metadata(), timeout=timeout or self._timeout)
             except grpc.RpcError as exc:
                 raise error_from_rpc(exc) from None
+            return result(response)
 
-        return call_with_retries(attempt, self.retry, self._token)
+        return self._retried(attempt)
+
+    def close(self) -> None:
+        """Release the connection."""
+        self._channel.close()
+
+
+class GrpcTransport(GrpcSession):
+    """Calls ``Predictions`` with the fields as the ``input`` map (text UTF-8 encoded)."""
+
+    def __init__(self, settings: Connection, token: TokenProvider, channel: Optional[grpc.Channel] = None) -> None:
+        super().__init__(settings, settings.grpc_port, token, channel)
+        # The generated gRPC stub is untyped; its methods take/return the typed pb2 messages.
+        self._stub = inference_pb2_grpc.InferenceAPIsServiceStub(self._channel)  # type: ignore[no-untyped-call]
 
     @staticmethod
     def _request(model: str, fields: Fields) -> inference_pb2.PredictionsRequest:
+        """The ``PredictionsRequest``: fields as the ``input`` map, text UTF-8 encoded."""
         return inference_pb2.PredictionsRequest(
             model_name=model,
             input={
@@ -165,25 +172,18 @@ class GrpcTransport:
 
     def predict(self, model: str, fields: Fields, timeout: Optional[float] = None) -> bytes:
         """``Predictions(model_name=model, input=fields)``; the response's ``prediction`` bytes."""
-        request = self._request(model, fields)
         proto = isinstance(fields.get("format"), str) and fields.get("format") == "proto"
 
-        def attempt() -> bytes:
-            try:
-                response = self._stub.Predictions(
-                    request, metadata=self._metadata(), timeout=timeout or self._timeout
-                )
-            except grpc.RpcError as exc:
-                raise error_from_rpc(exc) from None
-            body: bytes = response.prediction
-            error = error_from_json(body)  # a handler's error (TorchServe keeps status OK)
+        def body(response: inference_pb2.PredictionResponse) -> bytes:
+            prediction: bytes = response.prediction
+            error = error_from_json(prediction)  # a handler's error (TorchServe keeps status OK)
             if error is None and proto:  # ... or in a convlens.v1.Response when format=proto
-                error = proto_error(body)
+                error = proto_error(prediction)
             if error is not None:
                 raise error
-            return body
+            return prediction
 
-        return call_with_retries(attempt, self.retry, self._token)
+        return self._unary(self._stub.Predictions, self._request(model, fields), timeout, body)
 
     def explain(self, model: str, fields: Fields, timeout: Optional[float] = None) -> bytes:
         """Not available: TorchServe's gRPC API has no explanations RPC."""
@@ -201,7 +201,3 @@ class GrpcTransport:
         except (ValueError, AttributeError):
             status = None
         return status if isinstance(status, str) else response.health.strip()
-
-    def close(self) -> None:
-        """Release the connection."""
-        self._channel.close()

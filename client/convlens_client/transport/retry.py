@@ -29,9 +29,12 @@ from __future__ import annotations
 import random as _random
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Optional, TypeVar
+from typing import TYPE_CHECKING, Callable, Optional, TypeVar
 
-from .errors import ConvLensError, Unauthorized
+from ..errors import ConvLensError, Unauthorized
+
+if TYPE_CHECKING:
+    from .connection import Connection
 
 T = TypeVar("T")
 
@@ -69,7 +72,7 @@ class RetryPolicy:
         return self.random() * min(self.max_backoff, self.backoff * (2.0**attempt))
 
 
-# The token a call sends; a TokenSource also has refresh(used) -> bool (see convlens_client.auth).
+# The token a call sends; a TokenSource also has refresh(used) -> bool (see convlens_client.transport.auth).
 TokenProvider = Callable[[], Optional[str]]
 
 
@@ -101,3 +104,17 @@ def call_with_retries(
                 raise
             policy.sleep(policy.delay(retried))
             retried += 1
+
+
+class Retrying:
+    """Base of the HTTP and gRPC clients: the token they send, the default timeout, and calls run with retries."""
+
+    def __init__(self, settings: "Connection", token: TokenProvider) -> None:
+        self._token = token
+        self._timeout = settings.timeout
+        self.retry = settings.retry
+
+    def _retried(self, attempt: Callable[[], T], token: Optional[TokenProvider] = None, refresh: bool = True) -> T:
+        """``attempt`` through :func:`call_with_retries`; a refused ``token`` (default: this client's) is
+        refreshed once unless ``refresh`` is False."""
+        return call_with_retries(attempt, self.retry, (token or self._token) if refresh else None)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from .endpoints_base import EndpointMethods, Target
-from .inputs import ImageInput
-from .results_attribution import OcclusionMap, Segmentation
+from ..inputs import ImageInput
+from ..results import OcclusionMap, Segmentation
+from .core import EndpointMethods, Target
 
 
 class AttributionMethods(EndpointMethods):

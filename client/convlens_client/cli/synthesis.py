@@ -18,53 +18,28 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Optional, TextIO, Union
 
-from .commands_base import Runner
-from .results_synthesis import SynthesisResult
-from .streaming import Progress
-
-BAR = 30
-
-
-def _target(text: str) -> Union[int, str]:
-    try:
-        return int(text)
-    except ValueError:
-        return text
+from ..results import SynthesisResult
+from . import Runner, finish, target
 
 
 def _field(text: str) -> tuple[str, str]:
+    """``--set NAME=VALUE`` as (name, value)."""
     name, sep, value = text.partition("=")
     if not sep or not name:
         raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
     return name, value
 
 
-def progress_bar(event: Progress, err: TextIO) -> None:
-    """One line per event, rewritten in place: [#####.....] step/total loss stage."""
-    filled = round(BAR * event.fraction)
-    loss = "" if event.loss is None else f" loss {event.loss:.4g}"
-    total = event.total or "?"
-    err.write(f"\r[{'#' * filled}{'.' * (BAR - filled)}] {event.step}/{total}{loss} {event.stage}".ljust(78))
-    err.flush()
-
-
 def consume(items: Union[SynthesisResult, Iterable[Any]], err: TextIO) -> SynthesisResult:
     """The result of a call, drawing a progress bar for streamed events."""
-    if isinstance(items, SynthesisResult):
-        return items
-    result = None
-    for item in items:
-        if isinstance(item, Progress):
-            progress_bar(item, err)
-        else:
-            result = item
-    err.write("\n")
+    result = finish(items, err)
     if not isinstance(result, SynthesisResult):  # pragma: no cover - the client guarantees a result
         raise ValueError("the stream ended without a result")
     return result
 
 
 def _common(p: argparse.ArgumentParser, default_output: str) -> None:
+    """The arguments every synthesis subcommand takes."""
     p.add_argument("-o", "--output", default=default_output, help="output PNG (default: %(default)s)")
     p.add_argument("--steps", type=int, help="optimization steps")
     p.add_argument("--seed", type=int, help="random seed (same seed, same result)")
@@ -75,7 +50,9 @@ def _common(p: argparse.ArgumentParser, default_output: str) -> None:
 
 
 def _runner(call: Callable[[Any, argparse.Namespace, Dict[str, Any]], Any], err: Optional[TextIO] = None) -> Runner:
+    """A runner doing ``call(client, args, fields)``: writes every picture, prints the metrics."""
     def run(client: Any, args: argparse.Namespace, out: TextIO) -> int:
+        """Call the endpoint, write its pictures, print its numbers."""
         fields: Dict[str, Any] = {k: v for k, v in (("steps", args.steps), ("seed", args.seed)) if v is not None}
         fields.update(dict(args.set))
         result = consume(call(client, args, {**fields, "stream": args.progress}), err or sys.stderr)
@@ -98,7 +75,7 @@ def _runner(call: Callable[[Any, argparse.Namespace, Dict[str, Any]], Any], err:
 def add_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> dict[str, Runner]:
     """Add this area's subcommands to ``sub``; return their runners by name."""
     p = sub.add_parser("classviz", help="images that a class (or an inner channel) likes most")
-    p.add_argument("--target", type=_target, help="class index or label")
+    p.add_argument("--target", type=target, help="class index or label")
     p.add_argument("--layer", help="inner layer (with --channel) instead of a class")
     p.add_argument("--channel", type=int)
     p.add_argument("--size", type=int)
@@ -108,7 +85,7 @@ def add_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> 
 
     p = sub.add_parser("fooling", help="change a photo minimally until the network sees --target")
     p.add_argument("image")
-    p.add_argument("--target", type=_target, required=True, help="class index or label")
+    p.add_argument("--target", type=target, required=True, help="class index or label")
     p.add_argument("--max-steps", type=int)
     p.add_argument("--confidence", type=float)
     _common(p, "fooled.png")
@@ -134,6 +111,7 @@ def add_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> 
     _common(p, "texture.png")
 
     def opt(args: argparse.Namespace, *names: str) -> Dict[str, Any]:
+        """The given ones of ``names`` as fields."""
         return {n: getattr(args, n) for n in names if getattr(args, n) is not None}
 
     return {

@@ -5,7 +5,7 @@ HTTP: ``GET /models``, ``GET /models/{name}[/{version}]?customized=true`` and
 and ``DescribeModel`` on the gRPC management port (7071). TorchServe answers both with the same
 JSON text (over gRPC inside ``ManagementResponse.msg``), so the parsed answers are identical and
 the client builds the same results from either. Calls use the management key (see
-:mod:`convlens_client.auth`) and get the same retries as inference calls.
+:mod:`convlens_client.transport.auth`) and get the same retries as inference calls.
 
 Two quirks of TorchServe 0.12.0 (checked against the real server): gRPC ``ListModels`` with the
 proto default ``limit=0`` answers an empty page, so a page size is always sent; and
@@ -20,18 +20,18 @@ from typing import Any, Callable, List, Optional
 import grpc
 import httpx
 
-from ._proto import management_pb2, management_pb2_grpc
-from .errors import ConvLensError
-from .retry import RetryPolicy, call_with_retries
-from .tls import TLSConfig
-from .transport_grpc import error_from_rpc, make_channel
-from .transport_http import _host, _timeout, _verify, error_from_response, send_errors
+from .._proto import management_pb2, management_pb2_grpc
+from ..errors import ConvLensError
+from .connection import Connection
+from .grpc import GrpcSession
+from .http import HttpSession, checked
+from .retry import TokenProvider
 
-TokenProvider = Callable[[], Optional[str]]
 PAGE_SIZE = 100  # TorchServe's HTTP default page size
 
 
 def _json(text: str, what: str) -> Any:
+    """``text`` parsed as JSON; a MalformedResponse error naming ``what`` otherwise."""
     try:
         return json.loads(text)
     except ValueError:
@@ -57,39 +57,18 @@ def collect_pages(fetch: Callable[[int, int], Any]) -> List[dict]:
         offset = following
 
 
-class HttpManagement:
+class HttpManagement(HttpSession):
     """The REST management API (port 8081)."""
 
-    def __init__(
-        self,
-        host: str,
-        port: int,
-        token: TokenProvider,
-        timeout: float,
-        scheme: str = "http",
-        retry: Optional[RetryPolicy] = None,
-        tls: Optional[TLSConfig] = None,
-        client: Optional[httpx.Client] = None,
-    ) -> None:
-        self.base_url = f"{scheme}://{_host(host)}:{port}"
-        self._token = token
-        self.retry = retry or RetryPolicy()
-        self._http = client or httpx.Client(
-            base_url=self.base_url, timeout=timeout, verify=_verify(scheme, tls)
-        )
+    def __init__(self, settings: Connection, token: TokenProvider, client: Optional[httpx.Client] = None) -> None:
+        super().__init__(settings, settings.management_port, token, client)
 
     def _get(self, path: str, token: TokenProvider, timeout: Optional[float], refresh: bool = True) -> str:
+        """``GET path`` with ``token``; the body of a successful answer."""
         def attempt() -> str:
-            key = token()
-            headers = {"Authorization": f"Bearer {key}"} if key else {}
-            response = send_errors(
-                self.base_url, lambda: self._http.get(path, headers=headers, timeout=_timeout(timeout))
-            )
-            if not response.is_success:
-                raise error_from_response(response)
-            return response.text
+            return checked(self._request("GET", path, token(), timeout)).text
 
-        return call_with_retries(attempt, self.retry, token if refresh else None)
+        return self._retried(attempt, token, refresh)
 
     def list_models(self, timeout: Optional[float] = None) -> List[dict]:
         """``GET /models``, every page: ``[{"modelName", "modelUrl"}, ...]``."""
@@ -113,43 +92,17 @@ class HttpManagement:
         """``GET /token?type=kind`` with the API key: TorchServe writes a new key into its key file."""
         self._get(f"/token?type={kind}", lambda: api_key, timeout, refresh=False)
 
-    def close(self) -> None:
-        """Release the connection."""
-        self._http.close()
 
-
-class GrpcManagement:
+class GrpcManagement(GrpcSession):
     """``ManagementAPIsService`` (port 7071)."""
 
-    def __init__(
-        self,
-        host: str,
-        port: int,
-        token: TokenProvider,
-        timeout: float,
-        secure: bool = False,
-        retry: Optional[RetryPolicy] = None,
-        tls: Optional[TLSConfig] = None,
-        channel: Optional[grpc.Channel] = None,
-    ) -> None:
-        self.target = f"{_host(host)}:{port}"
-        self._token = token
-        self._timeout = timeout
-        self.retry = retry or RetryPolicy()
-        self._channel = channel or make_channel(self.target, secure, tls)
+    def __init__(self, settings: Connection, token: TokenProvider, channel: Optional[grpc.Channel] = None) -> None:
+        super().__init__(settings, settings.grpc_management_port, token, channel)
         self._stub = management_pb2_grpc.ManagementAPIsServiceStub(self._channel)  # type: ignore[no-untyped-call]
 
     def _call(self, method: Callable[..., Any], request: Any, timeout: Optional[float]) -> str:
-        def attempt() -> str:
-            key = self._token()
-            metadata = (("authorization", f"Bearer {key}"),) if key else ()
-            try:
-                response = method(request, metadata=metadata, timeout=timeout or self._timeout)
-            except grpc.RpcError as exc:
-                raise error_from_rpc(exc) from None
-            return str(response.msg)
-
-        return call_with_retries(attempt, self.retry, self._token)
+        """One management RPC; its JSON text (``msg``)."""
+        return self._unary(method, request, timeout, lambda response: str(response.msg))
 
     def list_models(self, timeout: Optional[float] = None) -> List[dict]:
         """``ListModels``, every page: ``[{"modelName", "modelUrl"}, ...]``."""
@@ -172,7 +125,3 @@ class GrpcManagement:
             model_name=model, model_version=version or "", customized=customized
         )
         return _json(self._call(self._stub.DescribeModel, request, timeout), "DescribeModel")
-
-    def close(self) -> None:
-        """Release the connection."""
-        self._channel.close()

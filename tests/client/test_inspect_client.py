@@ -1,4 +1,4 @@
-"""Client methods and CLI subcommands of the lecture endpoints against the fake servers (both transports)."""
+"""Client methods and CLI subcommands of the inspect endpoints against the fake servers (both transports)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,16 @@ import numpy as np
 import pytest
 
 from client_fakes import Reply, Servers, proto_reply
-from convlens_client import ActivationMaps, Client, FilterBank, InvalidRequest, Layout, Neighbors, TopPatches
+from convlens_client import (
+    ActivationMaps,
+    Client,
+    Embedding,
+    FilterBank,
+    InvalidRequest,
+    Layout,
+    Neighbors,
+    TopPatches,
+)
 from convlens_client._proto import convlens_pb2 as pb
 from test_cli import run
 
@@ -94,9 +103,41 @@ def test_errors_name_the_field(client: Client, backend) -> None:
 
 def test_lecture_raw_returns_the_servers_bytes(client: Client, backend) -> None:
     backend.reply = Reply(b"npy bytes", 200, "application/x-npy")
-    assert client.lecture_raw("neighbors", [PNG], format="npy", gallery=[PNG_B], metric="cosine") == b"npy bytes"
+    with pytest.warns(DeprecationWarning, match="neighbors_image"):
+        assert client.lecture_raw("neighbors", [PNG], format="npy", gallery=[PNG_B], metric="cosine") == b"npy bytes"
     assert backend.last.model == "neighbors"
     assert backend.last.fields == {"image": PNG, "gallery": PNG_B, "format": b"npy", "metric": b"cosine"}
+
+
+def test_every_inspect_endpoint_has_an_image_method(client: Client, backend) -> None:
+    backend.reply = Reply(PNG_B, 200, "image/png")
+    calls = {
+        "filters": (lambda: client.filters_image(layer="block1", max_filters=4),
+                    {"layer": b"block1", "max_filters": b"4", "format": b"png"}),
+        "activations": (lambda: client.activations_image(PNG, layer="block3", channel=2),
+                        {"image": PNG, "layer": b"block3", "channel": b"2", "format": b"png"}),
+        "top_patches": (lambda: client.top_patches_image([PNG, PNG_B], channel=3, zip=ZIP, guided=True),
+                        {"image": PNG, "image_2": PNG_B, "zip": ZIP, "channel": b"3", "guided": b"true",
+                         "format": b"png"}),
+        "embed": (lambda: client.embed_image([PNG], format="jpeg"), {"image": PNG, "format": b"jpeg"}),
+        "neighbors": (lambda: client.neighbors_image(PNG, [PNG_B], metric="l2"),
+                      {"image": PNG, "gallery": PNG_B, "metric": b"l2", "format": b"png"}),
+        "tsne": (lambda: client.tsne_image([PNG, PNG_B], view="grid"),
+                 {"image": PNG, "image_2": PNG_B, "view": b"grid", "format": b"png"}),
+    }
+    for endpoint, (call, fields) in calls.items():
+        assert call() == PNG_B, endpoint
+        assert (backend.last.model, backend.last.fields) == (endpoint, fields)
+
+
+def test_embedding_keeps_the_names(client: Client, backend) -> None:
+    backend.reply = proto_reply(pb.Response(embedding=pb.Embedding(backbone="resnet18", dims=2, vectors=[
+        pb.FeatureVector(name="image", values=[1, 2]), pb.FeatureVector(name="zip:a.png", values=[3, 4])])))
+    result = client.embedding([PNG], zip=ZIP)
+    assert isinstance(result, Embedding) and result.names == ["image", "zip:a.png"] and result.backbone == "resnet18"
+    assert result.vectors.tolist() == [[1, 2], [3, 4]] and result.vectors.dtype == np.float32
+    backend.reply = proto_reply(pb.Response(embedding=pb.Embedding(dims=5)))
+    assert client.embed([PNG]).shape == (0, 5)
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
 
-from ._proto import convlens_pb2 as pb
-from .results import ImageResult, Prediction
+from .._proto import convlens_pb2 as pb
+from .core import ImageResult, Prediction
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,7 @@ class SynthesisResult:
 
     @classmethod
     def from_proto(cls, msg: pb.SynthesisResult) -> "SynthesisResult":
+        """From a ``convlens.v1.SynthesisResult``."""
         return cls(
             technique=msg.technique,
             images=[ImageResult.from_proto(i) for i in msg.images],
@@ -49,6 +50,7 @@ class SynthesisResult:
 
     @property
     def first(self) -> ImageResult:
+        """The main picture."""
         return self.images[0]
 
     @property

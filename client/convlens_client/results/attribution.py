@@ -6,9 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
-from ._proto import convlens_pb2 as pb
-from .errors import ConvLensError
-from .results import Heatmap, Prediction
+from .._proto import convlens_pb2 as pb
+from .core import Heatmap, Prediction, grid_array, grid_rows, grid_values
 
 
 @dataclass(frozen=True)
@@ -30,17 +29,12 @@ class OcclusionMap:
 
     @classmethod
     def from_proto(cls, msg: pb.OcclusionMap) -> "OcclusionMap":
-        grid = list(msg.grid)
-        if len(grid) != msg.rows * msg.cols:
-            raise ConvLensError(
-                f"malformed occlusion grid: {len(grid)} values for {msg.rows}x{msg.cols}",
-                type="MalformedResponse",
-            )
+        """From a ``convlens.v1.OcclusionMap``."""
         return cls(
             heatmap=Heatmap.from_proto(msg.heatmap),
             rows=msg.rows,
             cols=msg.cols,
-            grid=grid,
+            grid=grid_values(msg.grid, msg.rows, msg.cols, "occlusion grid"),
             patch=msg.patch,
             stride=msg.stride,
             fill=msg.fill,
@@ -49,21 +43,21 @@ class OcclusionMap:
 
     @property
     def target(self) -> Optional[Prediction]:
+        """The class explained."""
         return self.heatmap.target
 
     @property
     def predicted(self) -> Optional[Prediction]:
+        """The network's top-1 on this image."""
         return self.heatmap.predicted
 
     @property
     def grid_array(self) -> Any:
         """The grid as a float32 numpy array of shape (rows, cols)."""
-        import numpy as np  # optional dependency: only needed here
-
-        return np.asarray(self.grid, dtype=np.float32).reshape(self.rows, self.cols)
+        return grid_array(self.grid, self.rows, self.cols)
 
     def to_dict(self) -> dict[str, Any]:
-        c = self.cols
+        """A JSON-ready dict: the heatmap's, plus the grid and its geometry."""
         return {
             **self.heatmap.to_dict(),
             "base_probability": self.base_probability,
@@ -73,7 +67,7 @@ class OcclusionMap:
                 "patch": self.patch,
                 "stride": self.stride,
                 "fill": self.fill,
-                "values": [list(self.grid[r * c : (r + 1) * c]) for r in range(self.rows)],
+                "values": grid_rows(self.grid, self.rows, self.cols),
             },
         }
 
@@ -94,6 +88,7 @@ class Segmentation:
 
     @classmethod
     def from_proto(cls, msg: pb.Segmentation) -> "Segmentation":
+        """From a ``convlens.v1.Segmentation``."""
         return cls(
             mask_png=msg.mask.data,
             cutout_png=msg.cutout.data,
@@ -102,8 +97,8 @@ class Segmentation:
             foreground_fraction=msg.foreground_fraction,
             method=msg.method,
             backbone=msg.backbone,
-            target=Prediction.from_proto(msg.target) if msg.HasField("target") else None,
-            predicted=Prediction.from_proto(msg.predicted) if msg.HasField("predicted") else None,
+            target=Prediction.from_field(msg, "target"),
+            predicted=Prediction.from_field(msg, "predicted"),
         )
 
     @property

@@ -34,9 +34,10 @@ import json
 import os
 import threading
 from pathlib import Path
-from typing import Callable, Mapping, Optional, Union
+from typing import Callable, Mapping, Optional
 
-from .errors import ConvLensError
+from ..errors import ConvLensError
+from .tls import PathLike
 
 TOKEN_ENV = "CONVLENS_TOKEN"
 MANAGEMENT_TOKEN_ENV = "CONVLENS_MANAGEMENT_TOKEN"
@@ -44,8 +45,6 @@ API_KEY_ENV = "CONVLENS_API_KEY"
 TOKEN_ENVS = {"inference": TOKEN_ENV, "management": MANAGEMENT_TOKEN_ENV}
 KEY_FILE_ENV = "CONVLENS_KEY_FILE"
 DEFAULT_KEY_FILES = ("key_file.json", os.path.join(".run", "key_file.json"))
-
-PathLike = Union[str, "os.PathLike[str]"]
 
 
 class KeyFileError(ConvLensError):
@@ -128,6 +127,7 @@ class TokenSource:
         return self._path
 
     def _reload(self, force: bool = False) -> None:
+        """Re-read the key file when it changed (or ``force``)."""
         assert self._path is not None
         try:
             st = self._path.stat()

@@ -3,56 +3,41 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import Dict, TextIO
 
-from .commands_base import Runner
-
-if TYPE_CHECKING:
-    from .client import Client
-
-EXTENSIONS = {"png": "png", "jpeg": "jpg", "npy": "npy", "json": "json"}
-
-
-def _target(text: str):
-    try:
-        return int(text)
-    except ValueError:
-        return text
+from ..client import Client
+from . import EXTENSIONS, Runner, default_output, target, write_output
 
 
 def _common(p: argparse.ArgumentParser, views: tuple, default_view: str) -> None:
+    """The arguments both subcommands take."""
     p.add_argument("image", help="image file")
     p.add_argument("-o", "--output", help="output file (default: IMAGE_<command>.EXT here)")
-    p.add_argument("--target", type=_target, help="class index or label (default: top-1)")
+    p.add_argument("--target", type=target, help="class index or label (default: top-1)")
     p.add_argument("--size", type=int, help="shorter side the network sees (default: server's, 224)")
     p.add_argument("--view", choices=views, default=default_view)
     p.add_argument("--format", choices=tuple(EXTENSIONS), default="png")
 
 
-def _write(command: str, args: argparse.Namespace, data: bytes, out: TextIO) -> None:
-    output = Path(args.output or f"{Path(args.image).stem}_{command}.{EXTENSIONS[args.format]}")
-    output.write_bytes(data)
-    out.write(f"wrote {output}\n")
-
-
-def run_occlusion(client: "Client", args: argparse.Namespace, out: TextIO) -> None:
+def run_occlusion(client: Client, args: argparse.Namespace, out: TextIO) -> None:
+    """``occlusion``: write the map as the server rendered it."""
     data = client.occlusion_image(
         args.image, target=args.target, view=args.view, format=args.format,
         patch=args.patch, stride=args.stride, fill=args.fill, size=args.size, batch_size=args.batch_size,
     )
-    _write("occlusion", args, data, out)
+    write_output(default_output(args, args.image, "occlusion", args.format), data, out)
 
 
-def run_segment(client: "Client", args: argparse.Namespace, out: TextIO) -> None:
+def run_segment(client: Client, args: argparse.Namespace, out: TextIO) -> None:
+    """``segment``: write the cut-out, mask or overlay as the server rendered it."""
     data = client.segment_image(
         args.image, target=args.target, view=args.view, format=args.format,
         method=args.method, size=args.size,
     )
-    _write("segment", args, data, out)
+    write_output(default_output(args, args.image, "segment", args.format), data, out)
 
 
-def add_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> dict[str, Runner]:
+def add_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> Dict[str, Runner]:
     """Add this area's subcommands to ``sub``; return their runners by name."""
     p = sub.add_parser(
         "occlusion",

@@ -1,4 +1,5 @@
-"""Typed results of the lecture endpoints, built from their ``convlens.v1`` messages (numpy/PIL imported lazily)."""
+"""Typed results of the inspect endpoints (filters, activations, top_patches, embed, neighbors, tsne); numpy/PIL
+imported lazily."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ import io
 from dataclasses import dataclass, field
 from typing import Any, List, Optional, Tuple
 
-from ._proto import convlens_pb2 as pb
-from .errors import ConvLensError
+from .._proto import convlens_pb2 as pb
+from ..errors import ConvLensError
 
 
 def tensor_array(msg: pb.Tensor) -> Any:
@@ -23,6 +24,7 @@ def tensor_array(msg: pb.Tensor) -> Any:
 
 
 def open_image(data: bytes) -> Any:
+    """Encoded image bytes as a PIL image (needs pillow)."""
     from PIL import Image
 
     return Image.open(io.BytesIO(data))
@@ -42,12 +44,14 @@ class FilterBank:
 
     @classmethod
     def from_proto(cls, msg: pb.Filters) -> "FilterBank":
+        """From a ``convlens.v1.Filters``."""
         return cls(msg.backbone, msg.layer, msg.module, msg.rgb, msg.total_filters, msg.total_channels,
                    tensor_array(msg.weights))
 
 
 @dataclass(frozen=True)
 class ChannelStat:
+    """One channel's mean, max and share of positive positions."""
     channel: int
     mean: float
     max: float
@@ -66,6 +70,7 @@ class ActivationMaps:
 
     @classmethod
     def from_proto(cls, msg: pb.Activations) -> "ActivationMaps":
+        """From a ``convlens.v1.Activations``."""
         stats = [ChannelStat(s.channel, s.mean, s.max, s.fraction_active) for s in msg.stats]
         return cls(msg.backbone, msg.layer, stats, list(msg.order), tensor_array(msg.values))
 
@@ -91,6 +96,7 @@ class Patch:
 
 @dataclass(frozen=True)
 class TopPatches:
+    """The patches that activate one channel most, strongest first, with the layer's receptive field."""
     backbone: str
     layer: str
     channel: int
@@ -101,6 +107,7 @@ class TopPatches:
 
     @classmethod
     def from_proto(cls, msg: pb.TopPatches) -> "TopPatches":
+        """From a ``convlens.v1.TopPatches``."""
         patches = [Patch(p.image, p.name, p.y, p.x, p.activation, (p.left, p.top, p.right, p.bottom), p.crop.data,
                          p.guided.data) for p in msg.patches]
         return cls(msg.backbone, msg.layer, msg.channel, patches, (msg.rf_height, msg.rf_width), msg.rf_stride,
@@ -108,7 +115,28 @@ class TopPatches:
 
 
 @dataclass(frozen=True)
+class Embedding:
+    """Feature vectors, one row per image (numbered images first, then the zip's): ``vectors`` is (N, dims)."""
+
+    backbone: str
+    layer: str  # "" = the penultimate layer
+    dims: int
+    names: List[str]
+    vectors: Any = field(repr=False)
+
+    @classmethod
+    def from_proto(cls, msg: pb.Embedding) -> "Embedding":
+        """From a ``convlens.v1.Embedding``."""
+        import numpy as np
+
+        rows = [np.asarray(v.values, dtype=np.float32) for v in msg.vectors]
+        vectors = np.stack(rows) if rows else np.zeros((0, msg.dims), np.float32)
+        return cls(msg.backbone, msg.layer, msg.dims, [v.name for v in msg.vectors], vectors)
+
+
+@dataclass(frozen=True)
 class Neighbor:
+    """One gallery image and its distance to the query."""
     index: int  # position in the gallery
     name: str
     distance: float
@@ -126,6 +154,7 @@ class Neighbors:
 
     @classmethod
     def from_proto(cls, msg: pb.Neighbors) -> "Neighbors":
+        """From a ``convlens.v1.Neighbors``."""
         def ranked(items: Any) -> List[Neighbor]:
             return [Neighbor(n.index, n.name, n.distance) for n in items]
 
@@ -134,6 +163,7 @@ class Neighbors:
 
 @dataclass(frozen=True)
 class Point:
+    """One image's place in a 2-D layout, and its grid cell."""
     name: str
     x: float  # in [0, 1]
     y: float
@@ -143,6 +173,7 @@ class Point:
 
 @dataclass(frozen=True)
 class Layout:
+    """A 2-D layout of images by t-SNE or PCA of their features."""
     backbone: str
     layer: str
     method: str
@@ -153,6 +184,7 @@ class Layout:
 
     @classmethod
     def from_proto(cls, msg: pb.Layout) -> "Layout":
+        """From a ``convlens.v1.Layout``."""
         points = [Point(p.name, p.x, p.y, p.column, p.row) for p in msg.points]
         return cls(msg.backbone, msg.layer, msg.method, msg.perplexity or None, msg.columns, msg.rows, points)
 

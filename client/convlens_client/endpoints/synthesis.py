@@ -9,15 +9,16 @@ from __future__ import annotations
 
 from typing import Any, Iterator, Mapping, Optional, Sequence, Union
 
-from .endpoints_base import EndpointMethods, Target
-from .inputs import ImageInput
-from .results_synthesis import SynthesisResult
-from .streaming import Progress
+from ..inputs import ImageInput
+from ..results import SynthesisResult
+from ..transport.streaming import Progress
+from .core import EndpointMethods, Target
 
 Streamed = Iterator[Union[Progress, SynthesisResult]]
 
 
 def _layers(layers: Union[str, Sequence[str], None]) -> Optional[str]:
+    """Layer names as the server's comma-separated text."""
     return layers if layers is None or isinstance(layers, str) else ",".join(layers)
 
 
@@ -27,6 +28,7 @@ class SynthesisMethods(EndpointMethods):
     def _synthesis(
         self, model: str, images: Mapping[str, ImageInput], params: Mapping[str, Any], stream: bool
     ) -> Union[SynthesisResult, Streamed]:
+        """The typed call, or its progress stream ending with the result."""
         if "format" in params:
             raise TypeError(f"{model}() always asks for format=proto; use {model}_image() for pictures")
         if stream:
@@ -34,12 +36,14 @@ class SynthesisMethods(EndpointMethods):
         return SynthesisResult.from_proto(self._request(model, images, params, "synthesis").synthesis)
 
     def _streamed(self, model: str, images: Mapping[str, ImageInput], params: Mapping[str, Any]) -> Streamed:
+        """Progress events, then the :class:`SynthesisResult`."""
         for item in self._stream(model, images, params, "synthesis"):
             yield item if isinstance(item, Progress) else SynthesisResult.from_proto(item.synthesis)
 
     def _picture(
         self, model: str, images: Mapping[str, ImageInput], params: Mapping[str, Any], stream: bool
     ) -> Union[bytes, Iterator[Union[Progress, bytes]]]:
+        """The picture as encoded, or its progress stream ending with those bytes."""
         return self._stream(model, images, params, None) if stream else self._raw(model, images, params)
 
     # -- classviz ------------------------------------------------------------------------------
@@ -112,6 +116,7 @@ class SynthesisMethods(EndpointMethods):
         return self._synthesis("inversion", {"image": image}, params, stream)
 
     def inversion_image(self, image: ImageInput, stream: bool = False, **fields: Any) -> Any:
+        """The reconstruction (png), or npy/JSON with ``format``."""
         return self._picture("inversion", {"image": image}, fields, stream)
 
     # -- deepdream -----------------------------------------------------------------------------
@@ -133,6 +138,7 @@ class SynthesisMethods(EndpointMethods):
         return self._synthesis("deepdream", {"image": image, "guide": guide}, params, stream)
 
     def deepdream_image(self, image: ImageInput, stream: bool = False, **fields: Any) -> Any:
+        """The dreamed picture (png), or npy/JSON with ``format``; ``guide=`` an image to steer it."""
         guide = fields.pop("guide", None)
         return self._picture("deepdream", {"image": image, "guide": guide}, fields, stream)
 
@@ -154,6 +160,7 @@ class SynthesisMethods(EndpointMethods):
         return self._synthesis("texture", {"image": image}, params, stream)
 
     def texture_image(self, image: ImageInput, stream: bool = False, **fields: Any) -> Any:
+        """The synthesized texture (png), or npy/JSON with ``format``."""
         if "layers" in fields:
             fields["layers"] = _layers(fields["layers"])
         return self._picture("texture", {"image": image}, fields, stream)

@@ -5,24 +5,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
-from typing import TYPE_CHECKING, Optional, TextIO
+from typing import Dict, Optional, TextIO
 
-from .commands_base import Runner
-from .commands_synthesis import progress_bar
-from .streaming import Progress
-
-if TYPE_CHECKING:
-    from .client import Client
-
-PICTURES = {"png": "png", "jpeg": "jpg", "npy": "npy"}
+from ..client import Client
+from . import Runner, default_output, finish, write_output
 
 
 def _weights(text: str) -> list:
+    """``0.7,0.3`` as floats."""
     return [float(v) for v in text.split(",")]
 
 
-def add_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> dict[str, Runner]:
+def add_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> Dict[str, Runner]:
     """Add this area's subcommands to ``sub``; return their runners by name."""
     p = sub.add_parser("style-transfer", help="optimization-based style transfer (Gatys et al.)",
                        description="Paint CONTENT in the style of one or more STYLE images (slow, best quality).")
@@ -36,7 +30,7 @@ def add_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> 
     p.add_argument("--init", choices=("content", "noise"))
     p.add_argument("--optimizer", choices=("lbfgs", "adam"))
     p.add_argument("--preserve-colors", action="store_true", help="transfer luminance only")
-    p.add_argument("--format", choices=tuple(PICTURES), default="png")
+    p.add_argument("--format", choices=("png", "jpeg", "npy"), default="png")
     p.add_argument("--progress", action="store_true", help="stream progress events; bar on stderr")
 
     p = sub.add_parser("stylize", help="real-time stylization with a trained network",
@@ -58,40 +52,31 @@ def add_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> 
     return {"style-transfer": run_style_transfer, "stylize": run_stylize, "styles": run_styles}
 
 
-def run_style_transfer(client: "Client", args: argparse.Namespace, out: TextIO) -> Optional[int]:
-    output = Path(args.output or f"{Path(args.content).stem}_styled.{PICTURES[args.format]}")
+def run_style_transfer(client: Client, args: argparse.Namespace, out: TextIO) -> Optional[int]:
+    """``style-transfer``: write the picture (a progress bar on stderr with ``--progress``)."""
+    output = default_output(args, args.content, "styled", args.format)
     fields = dict(style_weights=args.style_weights, content_weight=args.content_weight,
                   style_weight=args.style_weight, tv_weight=args.tv_weight, style_scale=args.style_scale,
                   steps=args.steps, size=args.size, seed=args.seed, init=args.init, optimizer=args.optimizer,
                   preserve_colors=True if args.preserve_colors else None)
-    if args.progress:
-        data = b""
-        for item in client.style_transfer_image(args.content, *args.style, format=args.format, stream=True,
-                                                **fields):
-            if isinstance(item, Progress):
-                progress_bar(item, sys.stderr)
-            else:
-                data = item
-        sys.stderr.write("\n")
-    else:
-        data = client.style_transfer_image(args.content, *args.style, format=args.format, **fields)
-    output.write_bytes(data)
-    out.write(f"wrote {output}\n")
+    data = finish(client.style_transfer_image(args.content, *args.style, format=args.format, stream=args.progress,
+                                              **fields), sys.stderr)
+    write_output(output, data, out)
     return 0
 
 
-def run_stylize(client: "Client", args: argparse.Namespace, out: TextIO) -> Optional[int]:
-    label = args.style or "blend"
-    output = Path(args.output or f"{Path(args.image).stem}_{label}.{PICTURES[args.format]}")
+def run_stylize(client: Client, args: argparse.Namespace, out: TextIO) -> Optional[int]:
+    """``stylize``: write the stylized picture."""
+    output = default_output(args, args.image, args.style or "blend", args.format)
     data = client.stylize_image(args.image, style=args.style, blend=args.blend, format=args.format,
                                 strength=args.strength, max_size=args.max_size, quality=args.quality,
                                 preserve_colors=True if args.preserve_colors else None)
-    output.write_bytes(data)
-    out.write(f"wrote {output}\n")
+    write_output(output, data, out)
     return 0
 
 
-def run_styles(client: "Client", args: argparse.Namespace, out: TextIO) -> Optional[int]:
+def run_styles(client: Client, args: argparse.Namespace, out: TextIO) -> Optional[int]:
+    """``styles``: a table of the stylizers, or JSON."""
     styles = client.styles()
     if args.json:
         out.write(json.dumps(styles, indent=2) + "\n")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Union
 
-from .endpoints_base import EndpointMethods
-from .inputs import ImageInput
-from .results_style import StylizeResult, StyleTransferResult
-from .streaming import Progress
+from ..inputs import ImageInput
+from ..results import StylizeResult, StyleTransferResult
+from ..transport.streaming import Progress
+from .core import EndpointMethods
 
 Blend = Union[str, Mapping[str, float], None]
 
@@ -45,6 +45,7 @@ class StyleMethods(EndpointMethods):
 
     def _streamed_transfer(self, images: Dict[str, ImageInput],
                            params: Dict[str, Any]) -> Iterator[Union[Progress, StyleTransferResult]]:
+        """Progress events, then the :class:`StyleTransferResult`."""
         for item in self._stream("style_transfer", images, params, "style_transfer"):
             yield item if isinstance(item, Progress) else StyleTransferResult.from_proto(item.style_transfer)
 

@@ -1,4 +1,4 @@
-"""CLI subcommands of the lecture endpoints (filters, activations, top-patches, embed, neighbors, tsne).
+"""CLI subcommands of the inspect endpoints (filters, activations, top-patches, embed, neighbors, tsne).
 
 Each writes what the server rendered to ``-o FILE``: a picture by default, or the numbers (``--format json|npy``,
 or implied by the file's extension: ``-o emb.npy``). ``neighbors`` also prints both rankings.
@@ -9,22 +9,25 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any, Dict, Optional, TextIO
+from typing import Any, Callable, Dict, Optional, TextIO
 
-from .commands_base import Runner
+from ..client import Client
+from . import EXTENSIONS, Runner, write_output
 
-FORMATS = {"png": "png", "jpeg": "jpg", "json": "json", "npy": "npy"}
+FORMATS = ("png", "jpeg", "json", "npy")
 BY_EXTENSION = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".json": "json", ".npy": "npy"}
 
 
 def _output_args(p: argparse.ArgumentParser, default: str = "png") -> None:
+    """``-o``, ``--format`` (default: from -o's extension) and ``--backbone``."""
     p.add_argument("-o", "--output", help="output file (default: COMMAND.EXT here)")
-    p.add_argument("--format", choices=tuple(FORMATS), help=f"default: from -o's extension, else {default}")
+    p.add_argument("--format", choices=FORMATS, help=f"default: from -o's extension, else {default}")
     p.add_argument("--backbone", help="backbone the server must be running (checked)")
     p.set_defaults(default_format=default)
 
 
 def _layer(p: argparse.ArgumentParser) -> None:
+    """``--layer`` and ``--size``."""
     p.add_argument("--layer", help="named layer (e.g. block3, relu3_1, layer2)")
     p.add_argument("--size", type=int, help="network input size in pixels (default: 224)")
 
@@ -81,6 +84,7 @@ def add_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> 
 
 
 def _format(args: argparse.Namespace) -> str:
+    """``--format``, else the one -o's extension names, else the subcommand's default."""
     if args.format:
         return str(args.format)
     if args.output and Path(args.output).suffix.lower() in BY_EXTENSION:
@@ -89,6 +93,7 @@ def _format(args: argparse.Namespace) -> str:
 
 
 def _fields(args: argparse.Namespace) -> Dict[str, Any]:
+    """The request fields the given options name."""
     names = ("layer", "size", "channel", "max_tiles", "top", "metric", "method", "view", "perplexity", "seed",
              "max_filters", "max_channels", "backbone")
     fields = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
@@ -97,19 +102,29 @@ def _fields(args: argparse.Namespace) -> Dict[str, Any]:
     return fields
 
 
-def run(client: Any, args: argparse.Namespace, out: TextIO) -> Optional[int]:
+def _picture(client: Client, endpoint: str, args: argparse.Namespace, fields: Dict[str, Any]) -> bytes:
+    """The endpoint's ``*_image()`` answer for the images the arguments name."""
+    zip_ = getattr(args, "zip", None)
+    if endpoint == "filters":
+        return client.filters_image(**fields)
+    if endpoint == "activations":
+        return client.activations_image(args.image, **fields)
+    if endpoint == "neighbors":
+        return client.neighbors_image(args.query, list(args.gallery), zip=zip_, **fields)
+    images = list(args.images or [])
+    if not images and not zip_:
+        raise ValueError("give image files or --zip")
+    method: Callable[..., bytes] = getattr(client, f"{endpoint}_image")  # top_patches, embed, tsne
+    return method(images, zip=zip_, **fields)
+
+
+def run(client: Client, args: argparse.Namespace, out: TextIO) -> Optional[int]:
+    """Write what the server rendered; ``neighbors --format json`` also prints both rankings."""
     fmt = _format(args)
     endpoint = args.command.replace("-", "_")
-    output = Path(args.output or f"{endpoint}.{FORMATS[fmt]}")
-    images = [args.image] if endpoint == "activations" else [args.query] if endpoint == "neighbors" else \
-        list(getattr(args, "images", []) or [])
-    if endpoint in ("top_patches", "embed", "tsne") and not images and not args.zip:
-        raise ValueError("give image files or --zip")
-    gallery = list(args.gallery) if endpoint == "neighbors" else []
-    body = client.lecture_raw(endpoint, images, format=fmt, gallery=gallery, zip=getattr(args, "zip", None),
-                              **_fields(args))
-    output.write_bytes(body)
-    out.write(f"wrote {output}\n")
+    output = Path(args.output or f"{endpoint}.{EXTENSIONS[fmt]}")
+    body = _picture(client, endpoint, args, {**_fields(args), "format": fmt})
+    write_output(output, body, out)
     if endpoint == "neighbors" and fmt == "json":
         ranking = json.loads(body)
         for title, key in (("by features", "by_feature"), ("by pixels", "by_pixel")):

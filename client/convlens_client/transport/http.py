@@ -1,6 +1,6 @@
 """HTTP transport: TorchServe's REST inference API (``/predictions``, ``/explanations``, ``/ping``).
 
-Every call goes through :func:`convlens_client.retry.call_with_retries` (backoff on 503/507 and
+Every call goes through :func:`convlens_client.transport.retry.call_with_retries` (backoff on 503/507 and
 connection failures, one token refresh on Unauthorized). One ``httpx.Client`` (a thread-safe
 connection pool) serves all calls, so a client may be shared by threads.
 """
@@ -12,17 +12,15 @@ import ssl
 from typing import Callable, Iterator, Optional, TypeVar, Union
 
 import httpx
-from google.protobuf.message import DecodeError
 
-from ._proto import convlens_pb2 as pb
-from .errors import Busy, ConvLensError, ServerError, error_for, error_from_dict
-from .inputs import Fields, ImageFile
-from .retry import RetryPolicy, call_with_retries
-from .tls import TLSConfig
+from ..errors import Busy, ConvLensError, ServerError, error_for, error_from_dict
+from ..inputs import Fields, ImageFile
+from .connection import Connection
+from .responses import proto_error
+from .retry import Retrying, TokenProvider
 
-TokenProvider = Callable[[], Optional[str]]
 Timeout = Union[float, None, "httpx._client.UseClientDefault"]
-
+Form = tuple[dict[str, str], dict[str, tuple[str, bytes, str]]]
 
 T = TypeVar("T")
 
@@ -30,13 +28,6 @@ T = TypeVar("T")
 def _timeout(seconds: Optional[float]) -> Timeout:
     """httpx's per-request timeout: the client's default unless ``seconds`` is given."""
     return httpx.USE_CLIENT_DEFAULT if seconds is None else seconds
-
-
-def _verify(scheme: str, tls: Optional[TLSConfig]) -> Union[bool, "ssl.SSLContext"]:
-    """httpx's ``verify``: an SSL context built from the TLS options for https, else the default."""
-    if scheme == "https" and tls is not None:
-        return tls.ssl_context()
-    return True
 
 
 def _tls_failure(exc: BaseException) -> Optional[ssl.SSLError]:
@@ -79,24 +70,6 @@ def send_errors_iter(base_url: str, pieces: Iterator[bytes]) -> Iterator[bytes]:
         yield piece
 
 
-def _host(host: str) -> str:
-    """Bracket a bare IPv6 address for use in a URL."""
-    return f"[{host}]" if ":" in host and not host.startswith("[") else host
-
-
-def _proto_error(body: bytes) -> Optional[ConvLensError]:
-    """An error held in a ``convlens.v1.Response`` body, else None."""
-    msg = pb.Response()
-    try:
-        msg.ParseFromString(body)
-    except DecodeError:
-        return None
-    if msg.WhichOneof("result") != "error" or not msg.error.code:
-        return None
-    e = msg.error
-    return error_for(e.code, e.type or "Error", e.message, e.field or None)
-
-
 def error_from_response(response: httpx.Response) -> ConvLensError:
     """The exception for a non-2xx response: JSON error body, protobuf error body, or bare status."""
     body = response.content
@@ -105,7 +78,7 @@ def error_from_response(response: httpx.Response) -> ConvLensError:
     except (ValueError, UnicodeDecodeError):
         error = None
     if error is None and body[:1] != b"{":
-        error = _proto_error(body)
+        error = proto_error(body)
     if error is not None:
         if error.code != response.status_code:  # the HTTP status is what the server enforced
             error = error_for(response.status_code, error.type, error.message, error.field)
@@ -114,55 +87,59 @@ def error_from_response(response: httpx.Response) -> ConvLensError:
     return error_for(response.status_code, "HTTPError", text or f"HTTP {response.status_code}")
 
 
-class HttpTransport:
-    """Sends request maps as multipart/form-data: images as file parts, everything else as text."""
+def bearer(key: Optional[str]) -> dict[str, str]:
+    """The ``Authorization`` header of ``key``; none without a key (token auth disabled)."""
+    return {"Authorization": f"Bearer {key}"} if key else {}
+
+
+class HttpSession(Retrying):
+    """One port of the server over a pooled ``httpx.Client``; the base of the inference and management clients."""
 
     def __init__(
-        self,
-        host: str,
-        port: int,
-        token: TokenProvider,
-        timeout: float,
-        scheme: str = "http",
-        client: Optional[httpx.Client] = None,
-        retry: Optional[RetryPolicy] = None,
-        tls: Optional[TLSConfig] = None,
+        self, settings: Connection, port: int, token: TokenProvider, client: Optional[httpx.Client] = None
     ) -> None:
-        self.base_url = f"{scheme}://{_host(host)}:{port}"
-        self._token = token
-        self.retry = retry or RetryPolicy()
-        self._http = client or httpx.Client(
-            base_url=self.base_url, timeout=timeout, verify=_verify(scheme, tls)
-        )
+        super().__init__(settings, token)
+        self.base_url = settings.url(port)
+        verify = settings.tls.ssl_context() if settings.secure else True
+        self._http = client or httpx.Client(base_url=self.base_url, timeout=settings.timeout, verify=verify)
 
-    def _headers(self) -> dict[str, str]:
-        token = self._token()
-        return {"Authorization": f"Bearer {token}"} if token else {}
-
-    def _send(
-        self, method: str, path: str, fields: Optional[Fields] = None, timeout: Optional[float] = None
+    def _request(
+        self, method: str, path: str, key: Optional[str], timeout: Optional[float], form: Optional[Form] = None
     ) -> httpx.Response:
-        data, files = self._form(fields)
+        """One request with the bearer ``key`` (none without one); httpx's failures mapped, status not checked."""
+        data, files = form or ({}, {})
+        headers = bearer(key)
         return send_errors(
             self.base_url,
             lambda: self._http.request(
-                method,
-                path,
-                data=data or None,
-                files=files or None,
-                headers=self._headers(),
-                timeout=_timeout(timeout),
+                method, path, data=data or None, files=files or None, headers=headers, timeout=_timeout(timeout)
             ),
         )
 
-    def _call(self, path: str, fields: Fields, timeout: Optional[float] = None) -> bytes:
-        def attempt() -> bytes:
-            response = self._send("POST", path, fields, timeout)
-            if not response.is_success:
-                raise error_from_response(response)
-            return response.content
+    def close(self) -> None:
+        """Release the connection."""
+        self._http.close()
 
-        return call_with_retries(attempt, self.retry, self._token)
+
+def checked(response: httpx.Response) -> httpx.Response:
+    """``response`` when it is a success; the client's exception for its error otherwise."""
+    if not response.is_success:
+        raise error_from_response(response)
+    return response
+
+
+class HttpTransport(HttpSession):
+    """Sends request maps as multipart/form-data: images as file parts, everything else as text."""
+
+    def __init__(self, settings: Connection, token: TokenProvider, client: Optional[httpx.Client] = None) -> None:
+        super().__init__(settings, settings.http_port, token, client)
+
+    def _call(self, path: str, fields: Fields, timeout: Optional[float] = None) -> bytes:
+        """``POST path`` with the fields; the body of a successful answer."""
+        def attempt() -> bytes:
+            return checked(self._request("POST", path, self._token(), timeout, self._form(fields))).content
+
+        return self._retried(attempt)
 
     def predict(self, model: str, fields: Fields, timeout: Optional[float] = None) -> bytes:
         """``POST /predictions/{model}``; the response body."""
@@ -173,7 +150,7 @@ class HttpTransport:
         return self._call(f"/explanations/{model}", fields, timeout)
 
     @staticmethod
-    def _form(fields: Optional[Fields]) -> tuple[dict[str, str], dict[str, tuple[str, bytes, str]]]:
+    def _form(fields: Optional[Fields]) -> Form:
         """multipart/form-data parts: images as file parts, everything else as text."""
         data: dict[str, str] = {}
         files: dict[str, tuple[str, bytes, str]] = {}
@@ -191,7 +168,7 @@ class HttpTransport:
 
         def open_stream() -> httpx.Response:
             request = self._http.build_request("POST", f"/predictions/{model}", data=data or None,
-                                               files=files or None, headers=self._headers(),
+                                               files=files or None, headers=bearer(self._token()),
                                                timeout=_timeout(timeout))
             return self._http.send(request, stream=True)
 
@@ -208,7 +185,7 @@ class HttpTransport:
         """``GET /ping``: TorchServe's status (``Healthy`` or ``Unhealthy``, which comes with a 500)."""
 
         def attempt() -> str:
-            response = self._send("GET", "/ping", None, timeout)
+            response = self._request("GET", "/ping", self._token(), timeout)
             try:
                 status = json.loads(response.content).get("status")
             except (ValueError, AttributeError):
@@ -219,8 +196,4 @@ class HttpTransport:
                 raise error_from_response(response)
             return response.text.strip()
 
-        return call_with_retries(attempt, self.retry, self._token)
-
-    def close(self) -> None:
-        """Release the connection."""
-        self._http.close()
+        return self._retried(attempt)

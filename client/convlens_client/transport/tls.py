@@ -21,6 +21,7 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 
 def _read(path: Optional[PathLike], what: str) -> Optional[bytes]:
+    """A PEM file's bytes (None for no file); ValueError naming ``what`` when unreadable."""
     if path is None:
         return None
     try:

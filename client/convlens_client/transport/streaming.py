@@ -15,8 +15,8 @@ import json
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Optional, Union
 
-from ._proto import convlens_pb2 as pb
-from .errors import ConvLensError
+from .._proto import convlens_pb2 as pb
+from ..errors import ConvLensError
 
 EVENT_PREFIX = b'{"progress":'
 
@@ -34,11 +34,13 @@ class Progress:
 
     @classmethod
     def from_proto(cls, msg: pb.Progress) -> "Progress":
+        """From a ``convlens.v1.Progress``."""
         preview = msg.preview.data if msg.HasField("preview") else None
         return cls(msg.step, msg.total, msg.loss, msg.stage, msg.elapsed_s, preview or None)
 
     @classmethod
     def from_json(cls, body: dict) -> "Progress":
+        """From the ``progress`` object of a JSON event line."""
         preview = body.get("preview")
         return cls(
             int(body.get("step", 0)),
@@ -59,6 +61,7 @@ Frame = Union[Progress, bytes]  # an event, or the final body (always last)
 
 
 def _malformed(what: str) -> ConvLensError:
+    """The error for a stream that breaks the framing."""
     return ConvLensError(f"malformed progress stream: {what}", type="MalformedResponse")
 
 
@@ -76,6 +79,7 @@ def _read_varint(buffer: bytes) -> Optional[tuple[int, int]]:
 
 
 def _proto_frames(chunks: Iterable[bytes]) -> Iterator[Frame]:
+    """Frames of length-prefixed ``convlens.v1.Response`` messages."""
     buffer = b""
     final: Optional[bytes] = None
     for chunk in chunks:
@@ -99,6 +103,7 @@ def _proto_frames(chunks: Iterable[bytes]) -> Iterator[Frame]:
 
 
 def _json_frames(chunks: Iterable[bytes]) -> Iterator[Frame]:
+    """Frames of JSON event lines followed by the final body."""
     buffer = b""
     events_done = False
     for chunk in chunks:

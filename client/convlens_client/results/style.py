@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Dict, List
 
-from ._proto import convlens_pb2 as pb
-from .results import ImageResult
+from .._proto import convlens_pb2 as pb
+from .core import ImageResult
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,7 @@ class StyleTransferResult(ImageResult):
 
     @classmethod
     def from_proto(cls, msg: pb.StyleTransferResult) -> "StyleTransferResult":
+        """From a ``convlens.v1.StyleTransferResult``."""
         return cls(**ImageResult.fields(msg.image), steps=msg.steps, seconds=msg.seconds, sizes=list(msg.sizes),
                    start_losses=dict(msg.start_losses), final_losses=dict(msg.final_losses),
                    style_weights=list(msg.style_weights), backbone=msg.backbone)
@@ -40,5 +41,6 @@ class StylizeResult(ImageResult):
 
     @classmethod
     def from_proto(cls, msg: pb.StylizeResult) -> "StylizeResult":
+        """From a ``convlens.v1.StylizeResult``."""
         return cls(**ImageResult.fields(msg.image), model=msg.model, styles=list(msg.styles),
                    weights=list(msg.weights), seconds=msg.seconds, tiles=msg.tiles)

@@ -1,4 +1,4 @@
-"""Typed results built from the ``convlens.v1`` protobuf messages (the server's format=proto answers)."""
+"""Typed results of the core endpoints (classify, saliency, management) and the picture every area returns."""
 
 from __future__ import annotations
 
@@ -6,10 +6,30 @@ import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence, Union
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Union
 
-from ._proto import convlens_pb2 as pb
-from .errors import ConvLensError
+from .._proto import convlens_pb2 as pb
+from ..errors import ConvLensError
+
+
+def grid_values(values: Iterable[float], rows: int, cols: int, what: str) -> List[float]:
+    """The values of a ``rows`` x ``cols`` grid, row-major; a MalformedResponse error when the count is off."""
+    checked = list(values)
+    if len(checked) != rows * cols:
+        raise ConvLensError(f"malformed {what}: {len(checked)} values for {rows}x{cols}", type="MalformedResponse")
+    return checked
+
+
+def grid_array(values: Sequence[float], rows: int, cols: int) -> Any:
+    """A row-major grid as a float32 numpy array of shape (rows, cols); a new array per call."""
+    import numpy as np  # optional dependency: only needed here
+
+    return np.asarray(values, dtype=np.float32).reshape(rows, cols)
+
+
+def grid_rows(values: Sequence[float], rows: int, cols: int) -> List[List[float]]:
+    """A row-major grid as a list of rows (JSON-ready)."""
+    return [list(values[r * cols : (r + 1) * cols]) for r in range(rows)]
 
 
 @dataclass(frozen=True)
@@ -26,6 +46,11 @@ class Prediction:
         """From a ``convlens.v1.Prediction``."""
         return cls(msg.index, msg.label, msg.probability, msg.score)
 
+    @classmethod
+    def from_field(cls, msg: Any, name: str) -> Optional["Prediction"]:
+        """The Prediction in field ``name`` of a message, or None when it is not set."""
+        return cls.from_proto(getattr(msg, name)) if msg.HasField(name) else None
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
         return {
@@ -34,6 +59,23 @@ class Prediction:
             "probability": self.probability,
             "score": self.score,
         }
+
+
+@dataclass(frozen=True)
+class Classification:
+    """``classify``'s answer: the top-k classes, most probable first, and the backbone that ran."""
+
+    predictions: List[Prediction]
+    backbone: str
+
+    @classmethod
+    def from_proto(cls, msg: pb.Classification) -> "Classification":
+        """From a ``convlens.v1.Classification``."""
+        return cls([Prediction.from_proto(p) for p in msg.predictions], msg.backbone)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {"backbone": self.backbone, "predictions": [p.to_dict() for p in self.predictions]}
 
 
 @dataclass(frozen=True)
@@ -54,35 +96,26 @@ class Heatmap:
     @classmethod
     def from_proto(cls, msg: pb.Heatmap) -> "Heatmap":
         """From a ``convlens.v1.Heatmap``; checks the value count."""
-        values = list(msg.values)
-        if len(values) != msg.width * msg.height:
-            raise ConvLensError(
-                f"malformed heatmap: {len(values)} values for {msg.height}x{msg.width}",
-                type="MalformedResponse",
-            )
         return cls(
             width=msg.width,
             height=msg.height,
-            values=values,
+            values=grid_values(msg.values, msg.height, msg.width, "heatmap"),
             min=msg.min,
             max=msg.max,
             method=msg.method,
             backbone=msg.backbone,
-            target=Prediction.from_proto(msg.target) if msg.HasField("target") else None,
-            predicted=Prediction.from_proto(msg.predicted) if msg.HasField("predicted") else None,
+            target=Prediction.from_field(msg, "target"),
+            predicted=Prediction.from_field(msg, "predicted"),
             layer=msg.layer or None,
         )
 
     @property
     def array(self) -> Any:
         """The values as a float32 numpy array of shape (height, width); a new array per access."""
-        import numpy as np  # optional dependency: only needed here
-
-        return np.asarray(self.values, dtype=np.float32).reshape(self.height, self.width)
+        return grid_array(self.values, self.height, self.width)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict; ``values`` as a list of rows."""
-        w = self.width
         return {
             "width": self.width,
             "height": self.height,
@@ -93,7 +126,7 @@ class Heatmap:
             "layer": self.layer,
             "target": self.target.to_dict() if self.target else None,
             "predicted": self.predicted.to_dict() if self.predicted else None,
-            "values": [list(self.values[r * w : (r + 1) * w]) for r in range(self.height)],
+            "values": grid_rows(self.values, self.height, self.width),
         }
 
 
@@ -161,6 +194,7 @@ class ImageResult:
 
     @classmethod
     def from_proto(cls, msg: pb.Image) -> "ImageResult":
+        """From a ``convlens.v1.Image``."""
         return cls(**cls.fields(msg))
 
     @staticmethod

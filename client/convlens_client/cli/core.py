@@ -1,0 +1,133 @@
+"""CLI subcommands of the core endpoints: classify, saliency, health, and models, layers, describe (management)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Dict, Optional, Sequence, TextIO
+
+from ..client import Client
+from ..results import Heatmap, Prediction
+from . import EXTENSIONS, Runner, default_output, dump, target
+
+
+def add_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> Dict[str, Runner]:
+    """Add this area's subcommands to ``sub``; return their runners by name."""
+    p = sub.add_parser("classify", help="the most probable classes of an image")
+    p.add_argument("image", help="image file")
+    p.add_argument("--topk", type=int, default=5, help="number of classes (default: %(default)s)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    p = sub.add_parser(
+        "saliency",
+        help="a saliency map of an image",
+        description="Write a saliency map to a file: a picture rendered by the server (png, jpeg), "
+        "the raw map (npy), or JSON with the map and the explained and predicted classes "
+        "(which are then printed too). One request either way.",
+    )
+    p.add_argument("image", help="image file")
+    p.add_argument("-o", "--output", help="output file (default: IMAGE_saliency.EXT here)")
+    p.add_argument("--target", type=target, help="class index or label (default: top-1)")
+    p.add_argument("--method", default="gradient", help="attribution method (default: %(default)s)")
+    p.add_argument("--layer", help="explain a neuron of this layer (with --channel) instead of a class")
+    p.add_argument("--channel", type=int, help="the neuron's channel in --layer")
+    p.add_argument("--view", choices=("heatmap", "overlay"), default="heatmap")
+    p.add_argument("--format", choices=tuple(EXTENSIONS), default="png")
+
+    p = sub.add_parser("health", help="the server's health (exit status 1 unless Healthy)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p = sub.add_parser("models", help="the served endpoints and their workers (exit status 1 unless all ready)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p = sub.add_parser("layers", help="the named layers of an endpoint's backbone")
+    p.add_argument("model", help="endpoint, e.g. saliency")
+    p.add_argument("--json", action="store_true", help="print a JSON list")
+    p = sub.add_parser("describe", help="what an endpoint offers (JSON)")
+    p.add_argument("model", help="endpoint, e.g. saliency")
+    return {"classify": run_classify, "saliency": run_saliency, "health": run_health, "models": run_models,
+            "layers": run_layers, "describe": run_describe}
+
+
+def _class(p: Optional[Prediction]) -> str:
+    """A class as ``index label (p=...)``, or ``-``."""
+    return f"{p.index} {p.label} (p={p.probability:.3f})" if p else "-"
+
+
+def print_table(predictions: Sequence[Prediction], out: TextIO) -> None:
+    """A two-column table: label, probability."""
+    width = max([len("label")] + [len(p.label) for p in predictions])
+    out.write(f"{'label':<{width}}  probability\n")
+    for p in predictions:
+        out.write(f"{p.label:<{width}}  {p.probability:.4f}\n")
+
+
+def run_classify(client: Client, args: argparse.Namespace, out: TextIO) -> None:
+    """``classify``: a table, or JSON."""
+    predictions = client.classify(args.image, topk=args.topk)
+    if args.json:
+        dump([p.to_dict() for p in predictions], out)
+    else:
+        print_table(predictions, out)
+
+
+def run_saliency(client: Client, args: argparse.Namespace, out: TextIO) -> None:
+    """``saliency``: write the picture, npy or JSON map; print what was written."""
+    output = default_output(args, args.image, "saliency", args.format)
+    if args.format != "json":
+        data = client.saliency_image(
+            args.image, target=args.target, method=args.method, view=args.view, format=args.format,
+            layer=args.layer, channel=args.channel,
+        )
+        output.write_bytes(data)
+        out.write(json.dumps({"wrote": str(output)}) + "\n" if args.json else f"wrote {output}\n")
+        return
+    heatmap: Heatmap = client.saliency(
+        args.image, target=args.target, method=args.method, layer=args.layer, channel=args.channel
+    )
+    output.write_text(json.dumps(heatmap.to_dict()) + "\n", encoding="utf-8")
+    if args.json:
+        dump({"wrote": str(output), "target": heatmap.target and heatmap.target.to_dict(),
+              "predicted": heatmap.predicted and heatmap.predicted.to_dict()}, out)
+        return
+    out.write(f"wrote {output}\n")
+    out.write(f"target:    {_class(heatmap.target)}\n")
+    out.write(f"predicted: {_class(heatmap.predicted)}\n")
+
+
+def run_health(client: Client, args: argparse.Namespace, out: TextIO) -> int:
+    """``health``: the status; exit status 1 unless Healthy."""
+    status = client.health()
+    if args.json:
+        dump({"status": status}, out)
+    else:
+        out.write(status + "\n")
+    return 0 if status == "Healthy" else 1
+
+
+def run_describe(client: Client, args: argparse.Namespace, out: TextIO) -> int:
+    """``describe``: the endpoint's describe dict as JSON."""
+    dump(client.describe(args.model), out)
+    return 0
+
+
+def run_layers(client: Client, args: argparse.Namespace, out: TextIO) -> int:
+    """``layers``: one name a line, or a JSON list."""
+    layers = client.layers(args.model)
+    if args.json:
+        dump(layers, out)
+    else:
+        out.write("".join(f"{layer}\n" for layer in layers))
+    return 0
+
+
+def run_models(client: Client, args: argparse.Namespace, out: TextIO) -> int:
+    """``models``: a table or JSON; exit status 1 unless every model is ready."""
+    models = client.models()
+    if args.json:
+        dump([m.to_dict() for m in models], out)
+    else:
+        width = max([len("model")] + [len(m.name) for m in models])
+        out.write(f"{'model':<{width}}  {'status':<9}  workers  queued\n")
+        for m in models:
+            status = "ready" if m.ready else "not ready"
+            out.write(f"{m.name:<{width}}  {status:<9}  {m.ready_workers}/{m.workers:<5}  {m.pending_requests}\n")
+    return 0 if all(m.ready for m in models) else 1

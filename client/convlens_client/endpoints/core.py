@@ -1,0 +1,141 @@
+"""The core endpoints (classify, saliency, explain, health, management) and the request primitives every area uses.
+
+Each area's methods are a mixin of :class:`convlens_client.Client`; the client implements the primitives
+declared in :class:`EndpointMethods` (``_request`` for typed results, ``_raw`` for pictures, ``_stream`` for
+progress). Every endpoint has a typed method and a ``*_image()`` method that returns the server's picture.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, Optional, Union
+
+from .._proto import convlens_pb2 as pb
+from ..errors import ConvLensError
+from ..inputs import ImageInput, build_fields
+from ..results import Classification, Heatmap, ModelStatus, Prediction
+
+if TYPE_CHECKING:
+    from ..transport import Transport
+    from ..transport.management import GrpcManagement, HttpManagement
+
+Target = Union[int, str, None]  # class index or label; None = the network's top-1
+
+
+class EndpointMethods:
+    """Base of the per-area mixins: the primitives :class:`convlens_client.Client` implements."""
+
+    _transport: "Transport"
+
+    def _request(
+        self, model: str, images: Mapping[str, ImageInput], params: Mapping[str, Any], expect: str
+    ) -> pb.Response:
+        """Call ``model`` with format=proto; the Response, which must hold the ``expect`` result."""
+        raise NotImplementedError
+
+    def _raw(self, model: str, images: Mapping[str, ImageInput], params: Mapping[str, Any]) -> bytes:
+        """Call ``model``; the body as the server encoded it (picture, npy, JSON)."""
+        raise NotImplementedError
+
+    def _stream(
+        self, model: str, images: Mapping[str, ImageInput], params: Mapping[str, Any], expect: Optional[str]
+    ) -> Iterator[Any]:
+        """Call ``model`` with progress=true: progress events, then the result (a Response holding ``expect``,
+        or the encoded body when ``expect`` is None), last."""
+        raise NotImplementedError
+
+    def _manager(self, kind: Optional[str] = None) -> Union["HttpManagement", "GrpcManagement"]:
+        """The management API client of ``kind`` (default: this client's transport)."""
+        raise NotImplementedError
+
+    def describe(self, model: str, version: Optional[str] = None, timeout: Optional[float] = None) -> Dict[str, Any]:
+        """What endpoint ``model`` offers (its handler's describe dict, via the management API)."""
+        raise NotImplementedError
+
+
+class CoreMethods(EndpointMethods):
+    """classify, saliency, explain, health and the management calls; mixed into :class:`convlens_client.Client`."""
+
+    def classify(self, image: ImageInput, topk: int = 5, **fields: Any) -> List[Prediction]:
+        """The ``topk`` most probable classes of ``image``, most probable first (no picture: no ``_image()``)."""
+        return self.classification(image, topk, **fields).predictions
+
+    def classification(self, image: ImageInput, topk: int = 5, **fields: Any) -> Classification:
+        """:meth:`classify` with the backbone that answered: the whole ``Classification`` result."""
+        msg = self._request("classify", {"image": image}, dict(topk=topk, **fields), "classification")
+        return Classification.from_proto(msg.classification)
+
+    def saliency(
+        self,
+        image: ImageInput,
+        target: Target = None,
+        method: str = "gradient",
+        size: Optional[int] = None,
+        **fields: Any,
+    ) -> Heatmap:
+        """The saliency map of ``target`` (class index or label; default: top-1) on ``image``."""
+        params = dict(target=target, method=method, size=size, **fields)
+        return Heatmap.from_proto(self._request("saliency", {"image": image}, params, "heatmap").heatmap)
+
+    def saliency_image(
+        self,
+        image: ImageInput,
+        target: Target = None,
+        method: str = "gradient",
+        view: str = "heatmap",
+        format: str = "png",
+        **fields: Any,
+    ) -> bytes:
+        """The saliency map rendered by the server: a ``heatmap`` or ``overlay`` picture
+        (``png``/``jpeg``), or the raw array (``npy``)."""
+        params = dict(target=target, method=method, view=view, format=format, **fields)
+        return self._raw("saliency", {"image": image}, params)
+
+    def raw(self, endpoint: str, images: Optional[Mapping[str, ImageInput]] = None, **fields: Any) -> bytes:
+        """Any endpoint's answer as the server encoded it (picture, npy, JSON), for fields no method names:
+        ``images`` maps field names (``image``, ``image_2``, ``style``, ...) to images."""
+        return self._raw(endpoint, dict(images or {}), fields)
+
+    def explain(self, image: ImageInput, target: Target = None, timeout: Optional[float] = None) -> bytes:
+        """TorchServe's explanation of ``classify`` (``POST /explanations/classify``): a PNG
+        saliency map. HTTP only: TorchServe has no gRPC explanations RPC."""
+        fields = build_fields({"image": image}, {"target": target})
+        return self._transport.explain("classify", fields, timeout=timeout)
+
+    def health(self, timeout: Optional[float] = None) -> str:
+        """TorchServe's health: ``"Healthy"`` or ``"Unhealthy"`` (models may still be loading)."""
+        return self._transport.health(timeout=timeout)
+
+    # -- management (management token; HTTP port 8081 or gRPC ManagementAPIsService 7071) ----
+
+    def models(self, timeout: Optional[float] = None) -> List[ModelStatus]:
+        """Every served model (endpoint) with its workers, sorted by name; ``.ready`` says whether
+        it can serve now (TorchServe's /ping says Healthy while models still load)."""
+        manager = self._manager()
+        names = sorted({str(m.get("modelName")) for m in manager.list_models(timeout=timeout)})
+        return [
+            ModelStatus.from_describe(manager.describe(name, customized=False, timeout=timeout)[0])
+            for name in names
+        ]
+
+    def describe(self, model: str, version: Optional[str] = None, timeout: Optional[float] = None) -> Dict[str, Any]:
+        """What endpoint ``model`` offers: its handler's describe dict (TorchServe's describe call
+        with ``customized=true``): backbone, device, layers, limits and the endpoint's own keys
+        (methods, styles, ...)."""
+        entries = self._manager().describe(model, version, customized=True, timeout=timeout)
+        meta = entries[0].get("customizedMetadata") if entries else None
+        if isinstance(meta, str):  # a handler that returned JSON text
+            try:
+                meta = json.loads(meta)
+            except ValueError:
+                pass
+        if not isinstance(meta, dict):
+            raise ConvLensError(f"'{model}' has no ConvLens description", type="MalformedResponse")
+        return meta
+
+    def layers(self, model: str = "saliency", timeout: Optional[float] = None) -> List[str]:
+        """The named layers of ``model``'s backbone (usable as ``layer=``), input to output."""
+        layers = self.describe(model, timeout=timeout).get("layers")
+        if not isinstance(layers, list):
+            raise ConvLensError(f"'{model}' does not list its layers", type="MalformedResponse")
+        return [str(layer) for layer in layers]
