@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "handlers"), str(ROOT / "benchmarks")]
+sys.path[:0] = [str(ROOT / "handlers"), str(ROOT / "benchmarks"), str(ROOT)]
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -35,8 +35,9 @@ from skimage import data  # noqa: E402
 
 from common import matmul_gflops  # noqa: E402  (benchmarks/: the one machine-rate measurement)
 from convlens.core import backbones  # noqa: E402
-from convlens.style import export, nets, patterns, transfer  # noqa: E402
-from convlens.stylize import runtime
+from convlens.style import transfer  # noqa: E402
+from convlens.stylize import runtime  # noqa: E402
+from tools.stylizers import export, nets, patterns  # noqa: E402
 
 STORE = ROOT / "model_store" / "stylizers"
 

@@ -2,7 +2,8 @@
 """Build one TorchServe archive per endpoint into model_store/: `model_store/<name>.yaml` + `handlers/<name>.py`.
 
 Each archive carries the handler, the shared `serving` glue and the `convlens` engine (the whole `handlers/`
-folder) and the endpoint's YAML config. An archive is rebuilt only when its inputs changed.
+folder: only what serves; build-time code such as stylizer training lives in `tools/`) and the endpoint's YAML
+config. An archive is rebuilt only when its inputs changed.
 """
 from __future__ import annotations
 
@@ -27,15 +28,24 @@ def endpoints() -> list[str]:
     return sorted(p.stem for p in STORE.glob("*.yaml") if (HANDLERS / f"{p.stem}.py").is_file())
 
 
-def sources_digest(name: str, weights: Path | None) -> str:
-    """Hash of everything that goes into an archive, to skip rebuilding unchanged ones."""
-    digest = hashlib.sha256()
-    files = sorted(p for p in HANDLERS.rglob("*.py") if "__pycache__" not in p.parts)
-    files += [STORE / f"{name}.yaml"] + ([weights] if weights else [])
+def packed_files(name: str) -> dict[str, Path]:
+    """Path inside the archive -> source file, for what endpoint `name`'s archive carries besides its config and
+    weights: every file of `handlers/` but bytecode, and the endpoint's assets folder (ASSETS)."""
+    files = {p.relative_to(HANDLERS).as_posix(): p for p in sorted(HANDLERS.rglob("*"))
+             if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"}
     if name in ASSETS:
-        files += sorted(p for p in (STORE / ASSETS[name]).rglob("*") if p.is_file())
-    for path in files:
-        digest.update(str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path).encode())
+        folder = STORE / ASSETS[name]
+        files.update({f"{ASSETS[name]}/{p.relative_to(folder).as_posix()}": p for p in sorted(folder.rglob("*"))
+                      if p.is_file()})
+    return files
+
+
+def sources_digest(name: str, weights: Path | None) -> str:
+    """Hash of everything that goes into an archive (packed_files, config, weights), to skip unchanged ones."""
+    digest = hashlib.sha256()
+    extra = [STORE / f"{name}.yaml"] + ([weights] if weights else [])
+    for inside, path in [*packed_files(name).items(), *((p.name, p) for p in extra)]:
+        digest.update(inside.encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
 
@@ -54,18 +64,17 @@ def build(name: str, weights: Path | None, force: bool) -> bool:
 
 def archive(name: str, export: Path, config: Path, extra_files: list[Path] = (),  # type: ignore[assignment]
             handler: Path | None = None, base: str | None = None) -> Path:
-    """Archive `handlers/` as model `name` with `config` into `export`; `handler` replaces handlers/<name>.py
+    """Archive packed_files as model `name` with `config` into `export`; `handler` replaces handlers/<name>.py
     (tests archive variants: a deliberately slow handler, a config with corrupt weights); a variant ships the
     assets of its `base` endpoint."""
-    asset = ASSETS.get(base or name)
     mar = export / f"{name}.mar"
     with tempfile.TemporaryDirectory() as tmp:
         code = Path(tmp) / "code"
-        shutil.copytree(HANDLERS, code, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        for inside, path in packed_files(base or name).items():
+            (code / inside).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, code / inside)
         if handler is not None:
             shutil.copy(handler, code / f"{name}.py")
-        if asset:
-            shutil.copytree(STORE / asset, code / asset)
         extra = [str(code)] + [str(f) for f in extra_files]
         cmd = [str(Path(sys.executable).with_name("torch-model-archiver")), "--model-name", name,
                "--version", VERSION, "--handler", str(code / f"{name}.py"), "--extra-files", ",".join(extra),

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "handlers"))
+sys.path[:0] = [str(ROOT / "handlers"), str(ROOT)]
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -18,8 +18,9 @@ from PIL import Image, ImageDraw  # noqa: E402
 from skimage import data  # noqa: E402
 
 from convlens.core import backbones  # noqa: E402
-from convlens.style import patterns, transfer  # noqa: E402
-from convlens.stylize import runtime
+from convlens.style import transfer  # noqa: E402
+from convlens.stylize import runtime  # noqa: E402
+from tools.stylizers import patterns  # noqa: E402
 
 CELL = 192
 

@@ -11,7 +11,6 @@ PY="${PYTHON:-$PWD/.venv/bin/python}"
 CKPT=build/stylizers
 STORE=model_store/stylizers
 mkdir -p "$CKPT" "$STORE"
-export PYTHONPATH="$PWD/handlers${PYTHONPATH:+:$PYTHONPATH}"
 COMMON=(--content skimage --width 16 --blocks 3 --crop 96 --batch 2 --lr 3e-3 --threads 1 --device cpu
         --style-loss sliced --style-layers pixels,stem,block2,block5,block8 --style-size 128 --style-weight 12)
 JOBS="${JOBS:-4}"
@@ -19,7 +18,7 @@ JOBS="${JOBS:-4}"
 train() {  # train NAME STEPS MINUTES ARGS...
   local name=$1 steps=$2 minutes=$3; shift 3
   while (( $(jobs -rp | wc -l) >= JOBS )); do wait -n; done
-  nice -n 10 "$PY" -m convlens.style.train "${COMMON[@]}" --steps "$steps" --minutes "$minutes" \
+  nice -n 10 "$PY" -m tools.stylizers.train "${COMMON[@]}" --steps "$steps" --minutes "$minutes" \
     --out "$CKPT/$name.pt" "$@" > "$CKPT/$name.log" 2>&1 &
 }
 
@@ -36,5 +35,5 @@ if [[ "${1:-all}" != export ]]; then
   wait -n || { echo "training failed: see $CKPT/mosaic4.log" >&2; exit 1; }
 fi
 for ckpt in "$CKPT"/*.pt; do
-  "$PY" -m convlens.style.export "$ckpt" --out "$STORE"
+  "$PY" -m tools.stylizers.export "$ckpt" --out "$STORE"
 done

@@ -1,5 +1,5 @@
-"""A static check of the engine and handler sources for code that breaks, or silently stays on the CPU, when the
-backbone lives on a CUDA device: tensor factories without `device=` whose result is never moved, `.numpy()`
+"""A static check of the engine, handler and build-tool sources for code that breaks, or silently stays on the CPU,
+when the backbone lives on a CUDA device: tensor factories without `device=` whose result is never moved, `.numpy()`
 without `.cpu()`, a seeded generator asked for device tensors, CUDA calls that mean "the current device" (0).
 
 Precise rather than complete: a factory result counts as moved when its expression reaches `.to(...)` (through
@@ -25,7 +25,7 @@ MODULE_STATE = {"Parameter", "register_buffer"}
 DTYPES = {"float", "float16", "float32", "float64", "double", "half", "bfloat16", "int", "int8", "int16", "int32",
           "int64", "long", "uint8", "bool", "complex64", "complex128"}
 
-# (path under handlers/, enclosing function, factory or "numpy") -> why a CPU tensor is right there
+# (path under handlers/ or tools/, enclosing function, factory or "numpy") -> why a CPU tensor is right there
 ALLOWED = {
     ("convlens/core/inputs.py", "to_tensor", "from_numpy"):
         "CPU by contract: classify() and style_transfer() move their input to the backbone's device",
@@ -36,13 +36,13 @@ ALLOWED = {
     ("convlens/synthesis/image_param.py", "fft_scale", "fftfreq"): "a CPU table: FourierParam moves it",
     ("convlens/synthesis/image_param.py", "fft_scale", "rfftfreq"): "a CPU table: FourierParam moves it",
     ("convlens/synthesis/metrics.py", "_as_tensor", "from_numpy"): "picture metrics (PSNR, SSIM) run on CPU",
-    ("convlens/style/train.py", "random_crops", "from_numpy"): "CPU crops: train() moves the batch to its device",
-    ("convlens/style/export.py", "export_onnx", "from_numpy"): "ONNX export runs on CPU (the model is moved there)",
-    ("convlens/style/export.py", "max_abs_diff", "from_numpy"): "the ONNX check runs after export_onnx, on CPU",
-    ("convlens/style/export.py", "max_abs_diff", "numpy"): "the ONNX check runs after export_onnx, on CPU",
-    ("convlens/style/export.py", "model_from_onnx", "from_numpy"):
+    ("stylizers/train.py", "random_crops", "from_numpy"): "CPU crops: train() moves the batch to its device",
+    ("stylizers/export.py", "export_onnx", "from_numpy"): "ONNX export runs on CPU (the model is moved there)",
+    ("stylizers/export.py", "max_abs_diff", "from_numpy"): "the ONNX check runs after export_onnx, on CPU",
+    ("stylizers/export.py", "max_abs_diff", "numpy"): "the ONNX check runs after export_onnx, on CPU",
+    ("stylizers/export.py", "model_from_onnx", "from_numpy"):
         "weights read back from an ONNX file into a CPU network, to derive its fast graph (export time, CPU)",
-    ("convlens/style/fastgraph.py", "space_to_depth_conv", "zeros"):
+    ("stylizers/fastgraph.py", "space_to_depth_conv", "zeros"):
         "an exact weight rewrite on numpy-sourced CPU weights at export time",
 }
 
@@ -232,9 +232,9 @@ def _through_cpu(node: ast.AST) -> bool:
 
 
 def sources(root: Path) -> Iterable[Path]:
-    """The engine (handlers/convlens/**) and the handlers (handlers/*.py, handlers/serving/*.py), not generated code."""
-    files = [*root.glob("convlens/**/*.py"), *root.glob("*.py"), *root.glob("serving/*.py")]
-    return sorted(p for p in files if not p.name.endswith("_pb2.py"))
+    """Every Python file under `root` (handlers/: the engine and the handlers; tools/: the build tools), not
+    generated code."""
+    return sorted(p for p in root.rglob("*.py") if not p.name.endswith("_pb2.py") and "__pycache__" not in p.parts)
 
 
 def check_tree(root: Path) -> tuple[list[Finding], set[tuple[str, str, str]]]:

@@ -20,7 +20,7 @@ from convlens.core import backbones, classify, inputs
 from convlens.inspect import activations, embedding, filters, patches
 from convlens.attribution import segment
 from convlens.core.backbones import Backbone
-from convlens.style import export, nets, transfer
+from convlens.style import transfer
 from convlens.synthesis import common, metrics
 from convlens.synthesis.classviz import Objective, classviz
 from convlens.synthesis.deepdream import deepdream
@@ -30,8 +30,10 @@ from convlens.synthesis.texture import texture
 from fake_device import DEVICE, fake_accelerator, on_device
 from serving.requests import request_fields
 from test_handlers import FakeContext, png_bytes
+from tools.stylizers import export, nets
 
 HANDLERS = Path(__file__).resolve().parents[2] / "handlers"
+TOOLS = HANDLERS.parent / "tools"
 PHOTO = np.array(Image.fromarray(data.chelsea()).resize((64, 48)))
 
 
@@ -70,8 +72,9 @@ def test_handler_loads_its_backbone_on_the_gpu_torchserve_assigned(monkeypatch, 
 # --- the static check -----------------------------------------------------------------------------------------
 
 
-def test_engine_and_handler_sources_pass_the_device_check():
-    left, used = device_lint.check_tree(HANDLERS)
+def test_engine_handler_and_tool_sources_pass_the_device_check():
+    (left, used), (tools_left, tools_used) = device_lint.check_tree(HANDLERS), device_lint.check_tree(TOOLS)
+    left, used = left + tools_left, used | tools_used
     assert not left, "device problems:\n" + "\n".join(map(str, left))
     assert used == set(device_lint.ALLOWED), f"stale allow-list entries: {set(device_lint.ALLOWED) - used}"
 

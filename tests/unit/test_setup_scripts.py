@@ -1,9 +1,12 @@
-"""Set-up scripts: secure server config, limits that agree with the handlers, the Java 17 check, archives."""
+"""Set-up scripts: secure server config, limits that agree with the handlers, the Java 17 check, archives (only
+serving code in them)."""
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -76,3 +79,54 @@ def test_loaded_models_are_the_archives_never_all(tmp_path):
     text = write_config.config_text("127.0.0.1", PORTS, tmp_path, token_ttl_min=60)
     assert "load_models=a.mar,b.mar\n" in text
     assert "load_models=classify.mar\n" in write_config.config_text("127.0.0.1", PORTS, tmp_path, 60, "classify.mar")
+
+
+
+def imported_modules(tree: ast.Module, package: str) -> set[str]:
+    """Every module `tree` imports (relative imports resolved against `package`, the dotted package it sits in), and
+    the packages above each one (importing a.b runs a/__init__.py)."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            anchor = package.split(".")[:package.count(".") + 2 - node.level] if node.level else []
+            base = ".".join(p for p in [*anchor, node.module or ""] if p)
+            found |= {base} | {f"{base}.{alias.name}" for alias in node.names}
+    return {".".join(name.split(".")[:i]) for name in found for i in range(1, name.count(".") + 2)}
+
+
+def build_time_code(tree: ast.Module, imports: set[str]) -> list[str]:
+    """What marks a module as build-time: ONNX export or graph editing, the build tools, a command line."""
+    found = [f"imports {m}" for m in sorted(imports) if m.split(".")[0] in ("onnx", "tools") or m == "torch.onnx"]
+    found += ["uses torch.onnx" for node in ast.walk(tree) if isinstance(node, ast.Attribute) and node.attr == "onnx"
+              and isinstance(node.value, ast.Name) and node.value.id == "torch"]
+    found += ["has a __main__ entry point" for node in ast.walk(tree) if isinstance(node, ast.Constant)
+              and node.value == "__main__"]
+    return found
+
+
+def test_archives_carry_only_what_serves(tmp_path):
+    """The stylize archive (the one with assets), as built, holds exactly build_models.packed_files (what its
+    rebuild digest hashes) and its config, and no build-time code: no ONNX export or graph editing, no import of
+    tools/, no command line, no module that no endpoint imports (moved back from tools/, the trainer, exporter and
+    training networks fail here)."""
+    mar = build_models.archive("stylize", tmp_path, ROOT / "model_store" / "stylize.yaml")
+    with zipfile.ZipFile(mar) as archive:
+        names = set(archive.namelist()) - {"MAR-INF/MANIFEST.json", "stylize.yaml"}
+        files = {n: archive.read(n).decode() for n in names if n.endswith(".py")}
+    assert names == set(build_models.packed_files("stylize"))
+    assert {"stylizers/mosaic4.onnx", "convlens/stylize/runtime.py", "convlens/style/transfer.py"} <= names
+    imports = {}
+    for name, source in files.items():
+        module = name.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+        tree = ast.parse(source)
+        imports[module] = imported_modules(tree, module if name.endswith("__init__.py") else module.rpartition(".")[0])
+        assert not build_time_code(tree, imports[module]), f"{name}: {build_time_code(tree, imports[module])}"
+    reached, todo = set(), [n for n in build_models.endpoints() if n in imports]
+    while todo:
+        module = todo.pop()
+        if module not in reached:
+            reached.add(module)
+            todo += [m for m in imports[module] if m in imports]
+    assert set(imports) - reached == set(), "packed, but no endpoint imports it"

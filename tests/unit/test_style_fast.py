@@ -11,10 +11,9 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from convlens.style import export, fastgraph, nets
-
 from convlens.stylize import runtime
 from test_style import library  # noqa: F401 - the module fixture of exported tiny nets
+from tools.stylizers import export, fastgraph, nets
 
 STORE = Path(__file__).resolve().parents[2] / "model_store" / "stylizers"
 

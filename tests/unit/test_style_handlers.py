@@ -9,11 +9,11 @@ import pytest
 import torch
 from PIL import Image
 
-from convlens.style import export, nets, patterns
 from serving import convlens_pb2 as pb
 from style_transfer import StyleTransferHandler
 from stylize import StylizeHandler
 from test_handlers import FakeContext, png_bytes
+from tools.stylizers import export, nets, patterns, train
 
 PHOTO = png_bytes((np.random.default_rng(0).random((60, 80, 3)) * 255).astype(np.uint8))
 STYLE = png_bytes(patterns.make("cubist", 64))
@@ -25,7 +25,7 @@ def stylize_handler(tmp_path_factory) -> StylizeHandler:
     for name, styles in (("solo", ["solo"]), ("duo", ["x", "y"])):
         torch.manual_seed(0)
         nets.save(nets.Stylizer(nets.NetConfig(width=4, blocks=1, styles=len(styles))), str(folder / f"{name}.pt"),
-                  {"styles": styles, "recipe": "python -m convlens.style.train --style x"})
+                  {"styles": styles, "recipe": f"{train.RECIPE} --style x"})
         export.export_checkpoint(folder / f"{name}.pt", folder)
     ctx = FakeContext()
     ctx.model_yaml_config["convlens"].update(stylizers=str(folder), tile=64, onnx_threads=1)
@@ -51,7 +51,7 @@ def test_stylize_describe_lists_styles_with_recipes(stylize_handler):
     described = json.loads(stylize_handler.handle([{}], FakeContext({"describe": "True"}))[0])
     names = {s["name"]: s for s in described["styles"]}
     assert names["duo"]["kind"] == "multi" and names["duo"]["styles"] == ["x", "y"]
-    assert names["solo"]["recipe"].startswith("python -m convlens.style.train")
+    assert names["solo"]["recipe"].startswith(train.RECIPE)
     assert described["blend_styles"] == ["x", "y"] and "CPUExecutionProvider" in described["providers"]
 
 

@@ -81,7 +81,7 @@ def torch_load_calls(source: str):
 
 def test_every_torch_load_in_the_server_code_passes_weights_only_true():
     calls = 0
-    for path in sorted((ROOT / "handlers").rglob("*.py")) + sorted((ROOT / "scripts").rglob("*.py")):
+    for path in [p for folder in ("handlers", "scripts", "tools") for p in sorted((ROOT / folder).rglob("*.py"))]:
         for call in torch_load_calls(path.read_text()):
             calls += 1
             flags = {k.arg: k.value for k in call.keywords}

@@ -1,1 +1,1 @@
-"""Style transfer: losses, optimization transfer (Gatys), feed-forward stylizers (Johnson, Dumoulin), ONNX."""
+"""Optimization style transfer (Gatys): losses, the pixel optimization, colour keeping (stylizers: tools/stylizers)."""

@@ -1,6 +1,6 @@
 """Export trained stylizers to ONNX (dynamic batch, height and width) and check them against PyTorch.
 
-`python -m convlens.style.export build/stylizers/NAME.pt --out model_store/stylizers` writes NAME.onnx and a
+`python -m tools.stylizers.export build/stylizers/NAME.pt --out model_store/stylizers` writes NAME.onnx and a
 NAME.json manifest (name, kind single|multi, style names, recipe, network shape, measured max abs difference).
 Graph inputs: `image` (N, 3, H, W) in [0, 1] with H, W multiples of 4; `weights` (N, S) convex blend weights
 (multi-style nets only); `alpha` () and `stats_<i>` (N, C, 1, 1): alpha = 1 makes every instance norm use the
@@ -160,7 +160,7 @@ def add_fast_to_manifest(manifest_path: Path) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m convlens.style.export", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m tools.stylizers.export", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoints", nargs="*", type=Path)
     p.add_argument("--out", type=Path)

@@ -1,4 +1,4 @@
-"""Train a feed-forward stylizer: `python -m convlens.style.train --style NAME_OR_IMAGE [...] --content skimage`.
+"""Train a feed-forward stylizer: `python -m tools.stylizers.train --style NAME_OR_IMAGE [...] --content skimage`.
 
 One `--style` trains a single-style network; several train one multi-style network (conditional instance norm),
 each step drawing one style per image. Loss network: a backbone from `convlens.core.backbones` (default
@@ -10,7 +10,7 @@ layers; `--style-loss gram` is the Gram-matrix loss of Johnson et al., which pai
 CPU recipe (defaults, minutes): small variant (width 16, 3 residual blocks), 128 px crops, batch 4, 2000 steps;
 scripts/train_stylizers.sh holds the exact commands of the shipped networks.
 GPU recipe on COCO (documented, not run here):
-  python -m convlens.style.train --style starry.jpg --content /data/coco/train2014 --width 32 --blocks 5 \
+  python -m tools.stylizers.train --style starry.jpg --content /data/coco/train2014 --width 32 --blocks 5 \
       --crop 256 --batch 4 --steps 40000 --lr 1e-3 --loss-net vgg16 --style-size 256 --device cuda --minutes 600
 """
 from __future__ import annotations
@@ -28,7 +28,11 @@ import torch
 from PIL import Image
 
 from convlens.core import backbones
-from . import losses, nets, patterns
+from convlens.style import losses
+
+from . import nets, patterns
+
+RECIPE = "python -m tools.stylizers.train"  # the command a checkpoint's recipe records (run from the repo root)
 
 DEFAULT_LAYERS = {
     "efficientnet_lite0": (["pixels", "stem", "block2", "block5", "block8"], "block5"),
@@ -220,7 +224,7 @@ def _save(model: nets.Stylizer, out: Path, names: list[str], args: argparse.Name
           earlier: dict) -> None:
     """Checkpoint with its whole recipe: a fine-tune's command follows the commands that made its --init."""
     argv = getattr(args, "argv", None) or sys.argv[1:]
-    recipe = "python -m convlens.style.train " + " ".join(argv) if argv else ""
+    recipe = f"{RECIPE} {' '.join(argv)}" if argv else ""
     recipe = " && ".join(r for r in (earlier.get("recipe", ""), recipe) if r)
     nets.save(model, str(out), {"styles": names, "steps": int(earlier.get("steps", 0)) + step, "recipe": recipe,
                                 "args": json.dumps({k: v for k, v in vars(args).items()})})
@@ -246,7 +250,7 @@ def _progress(total: int):
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m convlens.style.train", description=__doc__,
+    p = argparse.ArgumentParser(prog=RECIPE, description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--style", action="append", required=True,
                    help=f"a pattern name ({', '.join(patterns.PATTERNS)}) or an image file; repeat for multi-style")

@@ -1,0 +1,1 @@
+"""Train (`train`), and export to ONNX (`export`, `fastgraph`), the feed-forward stylizers `stylize` serves."""
