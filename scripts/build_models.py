@@ -30,9 +30,11 @@ def endpoints() -> list[str]:
 
 def packed_files(name: str) -> dict[str, Path]:
     """Path inside the archive -> source file, for what endpoint `name`'s archive carries besides its config and
-    weights: every file of `handlers/` but bytecode, and the endpoint's assets folder (ASSETS)."""
+    weights: every file of `handlers/` but bytecode and tool caches (dot folders such as .hypothesis, .mypy_cache
+    left by a run from inside handlers/), and the endpoint's assets folder (ASSETS)."""
     files = {p.relative_to(HANDLERS).as_posix(): p for p in sorted(HANDLERS.rglob("*"))
-             if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"}
+             if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
+             and not any(part.startswith(".") for part in p.relative_to(HANDLERS).parts)}
     if name in ASSETS:
         folder = STORE / ASSETS[name]
         files.update({f"{ASSETS[name]}/{p.relative_to(folder).as_posix()}": p for p in sorted(folder.rglob("*"))
