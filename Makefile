@@ -1,5 +1,5 @@
-# ConvLens: `make serve` (set up, then run the service in the foreground), `make test`, `make install`.
-.PHONY: install serve test bench stop models protos gallery clean
+# ConvLens: `make serve` (set up, then run the service in the foreground), `make test`, `make lint`, `make install`.
+.PHONY: install serve test lint bench stop models protos gallery clean
 
 install:
 	./scripts/install.sh
@@ -7,8 +7,14 @@ install:
 serve: install
 	./scripts/serve.sh
 
-test: install
+test: lint
 	.venv/bin/python -m pytest
+
+# Lint and type check (settings: pyproject.toml); `make test` runs this first.
+# Most lint findings fix themselves: .venv/bin/ruff check --fix .
+lint: install
+	.venv/bin/ruff check .
+	.venv/bin/mypy
 
 # The benchmark suite: one table + build/bench/results.json, a few minutes on 2 cores (BENCH_ARGS=--quick: less).
 bench: install
@@ -30,4 +36,4 @@ stop:
 	cd "$${CONVLENS_RUN_DIR:-.run}" && TMPDIR="$$PWD/tmp" "$(CURDIR)/.venv/bin/torchserve" --stop
 
 clean:
-	rm -rf build .run model_store/*.mar
+	rm -rf build .run model_store/*.mar .mypy_cache .ruff_cache
