@@ -10,15 +10,17 @@ the style of pytorch-grad-cam.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import Attribution, captured
 from convlens.core.errors import InvalidParameter
+
+from .base import Attribution, captured
 
 RELU_FAMILY: tuple[type[nn.Module], ...] = (nn.ReLU, nn.ReLU6)
 

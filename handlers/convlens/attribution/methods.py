@@ -8,21 +8,24 @@ The methods live in `attribution_base` (gradient), `attribution_guided` (guided 
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
-from .base import TOP1, Attribution, Gradient, Neuron, resolve_targets
-from .guided import GradCAM, GuidedBackprop, GuidedGradCAM
-from .paths import IntegratedGradients, SmoothGrad
 from convlens.core.backbones import Backbone
 from convlens.core.classify import predictions_from_logits
 from convlens.core.errors import InvalidParameter
-from .results import Heatmap
 from convlens.core.results import Prediction
 
-__all__ = ["METHODS", "TOP1", "Attribution", "batch_independent", "Gradient", "Neuron", "resolve_targets", "saliency", "to_pixels01"]
+from .base import TOP1, Attribution, Gradient, Neuron, resolve_targets
+from .guided import GradCAM, GuidedBackprop, GuidedGradCAM
+from .paths import IntegratedGradients, SmoothGrad
+from .results import Heatmap
+
+__all__ = ["METHODS", "TOP1", "Attribution", "batch_independent", "Gradient", "Neuron", "resolve_targets", "saliency",
+           "to_pixels01"]
 
 METHODS: dict[str, type[Attribution]] = {
     cls.name: cls for cls in (Gradient, SmoothGrad, GuidedBackprop, IntegratedGradients, GradCAM, GuidedGradCAM)}
