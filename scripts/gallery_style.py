@@ -12,13 +12,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "handlers"))
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from PIL import Image, ImageDraw  # noqa: E402
-from skimage import data  # noqa: E402
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+from skimage import data
 
-from convlens.core import backbones  # noqa: E402
-from convlens.style import patterns, transfer  # noqa: E402
+from convlens.core import backbones
+from convlens.style import patterns, transfer
 from convlens.stylize import runtime
 
 CELL = 192
