@@ -15,11 +15,10 @@ from skimage import data
 
 import device_lint
 from convlens import attribution
-from convlens.attribution import occlusion
+from convlens.attribution import occlusion, segment
 from convlens.core import backbones, classify, inputs
-from convlens.inspect import activations, embedding, filters, patches
-from convlens.attribution import segment
 from convlens.core.backbones import Backbone
+from convlens.inspect import activations, embedding, filters, patches
 from convlens.style import export, nets, transfer
 from convlens.synthesis import common, metrics
 from convlens.synthesis.classviz import Objective, classviz
