@@ -1,5 +1,5 @@
-# ConvLens: `make serve` (set up, then run the service in the foreground), `make test`, `make install`.
-.PHONY: install serve test bench stop models protos gallery clean
+# ConvLens: `make serve` (set up, then run the service in the foreground), `make test`, `make lint`, `make install`.
+.PHONY: install serve test lint bench stop models protos gallery clean
 
 install:
 	./scripts/install.sh
@@ -9,6 +9,12 @@ serve: install
 
 test: install
 	.venv/bin/python -m pytest
+
+# Lint and type check (settings: pyproject.toml).
+# Most lint findings fix themselves: .venv/bin/ruff check --fix .
+lint: install
+	.venv/bin/ruff check .
+	.venv/bin/mypy
 
 # The benchmark suite: one table + build/bench/results.json, a few minutes on 2 cores (BENCH_ARGS=--quick: less).
 bench: install
@@ -30,4 +36,4 @@ stop:
 	cd "$${CONVLENS_RUN_DIR:-.run}" && TMPDIR="$$PWD/tmp" "$(CURDIR)/.venv/bin/torchserve" --stop
 
 clean:
-	rm -rf build .run model_store/*.mar
+	rm -rf build .run model_store/*.mar .mypy_cache .ruff_cache

@@ -16,23 +16,21 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "handlers")]
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from PIL import Image  # noqa: E402
-from skimage import data  # noqa: E402
+import numpy as np
+import torch
+from PIL import Image
+from skimage import data
 
-from convlens import attribution  # noqa: E402
-
+from convlens import attribution
 from convlens.attribution import occlusion
-
-from convlens.core import backbones, inputs
-from convlens.attribution.base import auto_batch_size  # noqa: E402
+from convlens.attribution.base import auto_batch_size
+from convlens.core import backbones
 
 
 def median_s(fns: dict[str, Callable[[], object]], runs: int) -> dict[str, float]:

@@ -31,8 +31,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import common  # noqa: E402  (puts handlers/, scripts/ and client/ on the path)
-import workload  # noqa: E402
+import common  # puts handlers/, scripts/ and client/ on the path
+import workload
 
 ROOT = common.ROOT
 SECTIONS = ("latency", "throughput", "tuning", "stylizer")
@@ -106,7 +106,8 @@ def timed_endpoints(server: Any, endpoints: tuple[str, ...], sizes: tuple[int, .
             row = workload.as_row(request)
             context = common.FakeContext(endpoint)
 
-            def direct(handler: Any = handler, row: dict = row, context: Any = context) -> None:
+            def direct(handler: Any = handler, row: dict = row, context: Any = context,
+                       endpoint: str = endpoint) -> None:
                 handler.handle([row], context)
                 if context.status:
                     raise RuntimeError(f"{endpoint} failed in-process with {context.status}")
@@ -294,7 +295,8 @@ def markdown(report: dict) -> str:
     """README-ready tables of a report (run.py --markdown FILE.json prints them for a saved run)."""
     out = []
     if "latency" in report:
-        out += ["| endpoint | px | served | direct p50 / p99 ms | HTTP p50 / p99 ms (overhead) | gRPC p50 / p99 ms (overhead) |",
+        out += ["| endpoint | px | served | direct p50 / p99 ms | HTTP p50 / p99 ms (overhead) "
+                "| gRPC p50 / p99 ms (overhead) |",
                 "|---|---|---|---|---|---|"]
         for e in report["latency"]["rows"]:
             cells = [f"{e['direct']['p50_ms']:.1f} / {e['direct']['p99_ms']:.1f}"]
@@ -306,8 +308,8 @@ def markdown(report: dict) -> str:
         t = report["throughput"]
         out += ["", f"| variant ({t['concurrency']} concurrent clients, HTTP) | requests/s | p50 / p99 ms under load | "
                     "p50 ms alone |", "|---|---|---|---|"]
-        out += [f"| `{name}` | {m['requests_per_s']:.1f} | {m['p50_ms']:.0f} / {m['p99_ms']:.0f} | {m['idle_p50_ms']:.0f} |"
-                for name, m in t["models"].items()]
+        out += [f"| `{name}` | {m['requests_per_s']:.1f} | {m['p50_ms']:.0f} / {m['p99_ms']:.0f} "
+                f"| {m['idle_p50_ms']:.0f} |" for name, m in t["models"].items()]
     if "tuning" in report:
         out += ["", "| choice | before ms | after ms | ratio | what |", "|---|---|---|---|---|"]
         out += [f"| {name} | {v['before_ms']:.2f} | {v['after_ms']:.2f} | {v['ratio']:.2f}x | {v['what']} |"

@@ -25,20 +25,21 @@ import threading
 import time
 import zlib
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "client")]
 
-import numpy as np  # noqa: E402
-import psutil  # noqa: E402
-from PIL import Image  # noqa: E402
-from skimage import data  # noqa: E402
+import numpy as np
+import psutil
+from PIL import Image
+from skimage import data
 
-from convlens_client import Client  # noqa: E402
-from convlens_client.errors import ConvLensError, InvalidRequest, TooLarge  # noqa: E402
+from convlens_client import Client
+from convlens_client.errors import ConvLensError, InvalidRequest, TooLarge
 
 
 def _jpeg(array: np.ndarray, size: tuple[int, int]) -> bytes:

@@ -23,21 +23,21 @@ import resource
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "handlers"), str(ROOT / "benchmarks"), str(ROOT)]
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from skimage import data  # noqa: E402
+import numpy as np
+import torch
+from skimage import data
+from tools.stylizers import export, nets, patterns  # noqa: E402
 
 from common import matmul_gflops  # noqa: E402  (benchmarks/: the one machine-rate measurement)
 from convlens.core import backbones  # noqa: E402
 from convlens.style import transfer  # noqa: E402
 from convlens.stylize import runtime  # noqa: E402
-from tools.stylizers import export, nets, patterns  # noqa: E402
 
 STORE = ROOT / "model_store" / "stylizers"
 
@@ -64,7 +64,7 @@ def photo(side: int) -> np.ndarray:
 CALIBRATION = ("chelsea", "coffee", "rocket")  # static INT8 calibration photos (the benchmark photo is astronaut)
 
 
-def _session(path: Path, level: str, threads: int) -> "object":
+def _session(path: Path, level: str, threads: int) -> object:
     import onnxruntime as ort
 
     options = runtime.session_options(threads)
@@ -79,9 +79,13 @@ def _quantized(fast: Path, folder: Path, side: int) -> dict[str, Path]:
     import logging
 
     import onnx
-
-    from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType, quantize_dynamic,
-                                          quantize_static)
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_dynamic,
+        quantize_static,
+    )
 
     class Photos(CalibrationDataReader):
         def __init__(self) -> None:
@@ -238,8 +242,8 @@ def main() -> None:
         img = photo(side)
         x = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255
         with torch.inference_mode():
-            t_torch = median_s(lambda: torch_model(x), args.runs)
-        t_onnx = median_s(lambda: runtime.stylize_array(model, img, tile=4096), args.runs)
+            t_torch = median_s(lambda x=x: torch_model(x), args.runs)
+        t_onnx = median_s(lambda img=img: runtime.stylize_array(model, img, tile=4096), args.runs)
         gflop = flops_px * side * side / 1e9
         peak = matmul_gflops()  # measured next to each row: the shared cores' load drifts
         gatys_steps = max(5, args.gatys_steps // 10)  # measured steps; the time is scaled to gatys_steps

@@ -21,8 +21,8 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "handlers"))
 
-from convlens.core import backbones  # noqa: E402
-from convlens.synthesis import Objective, classviz, deepdream, fooling, inversion, texture  # noqa: E402
+from convlens.core import backbones
+from convlens.synthesis import Objective, classviz, deepdream, fooling, inversion, texture
 
 SIZE = 224
 
@@ -58,7 +58,7 @@ def main() -> None:
     bb = backbones.load_backbone()
     image = photo()
     print(f"device {bb.device}, torch {torch.__version__}, {torch.get_num_threads()} threads, {SIZE}x{SIZE} px")
-    print(f"| technique | steps run | total s | per step ms | default steps | at defaults s |")
+    print("| technique | steps run | total s | per step ms | default steps | at defaults s |")
     print("|---|---|---|---|---|---|")
     for name, (run, default_steps) in cases(bb, image, args.steps).items():
         run(2)

@@ -3,8 +3,8 @@ endpoints run a few steps (their per-step cost is benchmarks/synthesis.py's and 
 from __future__ import annotations
 
 import io
-from functools import lru_cache
-from typing import Callable
+from collections.abc import Callable
+from functools import cache
 
 import numpy as np
 from PIL import Image
@@ -15,7 +15,7 @@ from convlens_client.inputs import Fields, ImageFile
 Photo = Callable[[], np.ndarray]
 
 
-@lru_cache(maxsize=None)
+@cache
 def jpeg(name: str, side: int, quality: int = 90) -> bytes:
     """A skimage photo resized to side x side, as the JPEG a phone app would upload."""
     buf = io.BytesIO()

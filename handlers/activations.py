@@ -4,11 +4,9 @@ from __future__ import annotations
 from typing import Any
 
 from convlens import params
-
 from convlens.core import inputs
-
-from convlens.inspect import activations
 from convlens.core.errors import InvalidParameter
+from convlens.inspect import activations
 from serving.inspect import InspectHandler
 from serving.responses_inspect import encode_activations
 

@@ -10,7 +10,6 @@ from typing import Any
 import torch
 
 from convlens import params
-
 from convlens.core import classify, inputs
 from serving.base import BatchedHandler, Prepared
 from serving.responses import encode_classification

@@ -4,7 +4,6 @@ from __future__ import annotations
 from typing import Any
 
 from convlens import params
-
 from convlens.inspect import embedding
 from serving.inspect import InspectHandler
 from serving.responses_inspect import encode_embedding

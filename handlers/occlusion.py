@@ -5,9 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from convlens import attribution, params
-
 from convlens.attribution import occlusion
-
 from convlens.core import inputs
 from convlens.core.progress import Deadline
 from serving.base import ConvLensHandler

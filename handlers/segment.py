@@ -4,9 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from convlens import attribution, params
-
 from convlens.attribution import segment
-
 from convlens.core import inputs
 from serving.base import ConvLensHandler
 from serving.responses_attribution import encode_segment

@@ -6,7 +6,6 @@ from typing import Any
 import numpy as np
 
 from convlens import params, params_style
-
 from convlens.core import inputs
 from convlens.core.errors import InvalidParameter
 from convlens.core.progress import Deadline

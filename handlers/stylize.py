@@ -59,7 +59,7 @@ class StylizeHandler(BatchedHandler):
         key = (model.name, blend, p.strength, p.preserve_colors, pixels.shape) if shareable else object()
         return Prepared(key, self.Request(p, model, weights, pixels, started))
 
-    def run_batch(self, items: list["StylizeHandler.Request"]) -> list[tuple[bytes, str]]:
+    def run_batch(self, items: list[StylizeHandler.Request]) -> list[tuple[bytes, str]]:
         first = items[0]
         if len(items) == 1:
             deadline = Deadline(float(self.config.get("time_budget_s", 110.0)), field="max_size")
@@ -71,7 +71,7 @@ class StylizeHandler(BatchedHandler):
                                          first.params.strength, first.params.preserve_colors)
         return [self.encode(item, out) for item, out in zip(items, outs)]
 
-    def encode(self, item: "StylizeHandler.Request", out: np.ndarray) -> tuple[bytes, str]:
+    def encode(self, item: StylizeHandler.Request, out: np.ndarray) -> tuple[bytes, str]:
         h, w = item.pixels.shape[:2]
         tiles = 1 if h <= self.tile and w <= self.tile else -(-h // self.tile) * -(-w // self.tile)
         used = item.weights.tolist() if item.weights is not None else [1.0]

@@ -4,7 +4,6 @@ from __future__ import annotations
 from typing import Any
 
 from convlens import params
-
 from convlens.inspect import patches
 from serving.inspect import InspectHandler
 from serving.responses_inspect import encode_top_patches

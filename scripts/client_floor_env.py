@@ -24,8 +24,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator, Optional
 
 ROOT = Path(__file__).resolve().parent.parent
 PYPROJECT = ROOT / "client" / "pyproject.toml"
@@ -55,7 +55,7 @@ def floor_pins() -> list[str]:
     return sorted(pins)
 
 
-def _pyenv_root() -> Optional[str]:
+def _pyenv_root() -> str | None:
     """What ``pyenv root`` says, when pyenv is on PATH."""
     if not shutil.which("pyenv"):
         return None
@@ -87,10 +87,10 @@ def _runs_as(python: Path, version: tuple[int, int]) -> bool:
         done = subprocess.run([str(python), "-c", check], capture_output=True, text=True, timeout=30)
     except OSError:
         return False
-    return done.returncode == 0 and done.stdout.strip() == "%d.%d" % version
+    return done.returncode == 0 and done.stdout.strip() == "{}.{}".format(*version)
 
 
-def find_oldest_python() -> Optional[Path]:
+def find_oldest_python() -> Path | None:
     """The oldest supported Python on this machine; ``$CONVLENS_PY39`` must be one if it is set."""
     chosen = os.environ.get(ENV_VAR)
     if chosen:
@@ -164,7 +164,7 @@ def floor_env(python: Path) -> Path:
 def main() -> int:
     python = find_oldest_python()
     if python is None:
-        print("no Python %d.%d found (set $%s)" % (*OLDEST_PYTHON, ENV_VAR), file=sys.stderr)
+        print("no Python {}.{} found (set ${})".format(*OLDEST_PYTHON, ENV_VAR), file=sys.stderr)
         return 2
     print(floor_env(python))
     return 0

@@ -12,16 +12,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "handlers"))
 
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
-from skimage import data  # noqa: E402
+import numpy as np
+from PIL import Image
+from skimage import data
 
-from convlens import attribution  # noqa: E402
-
+from convlens import attribution
 from convlens.attribution import occlusion, segment
-
+from convlens.attribution.base import Neuron
 from convlens.core import backbones, colormaps, images, inputs
-from convlens.attribution.base import Neuron  # noqa: E402
 
 SIZE = 160
 CAT = 285  # Egyptian cat
@@ -47,7 +45,8 @@ def main(out: Path) -> None:
     tiles = [("photo", pixels)]
     for method in attribution.METHODS:
         result = attribution.saliency(bb, pixels, [CAT], method=method)[0]
-        picture = colormaps.overlay(pixels, result.values) if "cam" in method else colormaps.heatmap_image(result.values)
+        values = result.values
+        picture = colormaps.overlay(pixels, values) if "cam" in method else colormaps.heatmap_image(values)
         tiles.append((method, picture))
     (out / "attribution_methods.png").write_bytes(images.encode_image(labelled_strip(tiles[:4]), "png"))
     (out / "attribution_methods_2.png").write_bytes(images.encode_image(labelled_strip(tiles[4:]), "png"))

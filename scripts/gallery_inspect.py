@@ -16,10 +16,9 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "handlers"))
 
-from convlens.core import images, inputs  # noqa: E402
-
+from convlens.core import images, inputs
+from convlens.core.backbones import load_backbone
 from convlens.inspect import activations, embedding, filters, patches, render
-from convlens.core.backbones import load_backbone  # noqa: E402
 
 
 def samples(size: int) -> dict[str, np.ndarray]:

@@ -12,15 +12,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "handlers"), str(ROOT)]
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from PIL import Image, ImageDraw  # noqa: E402
-from skimage import data  # noqa: E402
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+from skimage import data
+from tools.stylizers import patterns  # noqa: E402
 
 from convlens.core import backbones  # noqa: E402
 from convlens.style import transfer  # noqa: E402
 from convlens.stylize import runtime  # noqa: E402
-from tools.stylizers import patterns  # noqa: E402
 
 CELL = 192
 

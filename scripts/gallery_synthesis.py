@@ -5,8 +5,8 @@
 
 Writes synthesis_classviz.png, synthesis_fooling.png (photo | fooled | difference x10),
 synthesis_inversion.png (photo | from stem | from block4 | from block10), synthesis_deepdream.png
-(photo | block4 | block10) and synthesis_texture.png (sample | texture twice its size (192 px from a 96 px sample)). Seeded: the same
-machine makes the same pictures. A few minutes on 2 CPU cores.
+(photo | block4 | block10) and synthesis_texture.png (sample | texture twice its size (192 px from a 96 px sample)).
+Seeded: the same machine makes the same pictures. A few minutes on 2 CPU cores.
 """
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "handlers"))
 
-from convlens.core import backbones, images  # noqa: E402
-from convlens.synthesis import Objective, classviz, deepdream, fooling, inversion, texture  # noqa: E402
+from convlens.core import backbones, images
+from convlens.synthesis import Objective, classviz, deepdream, fooling, inversion, texture
 
 GAP = 4
 

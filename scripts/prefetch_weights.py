@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "handlers"))
-from convlens.core import backbones  # noqa: E402
+from convlens.core import backbones
 
 
 def prefetch(arch: str) -> Path:

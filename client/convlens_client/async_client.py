@@ -23,9 +23,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, AsyncIterator, Callable, TypeVar
+from typing import Any, Callable, TypeVar
 
 from .client import Client
 
@@ -40,7 +40,7 @@ class AsyncResultIterator(AsyncIterator[Any]):
         self._iterator = iterator
         self._run = run
 
-    def __aiter__(self) -> "AsyncResultIterator":
+    def __aiter__(self) -> AsyncResultIterator:
         return self
 
     async def __anext__(self) -> Any:
@@ -78,7 +78,7 @@ class AsyncClient:
         self._pool.shutdown(wait=True)
         self.sync.close()
 
-    async def __aenter__(self) -> "AsyncClient":
+    async def __aenter__(self) -> AsyncClient:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:

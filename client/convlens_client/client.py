@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import inspect
 import threading
-from typing import Any, Dict, Iterator, Mapping, Optional, Union
+from collections.abc import Iterator, Mapping
+from typing import Any, Union
 
 from ._proto import convlens_pb2 as pb
 from .endpoints import AttributionMethods, CoreMethods, InspectMethods, StyleMethods, SynthesisMethods, Target
@@ -56,27 +57,27 @@ class Client(CoreMethods, AttributionMethods, SynthesisMethods, StyleMethods, In
     def __init__(
         self,
         host: str = "127.0.0.1",
-        token: Optional[str] = None,
+        token: str | None = None,
         transport: str = "http",
         http_port: int = 8080,
         grpc_port: int = 7070,
-        key_file: Optional[PathLike] = None,
+        key_file: PathLike | None = None,
         timeout: float = 60.0,
-        scheme: Optional[str] = None,
+        scheme: str | None = None,
         *,
         management_port: int = 8081,
         grpc_management_port: int = 7071,
-        management_token: Optional[str] = None,
-        api_key: Optional[str] = None,
+        management_token: str | None = None,
+        api_key: str | None = None,
         retries: int = 2,
         backoff: float = 0.5,
         max_backoff: float = 10.0,
-        ca_cert: Optional[PathLike] = None,
-        client_cert: Optional[PathLike] = None,
-        client_key: Optional[PathLike] = None,
-        tls_server_name: Optional[str] = None,
-        retry_policy: Optional[RetryPolicy] = None,
-        settings: Optional[Connection] = None,
+        ca_cert: PathLike | None = None,
+        client_cert: PathLike | None = None,
+        client_key: PathLike | None = None,
+        tls_server_name: str | None = None,
+        retry_policy: RetryPolicy | None = None,
+        settings: Connection | None = None,
     ) -> None:
         if settings is None:
             settings = Connection(
@@ -93,7 +94,7 @@ class Client(CoreMethods, AttributionMethods, SynthesisMethods, StyleMethods, In
             settings.management_token, settings.key_file, kind="management", api_key=settings.api_key
         )
         self._token.rotator = self._management_token.rotator = self._rotate_token
-        self._managers: Dict[str, Manager] = {}
+        self._managers: dict[str, Manager] = {}
         self._managers_lock = threading.Lock()
         self._transport: Transport = (
             HttpTransport(settings, self._token) if settings.transport == "http"
@@ -135,8 +136,8 @@ class Client(CoreMethods, AttributionMethods, SynthesisMethods, StyleMethods, In
         return self._transport.predict(model, build_fields(images, params), timeout=timeout)
 
     def _stream(
-        self, model: str, images: Mapping[str, ImageInput], params: Mapping[str, Any], expect: Optional[str]
-    ) -> Iterator[Union[Progress, pb.Response, bytes]]:
+        self, model: str, images: Mapping[str, ImageInput], params: Mapping[str, Any], expect: str | None
+    ) -> Iterator[Progress | pb.Response | bytes]:
         """Call ``model`` with progress=true: :class:`Progress` events as they arrive, then the result, last:
         the Response holding ``expect`` (format=proto, ``expect`` given), else the body as encoded."""
         params = dict(params)
@@ -154,7 +155,7 @@ class Client(CoreMethods, AttributionMethods, SynthesisMethods, StyleMethods, In
             else:
                 yield expect_result(parse_response(frame), model, expect)
 
-    def _manager(self, kind: Optional[str] = None) -> Manager:
+    def _manager(self, kind: str | None = None) -> Manager:
         """The management API client of ``kind`` (default: this client's transport), made once."""
         kind = kind or self.settings.transport
         with self._managers_lock:
@@ -179,7 +180,7 @@ class Client(CoreMethods, AttributionMethods, SynthesisMethods, StyleMethods, In
                 manager.close()
             self._managers.clear()
 
-    def __enter__(self) -> "Client":
+    def __enter__(self) -> Client:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -189,7 +190,7 @@ class Client(CoreMethods, AttributionMethods, SynthesisMethods, StyleMethods, In
         return f"Client(transport={self.transport_name!r})"
 
 
-def _no_arguments_besides(settings: Connection, arguments: Dict[str, Any]) -> None:
+def _no_arguments_besides(settings: Connection, arguments: dict[str, Any]) -> None:
     """Refuse connection arguments given together with ``settings=`` (they would be ignored)."""
     defaults = inspect.signature(Client.__init__).parameters
     given = sorted(name for name, value in arguments.items() if value != defaults[name].default)

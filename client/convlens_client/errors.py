@@ -8,14 +8,14 @@ and ``field`` (the request field at fault, or None).
 from __future__ import annotations
 
 import json
-from typing import Any, Optional
+from typing import Any
 
 
 class ConvLensError(Exception):
     """Base class of every error the client raises for a failed call."""
 
     def __init__(
-        self, message: str, code: int = 0, type: str = "ConvLensError", field: Optional[str] = None
+        self, message: str, code: int = 0, type: str = "ConvLensError", field: str | None = None
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -62,7 +62,7 @@ class Unsupported(ConvLensError, NotImplementedError):
     """The call is not available on the chosen transport (e.g. explanations over gRPC)."""
 
 
-def error_for(code: int, type_: str, message: str, field: Optional[str] = None) -> ConvLensError:
+def error_for(code: int, type_: str, message: str, field: str | None = None) -> ConvLensError:
     """The exception for an HTTP-style status and error type (the contract's error body)."""
     cls: type[ConvLensError]
     if type_ == "InvalidKeyException" or code in (401, 403):
@@ -82,7 +82,7 @@ def error_for(code: int, type_: str, message: str, field: Optional[str] = None) 
     return cls(message, code, type_, field)
 
 
-def error_from_dict(body: Any) -> Optional[ConvLensError]:
+def error_from_dict(body: Any) -> ConvLensError | None:
     """The exception for a decoded JSON error body ``{code, type, message, field}``, else None."""
     if not isinstance(body, dict):
         return None
@@ -95,7 +95,7 @@ def error_from_dict(body: Any) -> Optional[ConvLensError]:
     return error_for(code, type_, message, field if isinstance(field, str) else None)
 
 
-def error_from_json(body: bytes) -> Optional[ConvLensError]:
+def error_from_json(body: bytes) -> ConvLensError | None:
     """The exception for a JSON error body (bytes), or None when ``body`` is not one.
 
     Successful binary results (PNG, JPEG, npy, protobuf) never start with ``{``, so only bodies

@@ -10,10 +10,11 @@ from __future__ import annotations
 import io
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Dict, Mapping, Union
+from typing import Any, Union
 
 ImageInput = Any  # str | os.PathLike | bytes | PIL.Image.Image | numpy.ndarray (uint8)
 
@@ -36,7 +37,7 @@ class ImageFile:
 
 
 FieldValue = Union[str, ImageFile]
-Fields = Dict[str, FieldValue]
+Fields = dict[str, FieldValue]
 
 
 def sniff(data: bytes) -> tuple[str, str]:

@@ -9,11 +9,12 @@ import base64
 import binascii
 import math
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
-from convlens.core.errors import InvalidParameter
 from convlens.core.colormaps import COLORMAPS
+from convlens.core.errors import InvalidParameter
 
 IMAGE_FORMATS = ("png", "jpeg")
 MAX_TEXT = 256  # longest accepted text value (labels, names)
@@ -243,6 +244,7 @@ def parse(task: str, raw: Mapping[str, Any], ignored: tuple[str, ...] = ()) -> A
     return params
 
 from convlens.params_inspect import PARSERS as INSPECT_PARSERS  # noqa: E402  (filters, activations, top_patches, ...)
+
 PARSERS.update(INSPECT_PARSERS)
 from convlens.params_synthesis import SYNTHESIS_PARSERS  # noqa: E402 - registers classviz, fooling, ... (needs Fields)
 

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from convlens.attribution.base import Neuron
 from convlens.attribution.paths import BASELINES
-from convlens.core.errors import InvalidParameter, TooLarge
 from convlens.core.colormaps import COLORMAPS
+from convlens.core.errors import InvalidParameter, TooLarge
 
 if TYPE_CHECKING:
     from convlens import params
@@ -68,7 +68,7 @@ def method_options(fields: Fields, method: str, size: int) -> dict[str, Any]:
     return options
 
 
-def parse_saliency(fields: Fields) -> "params.SaliencyParams":
+def parse_saliency(fields: Fields) -> params.SaliencyParams:
     from convlens import params
 
     base = params.parse_saliency(fields)

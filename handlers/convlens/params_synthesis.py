@@ -4,8 +4,9 @@ Every limit is enforced here with a 400 naming the field; wall time is bounded s
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from convlens.core.errors import InvalidParameter
 from convlens.params import Fields, progress_flag

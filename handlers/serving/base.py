@@ -9,13 +9,13 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Hashable, Mapping
+from typing import Any, ClassVar
 
 import torch
 
 from convlens import attribution, params
-
 from convlens.core import backbones, images, inputs
 from convlens.core.errors import ConvLensError, InvalidParameter
 

@@ -36,7 +36,8 @@ import base64
 import json
 import logging
 import time
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from convlens.core import images
 from convlens.core.progress import ProgressEvent

@@ -1,7 +1,8 @@
 """One TorchServe request (a dict per batch element) -> the flat field map of the public request schema."""
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from convlens.core.errors import InvalidParameter
 

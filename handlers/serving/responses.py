@@ -6,9 +6,9 @@ from typing import Any
 
 import numpy as np
 
+from convlens.attribution.results import Heatmap
 from convlens.core import colormaps, images
 from convlens.core.errors import ConvLensError
-from convlens.attribution.results import Heatmap
 from convlens.core.results import Classification, Prediction
 
 from . import convlens_pb2 as pb

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from convlens.core import colormaps, images
 from convlens.attribution.results import OcclusionMap, Segmentation
+from convlens.core import colormaps, images
 
 from . import convlens_pb2 as pb
 from .responses import CONTENT_TYPES, json_bytes, prediction_dict, prediction_proto

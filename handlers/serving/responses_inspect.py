@@ -6,7 +6,6 @@ from typing import Any
 import numpy as np
 
 from convlens.core import colormaps, images
-
 from convlens.inspect import render
 from convlens.inspect.results import ActivationMaps, Embedding, FilterBank, Layout, Neighbors, TopPatches
 

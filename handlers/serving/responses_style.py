@@ -12,7 +12,6 @@ from . import convlens_pb2 as pb
 from .responses import CONTENT_TYPES, json_bytes
 
 
-
 def _encoded(pixels: np.ndarray, fmt: str, quality: int) -> tuple[bytes, str]:
     if fmt == "jpeg":
         return images.encode_jpeg(pixels, quality=quality), "jpeg"

@@ -9,8 +9,8 @@ from PIL import Image
 
 from convlens.core import inputs
 from convlens.core.errors import InvalidParameter
-from convlens.params_synthesis import MAX_SIDE
 from convlens.core.progress import Deadline
+from convlens.params_synthesis import MAX_SIDE
 from convlens.synthesis import SynthesisResult
 
 from .base import ConvLensHandler

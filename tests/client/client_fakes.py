@@ -12,7 +12,7 @@ import email.policy
 import json
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable, Dict, List, Optional, Union
+from typing import Callable
 from urllib.parse import parse_qsl
 
 import grpc
@@ -32,9 +32,9 @@ class Recorded:
     transport: str  # "http" or "grpc"
     path: str  # HTTP path, or the gRPC method
     model: str
-    fields: Dict[str, bytes]
-    files: Dict[str, Optional[str]]  # HTTP file parts: field -> filename (empty over gRPC)
-    authorization: Optional[str]
+    fields: dict[str, bytes]
+    files: dict[str, str | None]  # HTTP file parts: field -> filename (empty over gRPC)
+    authorization: str | None
 
 
 @dataclass
@@ -44,7 +44,7 @@ class Reply:
     body: bytes = b""
     http_status: int = 200
     content_type: str = "application/octet-stream"
-    grpc_code: Optional[grpc.StatusCode] = None  # abort the RPC with this status instead
+    grpc_code: grpc.StatusCode | None = None  # abort the RPC with this status instead
     grpc_details: str = ""
 
 
@@ -53,9 +53,9 @@ ReplyFn = Callable[[Recorded], Reply]
 
 @dataclass
 class FakeBackend:
-    reply: Union[Reply, ReplyFn] = field(default_factory=Reply)
+    reply: Reply | ReplyFn = field(default_factory=Reply)
     health: str = "Healthy"
-    requests: List[Recorded] = field(default_factory=list)
+    requests: list[Recorded] = field(default_factory=list)
 
     def answer(self, request: Recorded) -> Reply:
         self.requests.append(request)
@@ -67,15 +67,15 @@ class FakeBackend:
         return self.requests[-1]
 
 
-def parse_form(content_type: str, body: bytes) -> tuple[Dict[str, bytes], Dict[str, Optional[str]]]:
+def parse_form(content_type: str, body: bytes) -> tuple[dict[str, bytes], dict[str, str | None]]:
     """Fields and file names of a multipart/form-data or urlencoded body."""
     if content_type.startswith("application/x-www-form-urlencoded"):
         pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True)
         return {k: v.encode("utf-8") for k, v in pairs}, {}
     head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode()
     msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
-    fields: Dict[str, bytes] = {}
-    files: Dict[str, Optional[str]] = {}
+    fields: dict[str, bytes] = {}
+    files: dict[str, str | None] = {}
     for part in msg.iter_parts():
         name = part.get_param("name", header="content-disposition")
         fields[name] = part.get_payload(decode=True) or b""
@@ -131,7 +131,7 @@ class FakeInference(inference_pb2_grpc.InferenceAPIsServiceServicer):
         self.backend = backend
 
     @staticmethod
-    def _auth(context: grpc.ServicerContext) -> Optional[str]:
+    def _auth(context: grpc.ServicerContext) -> str | None:
         return dict(context.invocation_metadata()).get("authorization")
 
     def Predictions(self, request, context):  # gRPC method names are CamelCase
@@ -208,7 +208,7 @@ def heatmap(width: int = 3, height: int = 2, layer: str = "") -> pb.Response:
 
 
 def json_error(
-    code: int, type_: str, message: str, field: Optional[str] = None, with_field: bool = True
+    code: int, type_: str, message: str, field: str | None = None, with_field: bool = True
 ) -> bytes:
     body = {"code": code, "type": type_, "message": message}
     if with_field:

@@ -4,8 +4,8 @@ clean backend per test, a client per transport, and no token leaking in from the
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from concurrent import futures
-from typing import Iterator
 
 import grpc
 import pytest

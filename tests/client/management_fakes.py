@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
 from concurrent import futures
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Optional
+from typing import Callable
 from urllib.parse import parse_qs, urlparse
 
 import grpc
@@ -31,7 +32,7 @@ INVALID_KEY = {
 }
 
 
-def describe_entry(name: str, ready: int = 1, layers: Optional[List[str]] = None) -> dict:
+def describe_entry(name: str, ready: int = 1, layers: list[str] | None = None) -> dict:
     """One entry of TorchServe's describe answer, as the real server words it."""
     entry = {
         "modelName": name,
@@ -56,10 +57,10 @@ class ManagementState:
     """The fake server's models and keys; ``key_file`` is rewritten on every rotation."""
 
     key_file: Path
-    keys: Dict[str, str] = field(default_factory=lambda: {"inference": "inf-1", "management": "man-1", "API": "api-1"})
-    models: Dict[str, dict] = field(default_factory=dict)
-    rotations: List[str] = field(default_factory=list)
-    calls: List[str] = field(default_factory=list)
+    keys: dict[str, str] = field(default_factory=lambda: {"inference": "inf-1", "management": "man-1", "API": "api-1"})
+    models: dict[str, dict] = field(default_factory=dict)
+    rotations: list[str] = field(default_factory=list)
+    calls: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def write_key_file(self) -> None:
@@ -72,7 +73,7 @@ class ManagementState:
             self.keys[kind] = f"{kind}-rotated-{len(self.rotations)}"
             self.write_key_file()
 
-    def authorized(self, header: Optional[str], kind: str) -> bool:
+    def authorized(self, header: str | None, kind: str) -> bool:
         return header == f"Bearer {self.keys[kind]}"
 
     def page(self, limit: int, offset: int) -> dict:
@@ -85,7 +86,7 @@ class ManagementState:
             answer["nextPageToken"] = "0"  # what TorchServe answers to the proto default
         return answer
 
-    def describe(self, name: str, customized: bool) -> Optional[list]:
+    def describe(self, name: str, customized: bool) -> list | None:
         entry = self.models.get(name)
         if entry is None:
             return None
@@ -95,7 +96,7 @@ class ManagementState:
         return [entry]
 
 
-def make_http_management(holder: "ManagementServers") -> ThreadingHTTPServer:
+def make_http_management(holder: ManagementServers) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args: object) -> None:
             pass
@@ -140,7 +141,7 @@ def make_http_management(holder: "ManagementServers") -> ThreadingHTTPServer:
 
 
 class FakeManagement(management_pb2_grpc.ManagementAPIsServiceServicer):
-    def __init__(self, holder: "ManagementServers") -> None:
+    def __init__(self, holder: ManagementServers) -> None:
         self.holder = holder
 
     @property

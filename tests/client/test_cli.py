@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
-from typing import List, Tuple
 
 import pytest
 
@@ -22,9 +21,9 @@ def image(tmp_path: Path) -> Path:
     return path
 
 
-def run(servers: Servers, transport: str, *args: str) -> Tuple[int, str, str]:
+def run(servers: Servers, transport: str, *args: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
-    argv: List[str] = [
+    argv: list[str] = [
         "--transport",
         transport,
         "--http-port",
@@ -133,7 +132,7 @@ def test_missing_image_is_an_error(servers: Servers, backend, transport: str, tm
         ["nope"],
     ],
 )
-def test_usage_errors_exit_2(argv: List[str], capsys: pytest.CaptureFixture[str]) -> None:
+def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
         main(argv)
     assert info.value.code == 2

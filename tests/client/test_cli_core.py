@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-from typing import List, Tuple
 from unittest import mock
 
 from client_fakes import Reply, Servers, json_error
@@ -13,9 +12,9 @@ from convlens_client.cli import build_parser, client_from_args, main
 from management_fakes import LAYERS, ManagementServers, mgmt, mgmt_servers  # noqa: F401
 
 
-def run(servers: Servers, mgmt: ManagementServers, transport: str, *args: str) -> Tuple[int, str, str]:
+def run(servers: Servers, mgmt: ManagementServers, transport: str, *args: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
-    argv: List[str] = [
+    argv: list[str] = [
         "--transport", transport,
         "--http-port", str(servers.http_port), "--grpc-port", str(servers.grpc_port),
         "--management-port", str(mgmt.http_port), "--grpc-management-port", str(mgmt.grpc_port),

@@ -7,7 +7,17 @@ import socket
 import pytest
 
 from client_fakes import TOKEN, Reply, Servers, classification, heatmap, proto_reply
-from convlens_client import AsyncClient, Busy, Classification, Client, Connection, Heatmap, Prediction, RetryPolicy, Unsupported
+from convlens_client import (
+    AsyncClient,
+    Busy,
+    Classification,
+    Client,
+    Connection,
+    Heatmap,
+    Prediction,
+    RetryPolicy,
+    Unsupported,
+)
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32  # the fake servers never decode images
 CAT = [(285, "Egyptian cat", 0.75, 9.5), (281, "tabby", 0.125, 7.75)]

@@ -8,7 +8,6 @@ frontend: e.g. an unknown model and a full queue arrive as INTERNAL over gRPC.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import grpc
 import pytest
@@ -40,14 +39,14 @@ class Case:
     http: Reply
     grpc: Reply
     error: type
-    code: Optional[int] = None  # expected on both transports, when they agree
-    type: Optional[str] = None
-    field: Optional[str] = None
+    code: int | None = None  # expected on both transports, when they agree
+    type: str | None = None
+    field: str | None = None
     call: str = "classify"  # "classify" (format=proto) or "picture" (saliency_image, format=png)
 
 
 def _json(
-    status: int, type_: str, message: str, field: Optional[str] = None, with_field: bool = True
+    status: int, type_: str, message: str, field: str | None = None, with_field: bool = True
 ) -> Reply:
     return Reply(json_error(status, type_, message, field, with_field), status, "application/json")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import socket
 import time
-from typing import Callable, List
+from typing import Callable
 
 import grpc
 import pytest
@@ -26,7 +26,7 @@ class Recorder:
     """An injectable sleep that records instead of waiting, and a fixed 'random'."""
 
     def __init__(self, jitter: float = 1.0) -> None:
-        self.sleeps: List[float] = []
+        self.sleeps: list[float] = []
         self.jitter = jitter
 
     def policy(self, retries: int = 3, backoff: float = 0.1, max_backoff: float = 10.0) -> RetryPolicy:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator, List
 
 import pytest
 
@@ -43,7 +43,7 @@ def progress_msg(step: int, total: int) -> bytes:
     return pb.Response(progress=pb.Progress(step=step, total=total, loss=1.0)).SerializeToString()
 
 
-def split_every(data: bytes, n: int) -> List[bytes]:
+def split_every(data: bytes, n: int) -> list[bytes]:
     return [data[i:i + n] for i in range(0, len(data), n)]
 
 
@@ -67,7 +67,7 @@ def test_truncated_streams_are_errors():
 
 
 class FakeTransport:
-    def __init__(self, predict: bytes = b"", stream: List[bytes] = ()) -> None:
+    def __init__(self, predict: bytes = b"", stream: list[bytes] = ()) -> None:
         self.body, self.chunks, self.calls = predict, list(stream), []
 
     def predict(self, model, fields, timeout=None):

@@ -7,14 +7,14 @@ import shutil
 import ssl
 import subprocess
 import threading
+from collections.abc import Iterator
 from concurrent import futures
 from pathlib import Path
-from typing import Iterator
 
 import grpc
 import pytest
 
-from client_fakes import FakeBackend, FakeInference, Reply, classification, make_http_server, proto_reply
+from client_fakes import FakeBackend, FakeInference, classification, make_http_server, proto_reply
 from convlens_client import Client, ConvLensError, TLSConfig
 from convlens_client._proto import inference_pb2_grpc
 from convlens_client.transport.retry import RetryPolicy

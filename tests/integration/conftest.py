@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
-from local_server import Server, running_server  # noqa: E402
+from local_server import Server, running_server  # noqa: E402 - after the sys.path set-up above
 
 
 @pytest.fixture(scope="session")

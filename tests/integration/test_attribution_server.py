@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from convlens_client import Client, OcclusionMap, Segmentation
+from convlens_client import OcclusionMap, Segmentation
 from convlens_client.errors import InvalidRequest, TooLarge
 from test_serving import CAT, CAT_CLASSES, TRANSPORTS, client
 

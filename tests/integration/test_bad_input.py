@@ -10,8 +10,10 @@ from __future__ import annotations
 import base64
 import io
 import json
+import pickle
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 import grpc
 import psutil
@@ -20,8 +22,6 @@ import requests
 from PIL import Image
 
 from convlens_client._proto import inference_pb2, inference_pb2_grpc
-import pickle
-
 from hostile_inputs import BAD_IMAGES, CAT_CLASSES, CAT_JPEG, UNUSUAL_IMAGES, Case, png_bomb
 
 

@@ -69,8 +69,8 @@ def _jpeg() -> bytes:
 def floor_python():
     python = client_floor_env.find_oldest_python()
     if python is None:
-        pytest.skip("no Python %d.%d here (pyenv, PATH or $%s)" % (*client_floor_env.OLDEST_PYTHON,
-                                                                    client_floor_env.ENV_VAR))
+        pytest.skip("no Python {}.{} here (pyenv, PATH or ${})".format(*client_floor_env.OLDEST_PYTHON,
+                                                                       client_floor_env.ENV_VAR))
     return client_floor_env.floor_env(python)
 
 
@@ -85,7 +85,7 @@ def test_oldest_python_client_matches_this_client_on_both_transports(server, flo
     )
     assert done.returncode == 0, done.stderr[-4000:]
     old = json.loads(done.stdout)
-    assert old["python"] == "%d.%d" % client_floor_env.OLDEST_PYTHON
+    assert old["python"] == "{}.{}".format(*client_floor_env.OLDEST_PYTHON)
     assert old["client"].startswith(old["prefix"])  # the copy installed in the floor venv
 
     namespace: dict = {}

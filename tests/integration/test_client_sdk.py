@@ -51,7 +51,9 @@ def test_models_describe_layers(server, transport):
 
 def test_management_results_are_identical_on_both_transports(server):
     with sdk(server, "http") as h, sdk(server, "grpc") as g:
-        strip = lambda ms: [(m.name, m.version, m.url, m.workers, m.ready_workers, m.ready) for m in ms]  # noqa: E731
+        def strip(ms):
+            return [(m.name, m.version, m.url, m.workers, m.ready_workers, m.ready) for m in ms]
+
         assert strip(h.models()) == strip(g.models())
         for name in ("classify", "saliency"):
             assert h.describe(name) == g.describe(name)

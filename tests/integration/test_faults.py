@@ -12,7 +12,7 @@ import os
 import signal
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import grpc
@@ -197,7 +197,7 @@ def expiry(server, kind: str) -> datetime:
 def test_expired_tokens_are_refused_on_every_api_and_the_api_key_renews_them(tight):
     inference, management = token(tight), token(tight, "management")
     assert post(tight, "classify", inference, {"topk": "1"}).status_code == 200
-    ttl = (expiry(tight, "inference") - datetime.now(timezone.utc)).total_seconds()
+    ttl = (expiry(tight, "inference") - datetime.now(UTC)).total_seconds()
     assert 0 < ttl <= TOKEN_TTL_MIN * 60 + 1  # the lifetime we configured, not TorchServe's hour
     time.sleep(max(expiry(tight, "inference"), expiry(tight, "management")).timestamp() - time.time() + 1.0)
 

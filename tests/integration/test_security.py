@@ -7,7 +7,7 @@ import ipaddress
 import json
 import re
 import stat
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import grpc
 import psutil
@@ -103,7 +103,7 @@ def test_token_lifetime_is_the_configured_one(server):
     assert float(config(server)["token_expiration_min"]) == 60
     keys = json.loads(server.key_file.read_text())
     left = datetime.fromisoformat(keys["inference"]["expiration time"].replace("Z", "+00:00")) - \
-        datetime.now(timezone.utc)
+        datetime.now(UTC)
     assert 0 < left.total_seconds() <= 3600 and "expiration time" not in keys["API"]  # the API key never expires
 
 

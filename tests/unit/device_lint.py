@@ -11,9 +11,9 @@ ALLOWED with the reason; the runtime check on a stand-in accelerator (fake_devic
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
 
 FACTORIES = {"zeros", "ones", "empty", "full", "rand", "randn", "randint", "randperm", "normal", "tensor",
              "as_tensor", "arange", "linspace", "logspace", "eye", "from_numpy", "fftfreq", "rfftfreq"}

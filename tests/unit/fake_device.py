@@ -7,7 +7,7 @@ tensors without grad, a seeded generator only with tensors of its own device.
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 from unittest import mock
 
 import numpy as np

@@ -9,7 +9,6 @@ import torch
 from torch import nn
 
 from convlens import attribution
-
 from convlens.attribution import occlusion
 from convlens.attribution.base import Neuron
 from convlens.core.backbones import Backbone, Preprocessing

@@ -10,11 +10,9 @@ from scipy.stats import spearmanr
 from skimage import data
 
 from convlens import attribution
-
-
 from convlens.attribution import occlusion, segment
-
 from convlens.core import backbones
+
 CAT_BOX = (112, 40, 200, 112)  # x0, y0, x1, y1 of the pasted cat photo on the 224x144 canvas
 
 

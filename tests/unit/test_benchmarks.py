@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path[:0] = [str(ROOT / "benchmarks"), str(ROOT / "scripts")]  # build_models is in scripts/
 
-import common  # noqa: E402  (first: puts scripts/ on the path)
-import build_models  # noqa: E402
-import run  # noqa: E402
-import workload  # noqa: E402
-from convlens import params  # noqa: E402
+import build_models  # noqa: E402 - after the sys.path set-up above
+import common  # noqa: E402 - after the sys.path set-up above
+import run  # noqa: E402 - after the sys.path set-up above
+import workload  # noqa: E402 - after the sys.path set-up above
+from convlens import params  # noqa: E402 - after the sys.path set-up above
 
 
 @pytest.mark.parametrize("endpoint", build_models.endpoints())

@@ -16,7 +16,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
-import write_config  # noqa: E402
+import write_config  # noqa: E402 - after the sys.path set-up above
 
 K8S = ROOT / "deploy" / "k8s"
 PORTS = {"http": 8080, "management": 8081, "metrics": 8082, "grpc": 7070, "grpc_management": 7071}
@@ -183,7 +183,7 @@ def test_manifests_validate_against_the_kubernetes_schemas(version):
     docs = [(name, d) for name, ds in manifests().items() for d in ds]
     assert {d["kind"] for _, d in docs} >= {"Deployment", "Service", "HorizontalPodAutoscaler",
                                             "PodDisruptionBudget", "ConfigMap", "Secret", "NetworkPolicy"}
-    for name, doc in docs:
+    for _name, doc in docs:
         kubernetes_validate.validate(doc, version, strict=True)  # raises on any schema error
 
 

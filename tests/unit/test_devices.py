@@ -12,14 +12,14 @@ import pytest
 import torch
 from PIL import Image
 from skimage import data
+from tools.stylizers import export, nets
 
 import device_lint
 from convlens import attribution
-from convlens.attribution import occlusion
+from convlens.attribution import occlusion, segment
 from convlens.core import backbones, classify, inputs
-from convlens.inspect import activations, embedding, filters, patches
-from convlens.attribution import segment
 from convlens.core.backbones import Backbone
+from convlens.inspect import activations, embedding, filters, patches
 from convlens.style import transfer
 from convlens.synthesis import common, metrics
 from convlens.synthesis.classviz import Objective, classviz
@@ -30,7 +30,6 @@ from convlens.synthesis.texture import texture
 from fake_device import DEVICE, fake_accelerator, on_device
 from serving.requests import request_fields
 from test_handlers import FakeContext, png_bytes
-from tools.stylizers import export, nets
 
 HANDLERS = Path(__file__).resolve().parents[2] / "handlers"
 TOOLS = HANDLERS.parent / "tools"

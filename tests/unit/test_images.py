@@ -210,8 +210,8 @@ def test_la_is_composited_over_white() -> None:
 
 @pytest.mark.parametrize(("mode", "colour", "other"), [("RGB", (1, 2, 3), (9, 9, 9)), ("L", 7, 9)])
 def test_png_trns_colour_key_becomes_white(mode: str, colour: object, other: object) -> None:
-    image = Image.new(mode, (2, 1), colour)  # type: ignore[arg-type]
-    image.putpixel((1, 0), other)  # type: ignore[arg-type]
+    image = Image.new(mode, (2, 1), colour)  # type: ignore[arg-type]  # an int or a tuple, by mode
+    image.putpixel((1, 0), other)  # type: ignore[arg-type]  # an int or a tuple, by mode
     decoded = images.decode_image(encode(image, "PNG", transparency=colour))
     assert decoded.getpixel((0, 0)) == WHITE and decoded.getpixel((1, 0)) == (9, 9, 9)
 
@@ -340,7 +340,7 @@ def test_text_error_lists_supported_formats() -> None:
 @pytest.mark.parametrize("data", [None, "a string", 42, [1, 2]])
 def test_non_bytes_are_invalid(data: object) -> None:
     with pytest.raises(InvalidImage) as info:
-        images.decode_image(data, field="f")  # type: ignore[arg-type]
+        images.decode_image(data, field="f")  # type: ignore[arg-type]  # wrong types on purpose
     assert info.value.field == "f"
 
 
@@ -390,7 +390,7 @@ def test_encode_rejects_bad_input() -> None:
     with pytest.raises(ValueError):
         images.encode_jpeg(np.zeros((2, 2), np.uint8), quality=0)
     with pytest.raises(TypeError):
-        images.encode_png([[0, 1]])  # type: ignore[arg-type]
+        images.encode_png([[0, 1]])  # type: ignore[arg-type]  # a list, not an array, on purpose
 
 
 # ---------------------------------------------------------------- properties

@@ -11,13 +11,11 @@ import torch
 from torch import nn
 
 from convlens import params
-
 from convlens.core import grids
-
-from convlens.inspect import activations, embedding, filters, patches, render
 from convlens.core.archives import ArchiveLimits, read_zip
 from convlens.core.backbones import Backbone, Preprocessing
 from convlens.core.errors import InvalidParameter, TooLarge
+from convlens.inspect import activations, embedding, filters, patches, render
 
 
 def toy_backbone(model: nn.Module, layers: dict[str, nn.Module]) -> Backbone:

@@ -8,7 +8,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
-import write_config  # noqa: E402
+import write_config  # noqa: E402 - after the sys.path set-up above
 
 PORTS = {"http": 1, "management": 2, "metrics": 3, "grpc": 4, "grpc_management": 5}
 

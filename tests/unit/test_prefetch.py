@@ -12,8 +12,8 @@ from torchvision.models._api import WeightsEnum
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
-import prefetch_weights  # noqa: E402
-from convlens.core import backbones  # noqa: E402
+import prefetch_weights  # noqa: E402 - after the sys.path set-up above
+from convlens.core import backbones  # noqa: E402 - after the sys.path set-up above
 
 ARCH = "squeezenet1_1"  # small stand-in for vgg16/vgg19: same code path, 5 MB
 

@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from convlens import params
-
 from convlens.core import images
 from convlens.core.errors import ConvLensError, InvalidImage, TooLarge
 

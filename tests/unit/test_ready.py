@@ -13,7 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
-import ready  # noqa: E402
+import ready  # noqa: E402 - after the sys.path set-up above
 
 KEY = "management-key-for-tests"
 
@@ -27,7 +27,7 @@ class FakeManagement:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802
+            def do_GET(self):  # noqa: N802 - http.server's handler name
                 fake.seen_auth.append(self.headers.get("Authorization", ""))
                 name = self.path.removeprefix("/models/")
                 if key is not None and self.headers.get("Authorization") != f"Bearer {key}":

@@ -89,7 +89,8 @@ def test_vgg11_features_prefix_matches_brute_force():
     model.classifier = nn.Identity()
     features = model.features
     rf = receptive_field(model, features[6], 64, 64)  # conv3_1 after two 2x2 pools
-    assert (rf.rows.size, rf.rows.jump, rf.rows.offset) == (18, 4, -7)  # sizes: conv 3, pool 4, conv 8, pool 10, conv 18
+    # sizes: conv 3, pool 4, conv 8, pool 10, conv 18
+    assert (rf.rows.size, rf.rows.jump, rf.rows.offset) == (18, 4, -7)
     check_units(model.features, features[6], 40, 48)
 
 

@@ -14,8 +14,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
-import build_models  # noqa: E402
-import write_config  # noqa: E402
+import build_models  # noqa: E402 - after the sys.path set-up above
+import write_config  # noqa: E402 - after the sys.path set-up above
 
 PORTS = {"http": 18080, "management": 18081, "metrics": 18082, "grpc": 17070, "grpc_management": 17071}
 

@@ -11,15 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tools.stylizers import export, nets, patterns, train
 
 from convlens import params
-
 from convlens.core import backbones
 from convlens.core.errors import InvalidParameter
 from convlens.style import losses, transfer
-
 from convlens.stylize import runtime
-from tools.stylizers import export, nets, patterns, train
 
 TINY = nets.NetConfig(width=4, blocks=1)
 
@@ -212,7 +210,10 @@ def test_strength_and_preserve_colors(library):
     img = (np.random.default_rng(3).random((40, 40, 3)) * 100 + 80).astype(np.uint8)  # no clipping of colours
     assert np.array_equal(runtime.stylize(model, img, strength=0.0), img)
     kept = runtime.stylize(model, img, preserve_colors=True).astype(np.float32) / 255
-    iq = lambda a: (a @ runtime._YIQ.T)[..., 1:]  # noqa: E731
+
+    def iq(a: np.ndarray) -> np.ndarray:
+        return (a @ runtime._YIQ.T)[..., 1:]
+
     # chroma is the content's wherever the recombined colour is in gamut (clipping moves the rest slightly)
     assert np.percentile(np.abs(iq(kept) - iq(img.astype(np.float32) / 255)), 90) < 0.01
 

@@ -10,10 +10,10 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
+from tools.stylizers import export, fastgraph, nets
 
 from convlens.stylize import runtime
 from test_style import library  # noqa: F401 - the module fixture of exported tiny nets
-from tools.stylizers import export, fastgraph, nets
 
 STORE = Path(__file__).resolve().parents[2] / "model_store" / "stylizers"
 
@@ -22,7 +22,7 @@ def ops(path: Path) -> set[str]:
     return {node.op_type for node in onnx.load(str(path)).graph.node}
 
 
-def test_fast_graph_fuses_the_norms_and_has_no_statistics(library):  # noqa: F811
+def test_fast_graph_fuses_the_norms_and_has_no_statistics(library):  # noqa: F811 - `library` is the fixture imported from test_style
     for model in library.models.values():
         assert model.fast_path is not None and model.manifest["fast_max_abs_diff"] < 1e-4
         assert "InstanceNormalization" in ops(model.fast_path) and "ReduceMean" not in ops(model.fast_path)
@@ -48,7 +48,7 @@ def test_output_conv_at_half_resolution_is_the_same_conv(kernel):
 
 
 @pytest.mark.parametrize("name", ["one", "trio"])
-def test_fast_graph_equals_the_statistics_graph_and_pytorch(library, name):  # noqa: F811
+def test_fast_graph_equals_the_statistics_graph_and_pytorch(library, name):  # noqa: F811 - `library` is the fixture imported from test_style
     model = library.models[name]
     torch_model, _ = nets.load(str(library.folder / f"{name}.pt"))
     weights = np.array([0.2, 0.5, 0.3], np.float32) if model.multi else None
@@ -79,7 +79,7 @@ def test_shipped_fast_graphs_equal_their_statistics_graphs(name):
     assert np.abs(model.run_own(image, weights) - model.run(image, weights, None)[0]).max() < 1e-4
 
 
-def test_single_tiles_run_the_fast_graph_and_tiles_the_statistics_graph(library):  # noqa: F811
+def test_single_tiles_run_the_fast_graph_and_tiles_the_statistics_graph(library):  # noqa: F811 - `library` is the fixture imported from test_style
     manifest = library.models["one"].manifest
     image = (np.random.default_rng(6).random((96, 120, 3)) * 255).astype(np.uint8)
     model = runtime.StylizerModel(manifest, library.folder / manifest["file"], threads=1)
@@ -96,7 +96,7 @@ def test_single_tiles_run_the_fast_graph_and_tiles_the_statistics_graph(library)
     assert set(model._sessions) == {"stats"}
 
 
-def test_add_fast_derives_the_graph_from_the_onnx_weights(library, tmp_path):  # noqa: F811
+def test_add_fast_derives_the_graph_from_the_onnx_weights(library, tmp_path):  # noqa: F811 - `library` is the fixture imported from test_style
     for suffix in (".onnx", ".json"):
         shutil.copy(library.folder / f"trio{suffix}", tmp_path / f"trio{suffix}")
     manifest = json.loads((tmp_path / "trio.json").read_text())
@@ -133,7 +133,7 @@ def test_this_machine_without_a_gpu_runs_on_the_cpu():
     assert runtime.providers() == ["CPUExecutionProvider"]
 
 
-def test_tensorrt_options_build_fp16_engines_for_every_input(library):  # noqa: F811
+def test_tensorrt_options_build_fp16_engines_for_every_input(library):  # noqa: F811 - `library` is the fixture imported from test_style
     manifest = library.models["trio"].manifest
     stats_graph = dict(runtime.provider_options(GPU_BUILD, manifest, fast=False))
     fast_graph = dict(runtime.provider_options(GPU_BUILD, manifest, fast=True))
@@ -147,14 +147,14 @@ def test_tensorrt_options_build_fp16_engines_for_every_input(library):  # noqa: 
     assert f"image:{runtime.MAX_BATCH}x3x608x608" in fast_graph["TensorrtExecutionProvider"]["trt_profile_max_shapes"]
 
 
-def test_gpu_providers_run_on_the_gpu_torchserve_assigned(library):  # noqa: F811
+def test_gpu_providers_run_on_the_gpu_torchserve_assigned(library):  # noqa: F811 - `library` is the fixture imported from test_style
     manifest = library.models["trio"].manifest
     options = dict(runtime.provider_options(GPU_BUILD, manifest, fast=True, device_id=3))
     assert options["CUDAExecutionProvider"]["device_id"] == 3
     assert options["TensorrtExecutionProvider"]["device_id"] == 3
 
 
-def test_a_gpu_provider_that_fails_to_start_falls_back_to_the_cpu(library, monkeypatch):  # noqa: F811
+def test_a_gpu_provider_that_fails_to_start_falls_back_to_the_cpu(library, monkeypatch):  # noqa: F811 - `library` is the fixture imported from test_style
     real = ort.InferenceSession
     asked: list[list[str]] = []
 

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from tools.stylizers import export, nets, patterns, train
 
 from serving import convlens_pb2 as pb
 from style_transfer import StyleTransferHandler
 from stylize import StylizeHandler
 from test_handlers import FakeContext, png_bytes
-from tools.stylizers import export, nets, patterns, train
 
 PHOTO = png_bytes((np.random.default_rng(0).random((60, 80, 3)) * 255).astype(np.uint8))
 STYLE = png_bytes(patterns.make("cubist", 64))

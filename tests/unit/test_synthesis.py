@@ -17,11 +17,10 @@ from convlens.core.errors import InvalidParameter
 from convlens.core.progress import Deadline, TimeLimitExceeded
 from convlens.synthesis import Objective, classviz, deepdream, fooling, inversion, texture
 from convlens.synthesis import regularizers as reg
-from convlens.synthesis.common import features, gram
+from convlens.synthesis.common import features, generator, gram
 from convlens.synthesis.deepdream import octave_sizes
 from convlens.synthesis.image_param import FourierParam, fft_scale
 from convlens.synthesis.metrics import psnr, ssim
-from convlens.synthesis.common import generator
 
 GOLDFISH = 1
 CAT = np.array(Image.fromarray(data.chelsea()).resize((72, 48), Image.BILINEAR))

@@ -5,7 +5,7 @@ give the stylizers four clearly different textures to learn.
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter

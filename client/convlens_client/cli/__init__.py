@@ -21,8 +21,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, TextIO
+from typing import Any, Callable, Dict, List, Optional, TextIO
 
 from ..client import Client, Target
 from ..errors import ConvLensError
@@ -84,7 +85,7 @@ def finish(result: Any, err: TextIO) -> Any:
     return last
 
 
-def build_parser(runners: Optional[Dict[str, Runner]] = None) -> argparse.ArgumentParser:
+def build_parser(runners: dict[str, Runner] | None = None) -> argparse.ArgumentParser:
     """The argument parser; ``runners`` (when given) receives each subcommand's runner by name."""
     from . import attribution, core, inspect, style, synthesis
 
@@ -149,11 +150,11 @@ def client_from_args(args: argparse.Namespace) -> Client:
     )
 
 
-def main(argv: Optional[List[str]] = None, out: Optional[TextIO] = None, err: Optional[TextIO] = None) -> int:
+def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
     """Run the CLI; returns the exit status (argparse exits with 2 on usage errors)."""
     out = out or sys.stdout
     err = err or sys.stderr
-    runners: Dict[str, Runner] = {}
+    runners: dict[str, Runner] = {}
     args = build_parser(runners).parse_args(argv)
     args.json = bool(getattr(args, "json", False) or args.json_output)  # global or per-subcommand --json
     try:

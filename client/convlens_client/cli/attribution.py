@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import Dict, TextIO
+from typing import TextIO
 
 from ..client import Client
 from . import EXTENSIONS, Runner, default_output, target, write_output
@@ -37,7 +37,7 @@ def run_segment(client: Client, args: argparse.Namespace, out: TextIO) -> None:
     write_output(default_output(args, args.image, "segment", args.format), data, out)
 
 
-def add_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> Dict[str, Runner]:
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> dict[str, Runner]:
     """Add this area's subcommands to ``sub``; return their runners by name."""
     p = sub.add_parser(
         "occlusion",

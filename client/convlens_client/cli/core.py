@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Dict, Optional, Sequence, TextIO
+from collections.abc import Sequence
+from typing import TextIO
 
 from ..client import Client
 from ..results import Heatmap, Prediction
 from . import EXTENSIONS, Runner, default_output, dump, target
 
 
-def add_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> Dict[str, Runner]:
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> dict[str, Runner]:
     """Add this area's subcommands to ``sub``; return their runners by name."""
     p = sub.add_parser("classify", help="the most probable classes of an image")
     p.add_argument("image", help="image file")
@@ -47,7 +48,7 @@ def add_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> 
             "layers": run_layers, "describe": run_describe}
 
 
-def _class(p: Optional[Prediction]) -> str:
+def _class(p: Prediction | None) -> str:
     """A class as ``index label (p=...)``, or ``-``."""
     return f"{p.index} {p.label} (p={p.probability:.3f})" if p else "-"
 

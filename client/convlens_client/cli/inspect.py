@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional, TextIO
+from typing import Any, Callable, TextIO
 
 from ..client import Client
 from . import EXTENSIONS, Runner, write_output
@@ -32,7 +32,7 @@ def _layer(p: argparse.ArgumentParser) -> None:
     p.add_argument("--size", type=int, help="network input size in pixels (default: 224)")
 
 
-def add_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> Dict[str, Runner]:
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> dict[str, Runner]:
     """Add this area's subcommands to ``sub``; return their runners by name."""
     p = sub.add_parser("filters", help="a convolution's filters as a picture (first layer in colour)")
     p.add_argument("--layer", help="layer whose convolution to show (default: the first convolution)")
@@ -92,7 +92,7 @@ def _format(args: argparse.Namespace) -> str:
     return str(args.default_format)
 
 
-def _fields(args: argparse.Namespace) -> Dict[str, Any]:
+def _fields(args: argparse.Namespace) -> dict[str, Any]:
     """The request fields the given options name."""
     names = ("layer", "size", "channel", "max_tiles", "top", "metric", "method", "view", "perplexity", "seed",
              "max_filters", "max_channels", "backbone")
@@ -102,7 +102,7 @@ def _fields(args: argparse.Namespace) -> Dict[str, Any]:
     return fields
 
 
-def _picture(client: Client, endpoint: str, args: argparse.Namespace, fields: Dict[str, Any]) -> bytes:
+def _picture(client: Client, endpoint: str, args: argparse.Namespace, fields: dict[str, Any]) -> bytes:
     """The endpoint's ``*_image()`` answer for the images the arguments name."""
     zip_ = getattr(args, "zip", None)
     if endpoint == "filters":
@@ -118,7 +118,7 @@ def _picture(client: Client, endpoint: str, args: argparse.Namespace, fields: Di
     return method(images, zip=zip_, **fields)
 
 
-def run(client: Client, args: argparse.Namespace, out: TextIO) -> Optional[int]:
+def run(client: Client, args: argparse.Namespace, out: TextIO) -> int | None:
     """Write what the server rendered; ``neighbors --format json`` also prints both rankings."""
     fmt = _format(args)
     endpoint = args.command.replace("-", "_")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Dict, Optional, TextIO
+from typing import TextIO
 
 from ..client import Client
 from . import Runner, default_output, finish, write_output
@@ -16,7 +16,7 @@ def _weights(text: str) -> list:
     return [float(v) for v in text.split(",")]
 
 
-def add_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> Dict[str, Runner]:
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> dict[str, Runner]:
     """Add this area's subcommands to ``sub``; return their runners by name."""
     p = sub.add_parser("style-transfer", help="optimization-based style transfer (Gatys et al.)",
                        description="Paint CONTENT in the style of one or more STYLE images (slow, best quality).")
@@ -52,7 +52,7 @@ def add_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> 
     return {"style-transfer": run_style_transfer, "stylize": run_stylize, "styles": run_styles}
 
 
-def run_style_transfer(client: Client, args: argparse.Namespace, out: TextIO) -> Optional[int]:
+def run_style_transfer(client: Client, args: argparse.Namespace, out: TextIO) -> int | None:
     """``style-transfer``: write the picture (a progress bar on stderr with ``--progress``)."""
     output = default_output(args, args.content, "styled", args.format)
     fields = dict(style_weights=args.style_weights, content_weight=args.content_weight,
@@ -65,7 +65,7 @@ def run_style_transfer(client: Client, args: argparse.Namespace, out: TextIO) ->
     return 0
 
 
-def run_stylize(client: Client, args: argparse.Namespace, out: TextIO) -> Optional[int]:
+def run_stylize(client: Client, args: argparse.Namespace, out: TextIO) -> int | None:
     """``stylize``: write the stylized picture."""
     output = default_output(args, args.image, args.style or "blend", args.format)
     data = client.stylize_image(args.image, style=args.style, blend=args.blend, format=args.format,
@@ -75,7 +75,7 @@ def run_stylize(client: Client, args: argparse.Namespace, out: TextIO) -> Option
     return 0
 
 
-def run_styles(client: Client, args: argparse.Namespace, out: TextIO) -> Optional[int]:
+def run_styles(client: Client, args: argparse.Namespace, out: TextIO) -> int | None:
     """``styles``: a table of the stylizers, or JSON."""
     styles = client.styles()
     if args.json:

@@ -15,8 +15,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Optional, TextIO, Union
+from typing import Any, Callable, TextIO
 
 from ..results import SynthesisResult
 from . import Runner, finish, target
@@ -30,7 +31,7 @@ def _field(text: str) -> tuple[str, str]:
     return name, value
 
 
-def consume(items: Union[SynthesisResult, Iterable[Any]], err: TextIO) -> SynthesisResult:
+def consume(items: SynthesisResult | Iterable[Any], err: TextIO) -> SynthesisResult:
     """The result of a call, drawing a progress bar for streamed events."""
     result = finish(items, err)
     if not isinstance(result, SynthesisResult):  # pragma: no cover - the client guarantees a result
@@ -49,11 +50,11 @@ def _common(p: argparse.ArgumentParser, default_output: str) -> None:
                    help="any other field of the endpoint (repeatable)")
 
 
-def _runner(call: Callable[[Any, argparse.Namespace, Dict[str, Any]], Any], err: Optional[TextIO] = None) -> Runner:
+def _runner(call: Callable[[Any, argparse.Namespace, dict[str, Any]], Any], err: TextIO | None = None) -> Runner:
     """A runner doing ``call(client, args, fields)``: writes every picture, prints the metrics."""
     def run(client: Any, args: argparse.Namespace, out: TextIO) -> int:
         """Call the endpoint, write its pictures, print its numbers."""
-        fields: Dict[str, Any] = {k: v for k, v in (("steps", args.steps), ("seed", args.seed)) if v is not None}
+        fields: dict[str, Any] = {k: v for k, v in (("steps", args.steps), ("seed", args.seed)) if v is not None}
         fields.update(dict(args.set))
         result = consume(call(client, args, {**fields, "stream": args.progress}), err or sys.stderr)
         output = Path(args.output)
@@ -72,7 +73,7 @@ def _runner(call: Callable[[Any, argparse.Namespace, Dict[str, Any]], Any], err:
     return run
 
 
-def add_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> dict[str, Runner]:
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> dict[str, Runner]:
     """Add this area's subcommands to ``sub``; return their runners by name."""
     p = sub.add_parser("classviz", help="images that a class (or an inner channel) likes most")
     p.add_argument("--target", type=target, help="class index or label")
@@ -110,7 +111,7 @@ def add_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> 
     p.add_argument("--layers", help="comma-separated layer names")
     _common(p, "texture.png")
 
-    def opt(args: argparse.Namespace, *names: str) -> Dict[str, Any]:
+    def opt(args: argparse.Namespace, *names: str) -> dict[str, Any]:
         """The given ones of ``names`` as fields."""
         return {n: getattr(args, n) for n in names if getattr(args, n) is not None}
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from ..inputs import ImageInput
 from ..results import OcclusionMap, Segmentation
@@ -16,10 +16,10 @@ class AttributionMethods(EndpointMethods):
         self,
         image: ImageInput,
         target: Target = None,
-        patch: Optional[int] = None,
-        stride: Optional[int] = None,
-        fill: Optional[str] = None,
-        size: Optional[int] = None,
+        patch: int | None = None,
+        stride: int | None = None,
+        fill: str | None = None,
+        size: int | None = None,
         **fields: Any,
     ) -> OcclusionMap:
         """The ``target``'s probability as a ``patch``-pixel square (``fill``: ``mean``, ``zero``,
@@ -45,8 +45,8 @@ class AttributionMethods(EndpointMethods):
         self,
         image: ImageInput,
         target: Target = None,
-        method: Optional[str] = None,
-        size: Optional[int] = None,
+        method: str | None = None,
+        size: int | None = None,
         **fields: Any,
     ) -> Segmentation:
         """Foreground of ``image`` for ``target``: saliency (``method``, default guided Grad-CAM)

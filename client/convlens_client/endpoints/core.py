@@ -8,7 +8,8 @@ progress). Every endpoint has a typed method and a ``*_image()`` method that ret
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, Optional, Union
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Union
 
 from .._proto import convlens_pb2 as pb
 from ..errors import ConvLensError
@@ -25,7 +26,7 @@ Target = Union[int, str, None]  # class index or label; None = the network's top
 class EndpointMethods:
     """Base of the per-area mixins: the primitives :class:`convlens_client.Client` implements."""
 
-    _transport: "Transport"
+    _transport: Transport
 
     def _request(
         self, model: str, images: Mapping[str, ImageInput], params: Mapping[str, Any], expect: str
@@ -38,17 +39,17 @@ class EndpointMethods:
         raise NotImplementedError
 
     def _stream(
-        self, model: str, images: Mapping[str, ImageInput], params: Mapping[str, Any], expect: Optional[str]
+        self, model: str, images: Mapping[str, ImageInput], params: Mapping[str, Any], expect: str | None
     ) -> Iterator[Any]:
         """Call ``model`` with progress=true: progress events, then the result (a Response holding ``expect``,
         or the encoded body when ``expect`` is None), last."""
         raise NotImplementedError
 
-    def _manager(self, kind: Optional[str] = None) -> Union["HttpManagement", "GrpcManagement"]:
+    def _manager(self, kind: str | None = None) -> HttpManagement | GrpcManagement:
         """The management API client of ``kind`` (default: this client's transport)."""
         raise NotImplementedError
 
-    def describe(self, model: str, version: Optional[str] = None, timeout: Optional[float] = None) -> Dict[str, Any]:
+    def describe(self, model: str, version: str | None = None, timeout: float | None = None) -> dict[str, Any]:
         """What endpoint ``model`` offers (its handler's describe dict, via the management API)."""
         raise NotImplementedError
 
@@ -56,7 +57,7 @@ class EndpointMethods:
 class CoreMethods(EndpointMethods):
     """classify, saliency, explain, health and the management calls; mixed into :class:`convlens_client.Client`."""
 
-    def classify(self, image: ImageInput, topk: int = 5, **fields: Any) -> List[Prediction]:
+    def classify(self, image: ImageInput, topk: int = 5, **fields: Any) -> list[Prediction]:
         """The ``topk`` most probable classes of ``image``, most probable first (no picture: no ``_image()``)."""
         return self.classification(image, topk, **fields).predictions
 
@@ -70,7 +71,7 @@ class CoreMethods(EndpointMethods):
         image: ImageInput,
         target: Target = None,
         method: str = "gradient",
-        size: Optional[int] = None,
+        size: int | None = None,
         **fields: Any,
     ) -> Heatmap:
         """The saliency map of ``target`` (class index or label; default: top-1) on ``image``."""
@@ -91,24 +92,24 @@ class CoreMethods(EndpointMethods):
         params = dict(target=target, method=method, view=view, format=format, **fields)
         return self._raw("saliency", {"image": image}, params)
 
-    def raw(self, endpoint: str, images: Optional[Mapping[str, ImageInput]] = None, **fields: Any) -> bytes:
+    def raw(self, endpoint: str, images: Mapping[str, ImageInput] | None = None, **fields: Any) -> bytes:
         """Any endpoint's answer as the server encoded it (picture, npy, JSON), for fields no method names:
         ``images`` maps field names (``image``, ``image_2``, ``style``, ...) to images."""
         return self._raw(endpoint, dict(images or {}), fields)
 
-    def explain(self, image: ImageInput, target: Target = None, timeout: Optional[float] = None) -> bytes:
+    def explain(self, image: ImageInput, target: Target = None, timeout: float | None = None) -> bytes:
         """TorchServe's explanation of ``classify`` (``POST /explanations/classify``): a PNG
         saliency map. HTTP only: TorchServe has no gRPC explanations RPC."""
         fields = build_fields({"image": image}, {"target": target})
         return self._transport.explain("classify", fields, timeout=timeout)
 
-    def health(self, timeout: Optional[float] = None) -> str:
+    def health(self, timeout: float | None = None) -> str:
         """TorchServe's health: ``"Healthy"`` or ``"Unhealthy"`` (models may still be loading)."""
         return self._transport.health(timeout=timeout)
 
     # -- management (management token; HTTP port 8081 or gRPC ManagementAPIsService 7071) ----
 
-    def models(self, timeout: Optional[float] = None) -> List[ModelStatus]:
+    def models(self, timeout: float | None = None) -> list[ModelStatus]:
         """Every served model (endpoint) with its workers, sorted by name; ``.ready`` says whether
         it can serve now (TorchServe's /ping says Healthy while models still load)."""
         manager = self._manager()
@@ -118,7 +119,7 @@ class CoreMethods(EndpointMethods):
             for name in names
         ]
 
-    def describe(self, model: str, version: Optional[str] = None, timeout: Optional[float] = None) -> Dict[str, Any]:
+    def describe(self, model: str, version: str | None = None, timeout: float | None = None) -> dict[str, Any]:
         """What endpoint ``model`` offers: its handler's describe dict (TorchServe's describe call
         with ``customized=true``): backbone, device, layers, limits and the endpoint's own keys
         (methods, styles, ...)."""
@@ -133,7 +134,7 @@ class CoreMethods(EndpointMethods):
             raise ConvLensError(f"'{model}' has no ConvLens description", type="MalformedResponse")
         return meta
 
-    def layers(self, model: str = "saliency", timeout: Optional[float] = None) -> List[str]:
+    def layers(self, model: str = "saliency", timeout: float | None = None) -> list[str]:
         """The named layers of ``model``'s backbone (usable as ``layer=``), input to output."""
         layers = self.describe(model, timeout=timeout).get("layers")
         if not isinstance(layers, list):

@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Union
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, Union
 
 from ..inputs import ImageInput
-from ..results import StylizeResult, StyleTransferResult
+from ..results import StyleTransferResult, StylizeResult
 from ..transport.streaming import Progress
 from .core import EndpointMethods
 
 Blend = Union[str, Mapping[str, float], None]
 
 
-def style_images(style: ImageInput, more: Sequence[ImageInput]) -> Dict[str, ImageInput]:
+def style_images(style: ImageInput, more: Sequence[ImageInput]) -> dict[str, ImageInput]:
     """``style``, ``style_2``, ... as the server numbers them."""
-    images: Dict[str, ImageInput] = {"style": style}
+    images: dict[str, ImageInput] = {"style": style}
     images.update({f"style_{i + 2}": img for i, img in enumerate(more)})
     return images
 
 
-def blend_text(blend: Blend) -> Optional[str]:
+def blend_text(blend: Blend) -> str | None:
     """``{"a": 0.7, "b": 0.3}`` -> ``"a:0.7,b:0.3"`` (strings pass through)."""
     if blend is None or isinstance(blend, str):
         return blend
@@ -30,8 +31,8 @@ class StyleMethods(EndpointMethods):
     """Mixed into :class:`convlens_client.Client`."""
 
     def style_transfer(self, content: ImageInput, style: ImageInput, *more_styles: ImageInput,
-                       style_weights: Optional[Sequence[float]] = None, stream: bool = False,
-                       **fields: Any) -> Union[StyleTransferResult, Iterator[Union[Progress, StyleTransferResult]]]:
+                       style_weights: Sequence[float] | None = None, stream: bool = False,
+                       **fields: Any) -> StyleTransferResult | Iterator[Progress | StyleTransferResult]:
         """Optimization-based style transfer of ``content`` towards one or more style images (blended by
         ``style_weights``). Other fields: content_weight, style_weight, tv_weight, style_scale,
         preserve_colors, init, optimizer, steps, size, seed, backbone. With ``stream=True``: an iterator of
@@ -43,8 +44,8 @@ class StyleMethods(EndpointMethods):
         msg = self._request("style_transfer", images, params, "style_transfer")
         return StyleTransferResult.from_proto(msg.style_transfer)
 
-    def _streamed_transfer(self, images: Dict[str, ImageInput],
-                           params: Dict[str, Any]) -> Iterator[Union[Progress, StyleTransferResult]]:
+    def _streamed_transfer(self, images: dict[str, ImageInput],
+                           params: dict[str, Any]) -> Iterator[Progress | StyleTransferResult]:
         """Progress events, then the :class:`StyleTransferResult`."""
         for item in self._stream("style_transfer", images, params, "style_transfer"):
             yield item if isinstance(item, Progress) else StyleTransferResult.from_proto(item.style_transfer)
@@ -58,7 +59,7 @@ class StyleMethods(EndpointMethods):
         return self._stream("style_transfer", images, params, None) if stream else self._raw(
             "style_transfer", images, params)
 
-    def stylize(self, image: ImageInput, style: Optional[str] = None, blend: Blend = None,
+    def stylize(self, image: ImageInput, style: str | None = None, blend: Blend = None,
                 **fields: Any) -> StylizeResult:
         """Stylize ``image`` with a trained network: ``style`` (a name from :meth:`styles`) or ``blend``
         (``{"name": weight}`` or ``"name:w,..."`` on the multi-style network). Other fields: strength,
@@ -66,13 +67,13 @@ class StyleMethods(EndpointMethods):
         params = dict(style=style, blend=blend_text(blend), **fields)
         return StylizeResult.from_proto(self._request("stylize", {"image": image}, params, "stylize").stylize)
 
-    def stylize_image(self, image: ImageInput, style: Optional[str] = None, blend: Blend = None,
+    def stylize_image(self, image: ImageInput, style: str | None = None, blend: Blend = None,
                       format: str = "jpeg", **fields: Any) -> bytes:
         """The stylized picture as the server encoded it (``jpeg`` with ``quality``, or ``png``)."""
         params = dict(style=style, blend=blend_text(blend), format=format, **fields)
         return self._raw("stylize", {"image": image}, params)
 
-    def styles(self, timeout: Optional[float] = None) -> List[Dict[str, Any]]:
+    def styles(self, timeout: float | None = None) -> list[dict[str, Any]]:
         """The stylizers the server offers (name, kind single/multi, style names, recipe): the ``styles`` of
         ``describe("stylize")`` (TorchServe's describe call with ``customized=true`` on the management API,
         over this client's transport, with the management token)."""

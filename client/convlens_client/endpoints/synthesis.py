@@ -7,7 +7,8 @@ picture (or npy/JSON) as the server encoded it; with ``stream=True`` the iterato
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Mapping, Optional, Sequence, Union
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, Union
 
 from ..inputs import ImageInput
 from ..results import SynthesisResult
@@ -17,7 +18,7 @@ from .core import EndpointMethods, Target
 Streamed = Iterator[Union[Progress, SynthesisResult]]
 
 
-def _layers(layers: Union[str, Sequence[str], None]) -> Optional[str]:
+def _layers(layers: str | Sequence[str] | None) -> str | None:
     """Layer names as the server's comma-separated text."""
     return layers if layers is None or isinstance(layers, str) else ",".join(layers)
 
@@ -27,7 +28,7 @@ class SynthesisMethods(EndpointMethods):
 
     def _synthesis(
         self, model: str, images: Mapping[str, ImageInput], params: Mapping[str, Any], stream: bool
-    ) -> Union[SynthesisResult, Streamed]:
+    ) -> SynthesisResult | Streamed:
         """The typed call, or its progress stream ending with the result."""
         if "format" in params:
             raise TypeError(f"{model}() always asks for format=proto; use {model}_image() for pictures")
@@ -42,7 +43,7 @@ class SynthesisMethods(EndpointMethods):
 
     def _picture(
         self, model: str, images: Mapping[str, ImageInput], params: Mapping[str, Any], stream: bool
-    ) -> Union[bytes, Iterator[Union[Progress, bytes]]]:
+    ) -> bytes | Iterator[Progress | bytes]:
         """The picture as encoded, or its progress stream ending with those bytes."""
         return self._stream(model, images, params, None) if stream else self._raw(model, images, params)
 
@@ -51,15 +52,15 @@ class SynthesisMethods(EndpointMethods):
     def classviz(
         self,
         target: Target = None,
-        layer: Optional[str] = None,
-        channel: Optional[int] = None,
-        steps: Optional[int] = None,
-        size: Optional[int] = None,
-        count: Optional[int] = None,
-        seed: Optional[int] = None,
+        layer: str | None = None,
+        channel: int | None = None,
+        steps: int | None = None,
+        size: int | None = None,
+        count: int | None = None,
+        seed: int | None = None,
         stream: bool = False,
         **fields: Any,
-    ) -> Union[SynthesisResult, Streamed]:
+    ) -> SynthesisResult | Streamed:
         """Images that maximize class ``target``'s score, or the mean of ``channel`` at ``layer``.
 
         More fields: ``l2``, ``blur_every``, ``blur_sigma``, ``jitter``, ``clip_norm_pct``,
@@ -78,11 +79,11 @@ class SynthesisMethods(EndpointMethods):
         self,
         image: ImageInput,
         target: Target,
-        max_steps: Optional[int] = None,
-        confidence: Optional[float] = None,
+        max_steps: int | None = None,
+        confidence: float | None = None,
         stream: bool = False,
         **fields: Any,
-    ) -> Union[SynthesisResult, Streamed]:
+    ) -> SynthesisResult | Streamed:
         """Change ``image`` minimally until the network predicts ``target`` with ``confidence``.
 
         Images ``fooled`` and ``difference`` (magnified); metrics ``linf``, ``l2``, ``target_probability``;
@@ -102,13 +103,13 @@ class SynthesisMethods(EndpointMethods):
     def inversion(
         self,
         image: ImageInput,
-        layer: Optional[str] = None,
-        steps: Optional[int] = None,
-        tv_weight: Optional[float] = None,
-        seed: Optional[int] = None,
+        layer: str | None = None,
+        steps: int | None = None,
+        tv_weight: float | None = None,
+        seed: int | None = None,
         stream: bool = False,
         **fields: Any,
-    ) -> Union[SynthesisResult, Streamed]:
+    ) -> SynthesisResult | Streamed:
         """Reconstruct ``image`` from its features at ``layer``; metrics ``psnr``, ``ssim``.
 
         More fields: ``size``, ``lr``, ``alpha``, ``alpha_weight``."""
@@ -124,13 +125,13 @@ class SynthesisMethods(EndpointMethods):
     def deepdream(
         self,
         image: ImageInput,
-        layer: Optional[str] = None,
-        octaves: Optional[int] = None,
-        steps: Optional[int] = None,
-        guide: Optional[ImageInput] = None,
+        layer: str | None = None,
+        octaves: int | None = None,
+        steps: int | None = None,
+        guide: ImageInput | None = None,
         stream: bool = False,
         **fields: Any,
-    ) -> Union[SynthesisResult, Streamed]:
+    ) -> SynthesisResult | Streamed:
         """Amplify what ``layer`` sees in ``image`` (optionally steered towards a ``guide`` image).
 
         More fields: ``octave_scale``, ``step_size``, ``jitter``, ``max_size``, ``seed``."""
@@ -147,13 +148,13 @@ class SynthesisMethods(EndpointMethods):
     def texture(
         self,
         image: ImageInput,
-        size: Optional[int] = None,
-        layers: Union[str, Sequence[str], None] = None,
-        steps: Optional[int] = None,
-        seed: Optional[int] = None,
+        size: int | None = None,
+        layers: str | Sequence[str] | None = None,
+        steps: int | None = None,
+        seed: int | None = None,
         stream: bool = False,
         **fields: Any,
-    ) -> Union[SynthesisResult, Streamed]:
+    ) -> SynthesisResult | Streamed:
         """A ``size`` x ``size`` texture with the Gram statistics of ``image`` at ``layers``; metric
         ``gram_loss``. More fields: ``lr``, ``source_size``."""
         params = dict(size=size, layers=_layers(layers), steps=steps, seed=seed, **fields)

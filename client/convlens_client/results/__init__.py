@@ -8,7 +8,18 @@ from __future__ import annotations
 
 from .attribution import OcclusionMap, Segmentation
 from .core import Classification, Heatmap, ImageResult, ModelStatus, Prediction
-from .inspect import ActivationMaps, ChannelStat, Embedding, FilterBank, Layout, Neighbor, Neighbors, Patch, Point, TopPatches
+from .inspect import (
+    ActivationMaps,
+    ChannelStat,
+    Embedding,
+    FilterBank,
+    Layout,
+    Neighbor,
+    Neighbors,
+    Patch,
+    Point,
+    TopPatches,
+)
 from .style import StyleTransferResult, StylizeResult
 from .synthesis import SynthesisResult
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Sequence, Union
+from typing import Any
 
 from .._proto import convlens_pb2 as pb
 from .core import Heatmap, Prediction, grid_array, grid_rows, grid_values
@@ -28,7 +29,7 @@ class OcclusionMap:
     base_probability: float  # the target's probability without occlusion
 
     @classmethod
-    def from_proto(cls, msg: pb.OcclusionMap) -> "OcclusionMap":
+    def from_proto(cls, msg: pb.OcclusionMap) -> OcclusionMap:
         """From a ``convlens.v1.OcclusionMap``."""
         return cls(
             heatmap=Heatmap.from_proto(msg.heatmap),
@@ -42,12 +43,12 @@ class OcclusionMap:
         )
 
     @property
-    def target(self) -> Optional[Prediction]:
+    def target(self) -> Prediction | None:
         """The class explained."""
         return self.heatmap.target
 
     @property
-    def predicted(self) -> Optional[Prediction]:
+    def predicted(self) -> Prediction | None:
         """The network's top-1 on this image."""
         return self.heatmap.predicted
 
@@ -83,11 +84,11 @@ class Segmentation:
     foreground_fraction: float
     method: str
     backbone: str
-    target: Optional[Prediction]
-    predicted: Optional[Prediction]
+    target: Prediction | None
+    predicted: Prediction | None
 
     @classmethod
-    def from_proto(cls, msg: pb.Segmentation) -> "Segmentation":
+    def from_proto(cls, msg: pb.Segmentation) -> Segmentation:
         """From a ``convlens.v1.Segmentation``."""
         return cls(
             mask_png=msg.mask.data,
@@ -120,7 +121,7 @@ class Segmentation:
 
         return Image.open(io.BytesIO(self.cutout_png))
 
-    def save(self, path: Union[str, Path], what: str = "cutout") -> Path:
+    def save(self, path: str | Path, what: str = "cutout") -> Path:
         """Write the ``cutout`` or the ``mask`` PNG to ``path``."""
         if what not in ("cutout", "mask"):
             raise ValueError(f"what must be 'cutout' or 'mask', not {what!r}")

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Union
+from typing import Any
 
 from .._proto import convlens_pb2 as pb
 from ..errors import ConvLensError
 
 
-def grid_values(values: Iterable[float], rows: int, cols: int, what: str) -> List[float]:
+def grid_values(values: Iterable[float], rows: int, cols: int, what: str) -> list[float]:
     """The values of a ``rows`` x ``cols`` grid, row-major; a MalformedResponse error when the count is off."""
     checked = list(values)
     if len(checked) != rows * cols:
@@ -27,7 +28,7 @@ def grid_array(values: Sequence[float], rows: int, cols: int) -> Any:
     return np.asarray(values, dtype=np.float32).reshape(rows, cols)
 
 
-def grid_rows(values: Sequence[float], rows: int, cols: int) -> List[List[float]]:
+def grid_rows(values: Sequence[float], rows: int, cols: int) -> list[list[float]]:
     """A row-major grid as a list of rows (JSON-ready)."""
     return [list(values[r * cols : (r + 1) * cols]) for r in range(rows)]
 
@@ -42,12 +43,12 @@ class Prediction:
     score: float  # unnormalized score (logit)
 
     @classmethod
-    def from_proto(cls, msg: pb.Prediction) -> "Prediction":
+    def from_proto(cls, msg: pb.Prediction) -> Prediction:
         """From a ``convlens.v1.Prediction``."""
         return cls(msg.index, msg.label, msg.probability, msg.score)
 
     @classmethod
-    def from_field(cls, msg: Any, name: str) -> Optional["Prediction"]:
+    def from_field(cls, msg: Any, name: str) -> Prediction | None:
         """The Prediction in field ``name`` of a message, or None when it is not set."""
         return cls.from_proto(getattr(msg, name)) if msg.HasField(name) else None
 
@@ -65,11 +66,11 @@ class Prediction:
 class Classification:
     """``classify``'s answer: the top-k classes, most probable first, and the backbone that ran."""
 
-    predictions: List[Prediction]
+    predictions: list[Prediction]
     backbone: str
 
     @classmethod
-    def from_proto(cls, msg: pb.Classification) -> "Classification":
+    def from_proto(cls, msg: pb.Classification) -> Classification:
         """From a ``convlens.v1.Classification``."""
         return cls([Prediction.from_proto(p) for p in msg.predictions], msg.backbone)
 
@@ -89,12 +90,12 @@ class Heatmap:
     max: float
     method: str
     backbone: str
-    target: Optional[Prediction]  # the class (or neuron) explained
-    predicted: Optional[Prediction]  # the network's top-1 on this image
-    layer: Optional[str]  # the layer explained, when the method uses one
+    target: Prediction | None  # the class (or neuron) explained
+    predicted: Prediction | None  # the network's top-1 on this image
+    layer: str | None  # the layer explained, when the method uses one
 
     @classmethod
-    def from_proto(cls, msg: pb.Heatmap) -> "Heatmap":
+    def from_proto(cls, msg: pb.Heatmap) -> Heatmap:
         """From a ``convlens.v1.Heatmap``; checks the value count."""
         return cls(
             width=msg.width,
@@ -150,7 +151,7 @@ class ModelStatus:
         return self.ready_workers > 0 and self.ready_workers >= self.min_workers
 
     @classmethod
-    def from_describe(cls, entry: dict) -> "ModelStatus":
+    def from_describe(cls, entry: dict) -> ModelStatus:
         """From one entry of TorchServe's describe answer (``GET /models/{name}``)."""
         workers = entry.get("workers") or []
         queue = entry.get("jobQueueStatus") or {}
@@ -193,12 +194,12 @@ class ImageResult:
     format: str = "png"
 
     @classmethod
-    def from_proto(cls, msg: pb.Image) -> "ImageResult":
+    def from_proto(cls, msg: pb.Image) -> ImageResult:
         """From a ``convlens.v1.Image``."""
         return cls(**cls.fields(msg))
 
     @staticmethod
-    def fields(msg: pb.Image) -> Dict[str, Any]:
+    def fields(msg: pb.Image) -> dict[str, Any]:
         """The constructor arguments from a ``convlens.v1.Image`` (results that embed one extend them)."""
         return dict(name=msg.name, data=bytes(msg.data), width=msg.width, height=msg.height,
                     format=msg.format or "png")
@@ -217,7 +218,7 @@ class ImageResult:
 
         return np.asarray(self.image.convert("RGB"))
 
-    def save(self, path: Union[str, "os.PathLike[str]"]) -> Path:
+    def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the encoded bytes as they came (the file's extension is not checked)."""
         out = Path(path)
         out.write_bytes(self.data)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
-from typing import Any, List, Optional, Tuple
+from typing import Any
 
 from .._proto import convlens_pb2 as pb
 from ..errors import ConvLensError
@@ -43,7 +43,7 @@ class FilterBank:
     weights: Any = field(repr=False)
 
     @classmethod
-    def from_proto(cls, msg: pb.Filters) -> "FilterBank":
+    def from_proto(cls, msg: pb.Filters) -> FilterBank:
         """From a ``convlens.v1.Filters``."""
         return cls(msg.backbone, msg.layer, msg.module, msg.rgb, msg.total_filters, msg.total_channels,
                    tensor_array(msg.weights))
@@ -64,12 +64,12 @@ class ActivationMaps:
 
     backbone: str
     layer: str
-    stats: List[ChannelStat]
-    order: List[int]
+    stats: list[ChannelStat]
+    order: list[int]
     values: Any = field(repr=False)
 
     @classmethod
-    def from_proto(cls, msg: pb.Activations) -> "ActivationMaps":
+    def from_proto(cls, msg: pb.Activations) -> ActivationMaps:
         """From a ``convlens.v1.Activations``."""
         stats = [ChannelStat(s.channel, s.mean, s.max, s.fraction_active) for s in msg.stats]
         return cls(msg.backbone, msg.layer, stats, list(msg.order), tensor_array(msg.values))
@@ -85,7 +85,7 @@ class Patch:
     y: int
     x: int
     activation: float
-    box: Tuple[int, int, int, int]
+    box: tuple[int, int, int, int]
     crop: bytes = field(repr=False)
     guided: bytes = field(repr=False, default=b"")
 
@@ -100,13 +100,13 @@ class TopPatches:
     backbone: str
     layer: str
     channel: int
-    patches: List[Patch]
-    receptive_field: Tuple[int, int]
+    patches: list[Patch]
+    receptive_field: tuple[int, int]
     stride: int
     input_size: int
 
     @classmethod
-    def from_proto(cls, msg: pb.TopPatches) -> "TopPatches":
+    def from_proto(cls, msg: pb.TopPatches) -> TopPatches:
         """From a ``convlens.v1.TopPatches``."""
         patches = [Patch(p.image, p.name, p.y, p.x, p.activation, (p.left, p.top, p.right, p.bottom), p.crop.data,
                          p.guided.data) for p in msg.patches]
@@ -121,11 +121,11 @@ class Embedding:
     backbone: str
     layer: str  # "" = the penultimate layer
     dims: int
-    names: List[str]
+    names: list[str]
     vectors: Any = field(repr=False)
 
     @classmethod
-    def from_proto(cls, msg: pb.Embedding) -> "Embedding":
+    def from_proto(cls, msg: pb.Embedding) -> Embedding:
         """From a ``convlens.v1.Embedding``."""
         import numpy as np
 
@@ -149,13 +149,13 @@ class Neighbors:
     backbone: str
     layer: str
     metric: str
-    by_feature: List[Neighbor]
-    by_pixel: List[Neighbor]
+    by_feature: list[Neighbor]
+    by_pixel: list[Neighbor]
 
     @classmethod
-    def from_proto(cls, msg: pb.Neighbors) -> "Neighbors":
+    def from_proto(cls, msg: pb.Neighbors) -> Neighbors:
         """From a ``convlens.v1.Neighbors``."""
-        def ranked(items: Any) -> List[Neighbor]:
+        def ranked(items: Any) -> list[Neighbor]:
             return [Neighbor(n.index, n.name, n.distance) for n in items]
 
         return cls(msg.backbone, msg.layer, msg.metric, ranked(msg.by_feature), ranked(msg.by_pixel))
@@ -177,13 +177,13 @@ class Layout:
     backbone: str
     layer: str
     method: str
-    perplexity: Optional[float]
+    perplexity: float | None
     columns: int
     rows: int
-    points: List[Point]
+    points: list[Point]
 
     @classmethod
-    def from_proto(cls, msg: pb.Layout) -> "Layout":
+    def from_proto(cls, msg: pb.Layout) -> Layout:
         """From a ``convlens.v1.Layout``."""
         points = [Point(p.name, p.x, p.y, p.column, p.row) for p in msg.points]
         return cls(msg.backbone, msg.layer, msg.method, msg.perplexity or None, msg.columns, msg.rows, points)

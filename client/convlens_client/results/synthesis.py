@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Any
 
 from .._proto import convlens_pb2 as pb
 from .core import ImageResult, Prediction
@@ -22,18 +22,18 @@ class SynthesisResult:
     """
 
     technique: str
-    images: List[ImageResult]
-    metrics: Dict[str, float] = field(default_factory=dict)
+    images: list[ImageResult]
+    metrics: dict[str, float] = field(default_factory=dict)
     steps: int = 0
     converged: bool = True
     backbone: str = ""
-    layer: Optional[str] = None
+    layer: str | None = None
     seed: int = 0
-    original: List[Prediction] = field(default_factory=list)
-    predicted: List[Prediction] = field(default_factory=list)
+    original: list[Prediction] = field(default_factory=list)
+    predicted: list[Prediction] = field(default_factory=list)
 
     @classmethod
-    def from_proto(cls, msg: pb.SynthesisResult) -> "SynthesisResult":
+    def from_proto(cls, msg: pb.SynthesisResult) -> SynthesisResult:
         """From a ``convlens.v1.SynthesisResult``."""
         return cls(
             technique=msg.technique,
@@ -65,11 +65,11 @@ class SynthesisResult:
                 return image
         raise KeyError(f"no image named {name!r}; have {[i.name for i in self.images]}")
 
-    def save(self, path: Union[str, "os.PathLike[str]"]) -> Path:
+    def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the main picture (PNG)."""
         return self.images[0].save(path)
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary (pictures by name and size, not their bytes)."""
         return {
             "technique": self.technique,

@@ -6,7 +6,8 @@ methods never see which one runs.
 
 from __future__ import annotations
 
-from typing import Iterator, Optional, Protocol
+from collections.abc import Iterator
+from typing import Optional, Protocol
 
 from ..inputs import Fields
 from .connection import Connection
@@ -17,19 +18,19 @@ __all__ = ["Connection", "Transport"]
 class Transport(Protocol):
     """What the client needs from a transport; both raise :mod:`convlens_client.errors`."""
 
-    def predict(self, model: str, fields: Fields, timeout: Optional[float] = None) -> bytes:
+    def predict(self, model: str, fields: Fields, timeout: float | None = None) -> bytes:
         """The body of ``model``'s answer to ``fields`` (errors raised as exceptions)."""
         ...
 
-    def explain(self, model: str, fields: Fields, timeout: Optional[float] = None) -> bytes:
+    def explain(self, model: str, fields: Fields, timeout: float | None = None) -> bytes:
         """The body of TorchServe's explanations call."""
         ...
 
-    def health(self, timeout: Optional[float] = None) -> str:
+    def health(self, timeout: float | None = None) -> str:
         """TorchServe's health status."""
         ...
 
-    def stream(self, model: str, fields: Fields, timeout: Optional[float] = None) -> Iterator[bytes]:
+    def stream(self, model: str, fields: Fields, timeout: float | None = None) -> Iterator[bytes]:
         """``model``'s streamed answer (progress=true), piece by piece as it arrives."""
         ...
 

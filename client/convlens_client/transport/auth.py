@@ -33,8 +33,9 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Callable, Mapping, Optional
+from typing import Callable
 
 from ..errors import ConvLensError
 from .tls import PathLike
@@ -69,10 +70,10 @@ def read_key_file(path: PathLike, kind: str = "inference") -> str:
 
 
 def find_key_file(
-    key_file: Optional[PathLike] = None,
-    env: Optional[Mapping[str, str]] = None,
-    cwd: Optional[PathLike] = None,
-) -> Optional[Path]:
+    key_file: PathLike | None = None,
+    env: Mapping[str, str] | None = None,
+    cwd: PathLike | None = None,
+) -> Path | None:
     """The key file to use: explicit argument, ``CONVLENS_KEY_FILE``, then the default locations."""
     env = os.environ if env is None else env
     base = Path.cwd() if cwd is None else Path(cwd)
@@ -99,30 +100,30 @@ class TokenSource:
 
     def __init__(
         self,
-        token: Optional[str] = None,
-        key_file: Optional[PathLike] = None,
-        env: Optional[Mapping[str, str]] = None,
-        cwd: Optional[PathLike] = None,
+        token: str | None = None,
+        key_file: PathLike | None = None,
+        env: Mapping[str, str] | None = None,
+        cwd: PathLike | None = None,
         kind: str = "inference",
-        api_key: Optional[str] = None,
+        api_key: str | None = None,
     ) -> None:
         if kind not in TOKEN_ENVS:
             raise ValueError(f"kind must be one of {sorted(TOKEN_ENVS)}, not {kind!r}")
         env = os.environ if env is None else env
         self.kind = kind
         self._lock = threading.RLock()
-        self._token: Optional[str] = token or env.get(TOKEN_ENVS[kind]) or None
-        self._api_key: Optional[str] = api_key or env.get(API_KEY_ENV) or None
-        self._path: Optional[Path] = None
-        self._stamp: Optional[tuple[int, int]] = None
-        self.rotator: Optional[Rotator] = None  # set by the client: GET /token on the management API
+        self._token: str | None = token or env.get(TOKEN_ENVS[kind]) or None
+        self._api_key: str | None = api_key or env.get(API_KEY_ENV) or None
+        self._path: Path | None = None
+        self._stamp: tuple[int, int] | None = None
+        self.rotator: Rotator | None = None  # set by the client: GET /token on the management API
         if self._token is None:
             self._path = find_key_file(key_file, env, cwd)
             if self._path is not None:
                 self._reload()
 
     @property
-    def key_file(self) -> Optional[Path]:
+    def key_file(self) -> Path | None:
         """The key file the token comes from, or None."""
         return self._path
 
@@ -138,14 +139,14 @@ class TokenSource:
             self._token = read_key_file(self._path, self.kind)
             self._stamp = stamp
 
-    def __call__(self) -> Optional[str]:
+    def __call__(self) -> str | None:
         """The current token, or None to send no ``Authorization`` (token auth disabled)."""
         with self._lock:
             if self._path is not None:
                 self._reload()
             return self._token
 
-    def api_key(self) -> Optional[str]:
+    def api_key(self) -> str | None:
         """TorchServe's API key (for rotating tokens): argument, ``CONVLENS_API_KEY``, or the key file."""
         if self._api_key is not None or self._path is None:
             return self._api_key
@@ -154,7 +155,7 @@ class TokenSource:
         except KeyFileError:
             return None
 
-    def refresh(self, used: Optional[str]) -> bool:
+    def refresh(self, used: str | None) -> bool:
         """After ``used`` was refused: get a newer token; True when one is now in place.
 
         Re-reads the key file first; if it still holds ``used``, rotates the key with the API key
@@ -175,11 +176,11 @@ class TokenSource:
 
 
 def resolve_token(
-    token: Optional[str] = None,
-    key_file: Optional[PathLike] = None,
-    env: Optional[Mapping[str, str]] = None,
-    cwd: Optional[PathLike] = None,
+    token: str | None = None,
+    key_file: PathLike | None = None,
+    env: Mapping[str, str] | None = None,
+    cwd: PathLike | None = None,
     kind: str = "inference",
-) -> Optional[str]:
+) -> str | None:
     """The ``kind`` token by the lookup order above, or None when there is none."""
     return TokenSource(token, key_file, env, cwd, kind)()

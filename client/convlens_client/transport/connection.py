@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
 
 from .retry import RetryPolicy
 from .tls import PathLike, TLSConfig
@@ -28,11 +27,11 @@ class Connection:
     grpc_port: int = 7070
     management_port: int = 8081
     grpc_management_port: int = 7071
-    scheme: Optional[str] = None
-    token: Optional[str] = field(default=None, repr=False)
-    key_file: Optional[PathLike] = None
-    management_token: Optional[str] = field(default=None, repr=False)
-    api_key: Optional[str] = field(default=None, repr=False)
+    scheme: str | None = None
+    token: str | None = field(default=None, repr=False)
+    key_file: PathLike | None = None
+    management_token: str | None = field(default=None, repr=False)
+    api_key: str | None = field(default=None, repr=False)
     timeout: float = 60.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     tls: TLSConfig = field(default_factory=TLSConfig)

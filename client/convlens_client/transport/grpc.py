@@ -15,7 +15,8 @@ client may be shared by threads.
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Iterator, Optional, TypeVar
+from collections.abc import Iterator
+from typing import Any, Callable, TypeVar
 
 import grpc
 from google.protobuf import empty_pb2
@@ -72,7 +73,7 @@ def _same(response: Any) -> Any:
 
 
 def make_channel(
-    target: str, secure: bool = False, tls: Optional[TLSConfig] = None
+    target: str, secure: bool = False, tls: TLSConfig | None = None
 ) -> grpc.Channel:
     """A channel with the raised message limits; TLS (``tls`` or the system roots) when ``secure``."""
     if not secure:
@@ -108,7 +109,7 @@ class GrpcSession(Retrying):
     """One port of the server over a gRPC channel; the base of the inference and management clients."""
 
     def __init__(
-        self, settings: Connection, port: int, token: TokenProvider, channel: Optional[grpc.Channel] = None
+        self, settings: Connection, port: int, token: TokenProvider, channel: grpc.Channel | None = None
     ) -> None:
         super().__init__(settings, token)
         self.target = settings.address(port)
@@ -120,7 +121,7 @@ class GrpcSession(Retrying):
         return (("authorization", f"Bearer {token}"),) if token else ()
 
     def _unary(
-        self, method: Callable[..., Any], request: Any, timeout: Optional[float], result: Callable[[Any], T] = _same
+        self, method: Callable[..., Any], request: Any, timeout: float | None, result: Callable[[Any], T] = _same
     ) -> T:
         """One RPC with retries and token refresh; ``result(response)`` (which may raise, and is then retried as
         well); gRPC failures mapped to the client's exceptions."""
@@ -142,7 +143,7 @@ class GrpcSession(Retrying):
 class GrpcTransport(GrpcSession):
     """Calls ``Predictions`` with the fields as the ``input`` map (text UTF-8 encoded)."""
 
-    def __init__(self, settings: Connection, token: TokenProvider, channel: Optional[grpc.Channel] = None) -> None:
+    def __init__(self, settings: Connection, token: TokenProvider, channel: grpc.Channel | None = None) -> None:
         super().__init__(settings, settings.grpc_port, token, channel)
         # The generated gRPC stub is untyped; its methods take/return the typed pb2 messages.
         self._stub = inference_pb2_grpc.InferenceAPIsServiceStub(self._channel)  # type: ignore[no-untyped-call]
@@ -158,7 +159,7 @@ class GrpcTransport(GrpcSession):
             },
         )
 
-    def stream(self, model: str, fields: Fields, timeout: Optional[float] = None) -> Iterator[bytes]:
+    def stream(self, model: str, fields: Fields, timeout: float | None = None) -> Iterator[bytes]:
         """``StreamPredictions``: yields each streamed message's ``prediction`` bytes as it arrives (not retried:
         a stream may already have delivered events)."""
         try:
@@ -170,7 +171,7 @@ class GrpcTransport(GrpcSession):
         except grpc.RpcError as exc:
             raise error_from_rpc(exc) from None
 
-    def predict(self, model: str, fields: Fields, timeout: Optional[float] = None) -> bytes:
+    def predict(self, model: str, fields: Fields, timeout: float | None = None) -> bytes:
         """``Predictions(model_name=model, input=fields)``; the response's ``prediction`` bytes."""
         proto = isinstance(fields.get("format"), str) and fields.get("format") == "proto"
 
@@ -185,7 +186,7 @@ class GrpcTransport(GrpcSession):
 
         return self._unary(self._stub.Predictions, self._request(model, fields), timeout, body)
 
-    def explain(self, model: str, fields: Fields, timeout: Optional[float] = None) -> bytes:
+    def explain(self, model: str, fields: Fields, timeout: float | None = None) -> bytes:
         """Not available: TorchServe's gRPC API has no explanations RPC."""
         raise Unsupported(
             "TorchServe has no gRPC explanations RPC; use transport='http' for explain()",
@@ -193,7 +194,7 @@ class GrpcTransport(GrpcSession):
             "Unsupported",
         )
 
-    def health(self, timeout: Optional[float] = None) -> str:
+    def health(self, timeout: float | None = None) -> str:
         """``Ping``: TorchServe's status (``Healthy`` or ``Unhealthy``)."""
         response = self._unary(self._stub.Ping, empty_pb2.Empty(), timeout)
         try:

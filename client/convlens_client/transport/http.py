@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import ssl
-from typing import Callable, Iterator, Optional, TypeVar, Union
+from collections.abc import Iterator
+from typing import Callable, TypeVar, Union
 
 import httpx
 
@@ -25,14 +26,14 @@ Form = tuple[dict[str, str], dict[str, tuple[str, bytes, str]]]
 T = TypeVar("T")
 
 
-def _timeout(seconds: Optional[float]) -> Timeout:
+def _timeout(seconds: float | None) -> Timeout:
     """httpx's per-request timeout: the client's default unless ``seconds`` is given."""
     return httpx.USE_CLIENT_DEFAULT if seconds is None else seconds
 
 
-def _tls_failure(exc: BaseException) -> Optional[ssl.SSLError]:
+def _tls_failure(exc: BaseException) -> ssl.SSLError | None:
     """The TLS error behind an httpx failure (certificate not trusted, handshake refused), if any."""
-    seen: Optional[BaseException] = exc
+    seen: BaseException | None = exc
     while seen is not None:
         if isinstance(seen, ssl.SSLError):
             return seen
@@ -87,7 +88,7 @@ def error_from_response(response: httpx.Response) -> ConvLensError:
     return error_for(response.status_code, "HTTPError", text or f"HTTP {response.status_code}")
 
 
-def bearer(key: Optional[str]) -> dict[str, str]:
+def bearer(key: str | None) -> dict[str, str]:
     """The ``Authorization`` header of ``key``; none without a key (token auth disabled)."""
     return {"Authorization": f"Bearer {key}"} if key else {}
 
@@ -96,7 +97,7 @@ class HttpSession(Retrying):
     """One port of the server over a pooled ``httpx.Client``; the base of the inference and management clients."""
 
     def __init__(
-        self, settings: Connection, port: int, token: TokenProvider, client: Optional[httpx.Client] = None
+        self, settings: Connection, port: int, token: TokenProvider, client: httpx.Client | None = None
     ) -> None:
         super().__init__(settings, token)
         self.base_url = settings.url(port)
@@ -104,7 +105,7 @@ class HttpSession(Retrying):
         self._http = client or httpx.Client(base_url=self.base_url, timeout=settings.timeout, verify=verify)
 
     def _request(
-        self, method: str, path: str, key: Optional[str], timeout: Optional[float], form: Optional[Form] = None
+        self, method: str, path: str, key: str | None, timeout: float | None, form: Form | None = None
     ) -> httpx.Response:
         """One request with the bearer ``key`` (none without one); httpx's failures mapped, status not checked."""
         data, files = form or ({}, {})
@@ -131,26 +132,26 @@ def checked(response: httpx.Response) -> httpx.Response:
 class HttpTransport(HttpSession):
     """Sends request maps as multipart/form-data: images as file parts, everything else as text."""
 
-    def __init__(self, settings: Connection, token: TokenProvider, client: Optional[httpx.Client] = None) -> None:
+    def __init__(self, settings: Connection, token: TokenProvider, client: httpx.Client | None = None) -> None:
         super().__init__(settings, settings.http_port, token, client)
 
-    def _call(self, path: str, fields: Fields, timeout: Optional[float] = None) -> bytes:
+    def _call(self, path: str, fields: Fields, timeout: float | None = None) -> bytes:
         """``POST path`` with the fields; the body of a successful answer."""
         def attempt() -> bytes:
             return checked(self._request("POST", path, self._token(), timeout, self._form(fields))).content
 
         return self._retried(attempt)
 
-    def predict(self, model: str, fields: Fields, timeout: Optional[float] = None) -> bytes:
+    def predict(self, model: str, fields: Fields, timeout: float | None = None) -> bytes:
         """``POST /predictions/{model}``; the response body."""
         return self._call(f"/predictions/{model}", fields, timeout)
 
-    def explain(self, model: str, fields: Fields, timeout: Optional[float] = None) -> bytes:
+    def explain(self, model: str, fields: Fields, timeout: float | None = None) -> bytes:
         """``POST /explanations/{model}``; the response body."""
         return self._call(f"/explanations/{model}", fields, timeout)
 
     @staticmethod
-    def _form(fields: Optional[Fields]) -> Form:
+    def _form(fields: Fields | None) -> Form:
         """multipart/form-data parts: images as file parts, everything else as text."""
         data: dict[str, str] = {}
         files: dict[str, tuple[str, bytes, str]] = {}
@@ -161,7 +162,7 @@ class HttpTransport(HttpSession):
                 data[name] = value
         return data, files
 
-    def stream(self, model: str, fields: Fields, timeout: Optional[float] = None) -> Iterator[bytes]:
+    def stream(self, model: str, fields: Fields, timeout: float | None = None) -> Iterator[bytes]:
         """``POST /predictions/{model}`` read as it arrives (chunked); yields the body's bytes in pieces (not
         retried: a stream may already have delivered events)."""
         data, files = self._form(fields)
@@ -181,7 +182,7 @@ class HttpTransport(HttpSession):
         finally:
             response.close()
 
-    def health(self, timeout: Optional[float] = None) -> str:
+    def health(self, timeout: float | None = None) -> str:
         """``GET /ping``: TorchServe's status (``Healthy`` or ``Unhealthy``, which comes with a 500)."""
 
         def attempt() -> str:

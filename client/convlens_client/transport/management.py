@@ -15,7 +15,7 @@ proto default ``limit=0`` answers an empty page, so a page size is always sent; 
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable
 
 import grpc
 import httpx
@@ -38,9 +38,9 @@ def _json(text: str, what: str) -> Any:
         raise ConvLensError(f"{what}: not JSON: {text[:200]!r}", type="MalformedResponse") from None
 
 
-def collect_pages(fetch: Callable[[int, int], Any]) -> List[dict]:
+def collect_pages(fetch: Callable[[int, int], Any]) -> list[dict]:
     """Every model of a paginated ListModels: ``fetch(limit, offset)`` -> ``{models, nextPageToken}``."""
-    models: List[dict] = []
+    models: list[dict] = []
     offset = 0
     while True:
         page = fetch(PAGE_SIZE, offset)
@@ -60,17 +60,17 @@ def collect_pages(fetch: Callable[[int, int], Any]) -> List[dict]:
 class HttpManagement(HttpSession):
     """The REST management API (port 8081)."""
 
-    def __init__(self, settings: Connection, token: TokenProvider, client: Optional[httpx.Client] = None) -> None:
+    def __init__(self, settings: Connection, token: TokenProvider, client: httpx.Client | None = None) -> None:
         super().__init__(settings, settings.management_port, token, client)
 
-    def _get(self, path: str, token: TokenProvider, timeout: Optional[float], refresh: bool = True) -> str:
+    def _get(self, path: str, token: TokenProvider, timeout: float | None, refresh: bool = True) -> str:
         """``GET path`` with ``token``; the body of a successful answer."""
         def attempt() -> str:
             return checked(self._request("GET", path, token(), timeout)).text
 
         return self._retried(attempt, token, refresh)
 
-    def list_models(self, timeout: Optional[float] = None) -> List[dict]:
+    def list_models(self, timeout: float | None = None) -> list[dict]:
         """``GET /models``, every page: ``[{"modelName", "modelUrl"}, ...]``."""
         return collect_pages(
             lambda limit, offset: _json(
@@ -80,15 +80,15 @@ class HttpManagement(HttpSession):
         )
 
     def describe(
-        self, model: str, version: Optional[str] = None, customized: bool = True, timeout: Optional[float] = None
-    ) -> List[dict]:
+        self, model: str, version: str | None = None, customized: bool = True, timeout: float | None = None
+    ) -> list[dict]:
         """``GET /models/{model}[/{version}]``: one entry per version (with ``customizedMetadata``)."""
         path = f"/models/{model}" + (f"/{version}" if version else "")
         if customized:
             path += "?customized=true"
         return _json(self._get(path, self._token, timeout), "DescribeModel")
 
-    def rotate_token(self, kind: str, api_key: str, timeout: Optional[float] = None) -> None:
+    def rotate_token(self, kind: str, api_key: str, timeout: float | None = None) -> None:
         """``GET /token?type=kind`` with the API key: TorchServe writes a new key into its key file."""
         self._get(f"/token?type={kind}", lambda: api_key, timeout, refresh=False)
 
@@ -96,15 +96,15 @@ class HttpManagement(HttpSession):
 class GrpcManagement(GrpcSession):
     """``ManagementAPIsService`` (port 7071)."""
 
-    def __init__(self, settings: Connection, token: TokenProvider, channel: Optional[grpc.Channel] = None) -> None:
+    def __init__(self, settings: Connection, token: TokenProvider, channel: grpc.Channel | None = None) -> None:
         super().__init__(settings, settings.grpc_management_port, token, channel)
         self._stub = management_pb2_grpc.ManagementAPIsServiceStub(self._channel)  # type: ignore[no-untyped-call]
 
-    def _call(self, method: Callable[..., Any], request: Any, timeout: Optional[float]) -> str:
+    def _call(self, method: Callable[..., Any], request: Any, timeout: float | None) -> str:
         """One management RPC; its JSON text (``msg``)."""
         return self._unary(method, request, timeout, lambda response: str(response.msg))
 
-    def list_models(self, timeout: Optional[float] = None) -> List[dict]:
+    def list_models(self, timeout: float | None = None) -> list[dict]:
         """``ListModels``, every page: ``[{"modelName", "modelUrl"}, ...]``."""
         return collect_pages(
             lambda limit, offset: _json(
@@ -118,8 +118,8 @@ class GrpcManagement(GrpcSession):
         )
 
     def describe(
-        self, model: str, version: Optional[str] = None, customized: bool = True, timeout: Optional[float] = None
-    ) -> List[dict]:
+        self, model: str, version: str | None = None, customized: bool = True, timeout: float | None = None
+    ) -> list[dict]:
         """``DescribeModel``: one entry per version (with ``customizedMetadata``)."""
         request = management_pb2.DescribeModelRequest(
             model_name=model, model_version=version or "", customized=customized

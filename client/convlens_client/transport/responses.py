@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 from google.protobuf.message import DecodeError
 
 from .._proto import convlens_pb2 as pb
 from ..errors import ConvLensError, error_for
 
 
-def _carried_error(msg: pb.Response, default_code: int = 0) -> Optional[ConvLensError]:
+def _carried_error(msg: pb.Response, default_code: int = 0) -> ConvLensError | None:
     """The exception for an error Response (``default_code`` when it names none), else None."""
     if msg.WhichOneof("result") != "error":
         return None
@@ -19,7 +17,7 @@ def _carried_error(msg: pb.Response, default_code: int = 0) -> Optional[ConvLens
     return error_for(code, e.type or "Error", e.message, e.field or None) if code else None
 
 
-def proto_error(body: bytes) -> Optional[ConvLensError]:
+def proto_error(body: bytes) -> ConvLensError | None:
     """The error held in a ``convlens.v1.Response`` body, else None (also for bodies that are not one)."""
     msg = pb.Response()
     try:

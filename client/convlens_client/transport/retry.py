@@ -77,7 +77,7 @@ TokenProvider = Callable[[], Optional[str]]
 
 
 def call_with_retries(
-    attempt: Callable[[], T], policy: RetryPolicy, token: Optional[TokenProvider] = None
+    attempt: Callable[[], T], policy: RetryPolicy, token: TokenProvider | None = None
 ) -> T:
     """Run ``attempt`` until it succeeds, retrying retryable failures per ``policy``.
 
@@ -86,7 +86,7 @@ def call_with_retries(
     TorchServe's API key); the call is repeated once if it got one. A second Unauthorized is
     raised as it is. Retries of retryable failures are counted separately.
     """
-    refresh: Optional[Callable[[Optional[str]], bool]] = getattr(token, "refresh", None)
+    refresh: Callable[[str | None], bool] | None = getattr(token, "refresh", None)
     retried = 0
     refreshed = False
     while True:
@@ -109,12 +109,12 @@ def call_with_retries(
 class Retrying:
     """Base of the HTTP and gRPC clients: the token they send, the default timeout, and calls run with retries."""
 
-    def __init__(self, settings: "Connection", token: TokenProvider) -> None:
+    def __init__(self, settings: Connection, token: TokenProvider) -> None:
         self._token = token
         self._timeout = settings.timeout
         self.retry = settings.retry
 
-    def _retried(self, attempt: Callable[[], T], token: Optional[TokenProvider] = None, refresh: bool = True) -> T:
+    def _retried(self, attempt: Callable[[], T], token: TokenProvider | None = None, refresh: bool = True) -> T:
         """``attempt`` through :func:`call_with_retries`; a refused ``token`` (default: this client's) is
         refreshed once unless ``refresh`` is False."""
         return call_with_retries(attempt, self.retry, (token or self._token) if refresh else None)

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Optional, Union
+from typing import Union
 
 from .._proto import convlens_pb2 as pb
 from ..errors import ConvLensError
@@ -27,19 +28,19 @@ class Progress:
 
     step: int
     total: int
-    loss: Optional[float] = None
+    loss: float | None = None
     stage: str = ""
     elapsed_s: float = 0.0
-    preview: Optional[bytes] = None
+    preview: bytes | None = None
 
     @classmethod
-    def from_proto(cls, msg: pb.Progress) -> "Progress":
+    def from_proto(cls, msg: pb.Progress) -> Progress:
         """From a ``convlens.v1.Progress``."""
         preview = msg.preview.data if msg.HasField("preview") else None
         return cls(msg.step, msg.total, msg.loss, msg.stage, msg.elapsed_s, preview or None)
 
     @classmethod
-    def from_json(cls, body: dict) -> "Progress":
+    def from_json(cls, body: dict) -> Progress:
         """From the ``progress`` object of a JSON event line."""
         preview = body.get("preview")
         return cls(
@@ -65,7 +66,7 @@ def _malformed(what: str) -> ConvLensError:
     return ConvLensError(f"malformed progress stream: {what}", type="MalformedResponse")
 
 
-def _read_varint(buffer: bytes) -> Optional[tuple[int, int]]:
+def _read_varint(buffer: bytes) -> tuple[int, int] | None:
     """(value, bytes used) of a varint at the start of ``buffer``, or None if it is incomplete."""
     value = shift = 0
     for i, byte in enumerate(buffer[:10]):
@@ -81,7 +82,7 @@ def _read_varint(buffer: bytes) -> Optional[tuple[int, int]]:
 def _proto_frames(chunks: Iterable[bytes]) -> Iterator[Frame]:
     """Frames of length-prefixed ``convlens.v1.Response`` messages."""
     buffer = b""
-    final: Optional[bytes] = None
+    final: bytes | None = None
     for chunk in chunks:
         buffer += chunk
         while True:

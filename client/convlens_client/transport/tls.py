@@ -12,7 +12,7 @@ import os
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional, Union
+from typing import TYPE_CHECKING, Union
 
 if TYPE_CHECKING:  # grpc is imported lazily: the HTTP transport does not need it
     import grpc
@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # grpc is imported lazily: the HTTP transport does not need i
 PathLike = Union[str, "os.PathLike[str]"]
 
 
-def _read(path: Optional[PathLike], what: str) -> Optional[bytes]:
+def _read(path: PathLike | None, what: str) -> bytes | None:
     """A PEM file's bytes (None for no file); ValueError naming ``what`` when unreadable."""
     if path is None:
         return None
@@ -34,10 +34,10 @@ def _read(path: Optional[PathLike], what: str) -> Optional[bytes]:
 class TLSConfig:
     """Where the PEM files are; every field optional (all None = verify against the system store)."""
 
-    ca_cert: Optional[PathLike] = None  # CA bundle that signed the server's certificate
-    client_cert: Optional[PathLike] = None  # client certificate chain, for mutual TLS
-    client_key: Optional[PathLike] = None  # its private key (may be inside client_cert for HTTP)
-    server_name: Optional[str] = None  # gRPC only: the name to check in the server's certificate
+    ca_cert: PathLike | None = None  # CA bundle that signed the server's certificate
+    client_cert: PathLike | None = None  # client certificate chain, for mutual TLS
+    client_key: PathLike | None = None  # its private key (may be inside client_cert for HTTP)
+    server_name: str | None = None  # gRPC only: the name to check in the server's certificate
 
     def __post_init__(self) -> None:
         if self.client_key is not None and self.client_cert is None:
@@ -60,7 +60,7 @@ class TLSConfig:
             raise ValueError(f"cannot load the TLS files: {exc}") from None
         return context
 
-    def grpc_credentials(self) -> "grpc.ChannelCredentials":
+    def grpc_credentials(self) -> grpc.ChannelCredentials:
         """``grpc.ssl_channel_credentials`` with the root CA and, for mutual TLS, the client pair."""
         import grpc
 

@@ -8,23 +8,26 @@ integrated gradients) over `base`; this module is their registry.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
+
+from convlens.core.backbones import Backbone
+from convlens.core.classify import predictions_from_logits
+from convlens.core.errors import InvalidParameter
+from convlens.core.results import Prediction
 
 from .base import TOP1, Attribution, Neuron, resolve_targets
 from .cam import GradCAM, GuidedGradCAM
 from .gradient import Gradient
 from .guided import GuidedBackprop
 from .paths import IntegratedGradients, SmoothGrad
-from convlens.core.backbones import Backbone
-from convlens.core.classify import predictions_from_logits
-from convlens.core.errors import InvalidParameter
 from .results import Heatmap
-from convlens.core.results import Prediction
 
-__all__ = ["METHODS", "TOP1", "Attribution", "batch_independent", "Gradient", "Neuron", "resolve_targets", "saliency", "to_pixels01"]
+__all__ = ["METHODS", "TOP1", "Attribution", "batch_independent", "Gradient", "Neuron", "resolve_targets", "saliency",
+           "to_pixels01"]
 
 METHODS: dict[str, type[Attribution]] = {
     cls.name: cls for cls in (Gradient, SmoothGrad, GuidedBackprop, IntegratedGradients, GradCAM, GuidedGradCAM)}

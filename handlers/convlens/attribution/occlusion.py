@@ -10,11 +10,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .base import TOP1, auto_batch_size, resolve_targets
-from .paths import blurred
 from convlens.core.backbones import Backbone
 from convlens.core.classify import predictions_from_logits
 from convlens.core.progress import Deadline
+
+from .base import TOP1, auto_batch_size, resolve_targets
+from .paths import blurred
 from .results import OcclusionMap
 
 FILLS = ("mean", "zero", "blur")

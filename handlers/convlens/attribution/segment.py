@@ -4,12 +4,14 @@ saliency quantile seed the foreground, pixels below a low quantile seed the back
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
-from .methods import TOP1, saliency
 from convlens.core.backbones import Backbone
+
+from .methods import TOP1, saliency
 from .results import Segmentation
 
 
@@ -33,7 +35,8 @@ def grabcut_mask(image: np.ndarray, values: np.ndarray, foreground: float = 0.95
     bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
     cv2.setRNGSeed(0)  # GrabCut's GMM initialisation is k-means: make it reproducible
     bgr = np.ascontiguousarray(image[..., ::-1])
-    mask, _, _ = cv2.grabCut(bgr, seeds, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
+    # rect=None: GC_INIT_WITH_MASK ignores the rectangle, and OpenCV's stubs type it as a required sequence
+    mask, _, _ = cv2.grabCut(bgr, seeds, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)  # type: ignore[call-overload]
     return (mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)
 
 

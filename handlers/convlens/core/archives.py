@@ -39,7 +39,7 @@ def read_zip(data: bytes, field: str = "zip", limits: ArchiveLimits = ArchiveLim
         archive = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, ValueError, OSError) as exc:
         raise InvalidParameter(field, f"not a readable zip file: {exc}") from None
-    members = []
+    members: list[tuple[str, bytes]] = []
     with archive:
         infos = archive.infolist()
         if len(infos) > 4 * limits.max_members + 16:  # refuse huge directories before looking at each entry

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import difflib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -58,7 +59,8 @@ class Backbone:
         return (pixels01 - mean) / std
 
     def class_index(self, target: int | str, field_name: str = "target") -> int:
-        """Resolve a class given by index or by label (exact case first, then any case) into an index; 400 if unknown."""
+        """Resolve a class given by index or by label (exact case first, then any case) into an index; 400 if
+        unknown."""
         if isinstance(target, int):
             if not 0 <= target < len(self.labels):
                 raise InvalidParameter(field_name, f"class index {target} out of range 0..{len(self.labels) - 1}")
@@ -113,10 +115,10 @@ class EfficientNetLite(nn.Module):
     stem and head their own ReLU6 instead of the library's single shared activation module.
     """
 
-    def __init__(self, net: nn.Module) -> None:
+    def __init__(self, net: Any) -> None:  # efficientnet_lite_pytorch.EfficientNet (untyped)
         super().__init__()
         self.stem = nn.Sequential(net._conv_stem, net._bn0, nn.ReLU6())
-        self.blocks = net._blocks
+        self.blocks: nn.ModuleList = net._blocks
         self.head = nn.Sequential(net._conv_head, net._bn1, nn.ReLU6())
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.dropout = net._dropout
@@ -174,9 +176,9 @@ def build_efficientnet_lite0(weights: str | None) -> nn.Module:
 
 
 def efficientnet_layers(model: nn.Module) -> dict[str, nn.Module]:
-    layers: dict[str, nn.Module] = {"stem": model.stem}
-    layers.update({f"block{i + 1}": block for i, block in enumerate(model.blocks)})
-    layers["head"] = model.head
+    layers: dict[str, nn.Module] = {"stem": model.get_submodule("stem")}
+    layers.update({f"block{i + 1}": block for i, block in enumerate(model.get_submodule("blocks").children())})
+    layers["head"] = model.get_submodule("head")
     return layers
 
 
@@ -216,7 +218,7 @@ def vgg_layers(model: nn.Module) -> dict[str, nn.Module]:
     """VGG feature layers under the literature's names: conv1_1, relu1_1, ..., pool1, ..., relu5_4, pool5."""
     layers: dict[str, nn.Module] = {}
     stage, index = 1, 1
-    for module in model.features:
+    for module in model.get_submodule("features").children():
         if isinstance(module, nn.Conv2d):
             layers[f"conv{stage}_{index}"] = module
         elif isinstance(module, nn.ReLU):

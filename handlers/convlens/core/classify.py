@@ -1,13 +1,16 @@
 """Classification: a batch of images -> top-k ImageNet classes with probabilities."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 
 from .backbones import Backbone
 from .results import Classification, Prediction
 
 
-def predictions_from_logits(backbone: Backbone, logits: torch.Tensor, indices: torch.Tensor) -> list[Prediction]:
+def predictions_from_logits(backbone: Backbone, logits: torch.Tensor,
+                            indices: torch.Tensor | Sequence[int]) -> list[Prediction]:
     """Predictions for the given class indices of one image's logits (1-D)."""
     probs = torch.softmax(logits.float(), dim=-1)
     return [Prediction(index=int(i), label=backbone.labels[int(i)], probability=float(probs[i]),

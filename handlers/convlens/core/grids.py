@@ -6,7 +6,7 @@ tiles are enlarged by whole-pixel repetition so every tile pixel is exactly one 
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -82,7 +82,7 @@ def signed_gradient_picture(grad: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(128.0 + grad / peak * 127.0), 0, 255).astype(np.uint8)
 
 
-def _font() -> ImageFont.ImageFont:
+def _font() -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
     return ImageFont.load_default()
 
 

@@ -9,7 +9,6 @@ import io
 import math
 import warnings
 from dataclasses import dataclass
-from typing import Union
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -40,7 +39,7 @@ _ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "La", "RGBa"})
 _PNG_MODES = frozenset({"1", "L", "LA", "P", "RGB", "RGBA", "I", "I;16"})
 _JPEG_MODES = frozenset({"L", "RGB"})
 
-ImageLike = Union[Image.Image, np.ndarray]
+ImageLike = Image.Image | np.ndarray
 
 
 def decode_image(
@@ -70,7 +69,7 @@ def decode_image(
             rgb = _to_rgb(_orient(image), field, bits)
     except (InvalidImage, TooLarge):
         raise
-    except Image.DecompressionBombError as exc:
+    except Image.DecompressionBombError:
         # Pillow's own bomb check fires inside Image.open, before our limits see the size.
         raise TooLarge(
             field, f"the image header declares too many pixels; the limit is {limits.max_pixels}"

@@ -15,7 +15,7 @@ def resize_shorter_side(image: Image.Image, size: int, max_longer: int | None = 
     if max_longer is not None:
         scale = min(scale, max_longer / max(w, h))
     new = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return image if new == image.size else image.resize(new, Image.BILINEAR)
+    return image if new == image.size else image.resize(new, Image.Resampling.BILINEAR)
 
 
 def center_crop(image: Image.Image, size: int) -> Image.Image:

@@ -6,8 +6,8 @@ streamed messages (progress=true) and the deadline keeps every request below Tor
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Optional
 
 import numpy as np
 
@@ -20,10 +20,10 @@ class ProgressEvent:
 
     step: int
     total: int
-    loss: Optional[float] = None
+    loss: float | None = None
     stage: str = ""
     elapsed_s: float = 0.0
-    preview: Optional[np.ndarray] = field(default=None, repr=False, compare=False)
+    preview: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
 ProgressCallback = Callable[[ProgressEvent], None]
@@ -54,5 +54,5 @@ class Deadline:
         return self.budget_s is not None and self.elapsed_s > self.budget_s
 
     def check(self) -> None:
-        if self.expired():
-            raise TimeLimitExceeded(float(self.budget_s), self.field)  # type: ignore[arg-type]
+        if self.budget_s is not None and self.expired():
+            raise TimeLimitExceeded(float(self.budget_s), self.field)

@@ -6,7 +6,7 @@ networks do no work past it; the hook is removed on every path, also after an ex
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -14,6 +14,7 @@ from torch import nn
 
 from convlens.core.backbones import Backbone
 from convlens.core.errors import InvalidParameter
+
 from .results import ActivationMaps, ChannelStat
 
 
@@ -49,7 +50,7 @@ def layer_output(model: nn.Module, module: nn.Module, x: torch.Tensor) -> torch.
         raise InvalidParameter("layer", "the layer did not run in the forward pass")
     out = captured["out"]
     if not isinstance(out, torch.Tensor) or out.dim() != 4:
-        raise InvalidParameter("layer", f"the layer's output is not a feature map (N, C, H, W)")
+        raise InvalidParameter("layer", "the layer's output is not a feature map (N, C, H, W)")
     return out
 
 

@@ -6,16 +6,17 @@ pooling), read with a forward pre-hook; a named layer is global-average-pooled i
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from .activations import Reached, layer_output, to_batch01
 from convlens.core.backbones import Backbone
 from convlens.core.errors import InvalidParameter
 from convlens.core.progress import Deadline
+
+from .activations import Reached, layer_output, to_batch01
 from .results import Embedding, Layout, Neighbor, Neighbors
 
 

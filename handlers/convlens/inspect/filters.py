@@ -10,6 +10,7 @@ from torch import nn
 
 from convlens.core.backbones import Backbone
 from convlens.core.errors import InvalidParameter
+
 from .results import FilterBank
 
 

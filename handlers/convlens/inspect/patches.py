@@ -4,17 +4,18 @@ picture of the unit (Springenberg et al. 2015) over the same crop.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from .activations import layer_output, to_batch01
 from convlens.attribution.guided import guided_relus
 from convlens.core.backbones import Backbone
 from convlens.core.errors import InvalidParameter
 from convlens.core.progress import Deadline
+
+from .activations import layer_output, to_batch01
 from .receptive_field import UnsupportedReceptiveField, receptive_field
 from .results import Patch, TopPatches
 

@@ -11,8 +11,9 @@ attention, branches that are not nested in the main path) raises UnsupportedRece
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Iterator, Sequence
+from typing import Any
 
 from torch import nn
 
@@ -107,20 +108,21 @@ def path_children(module: nn.Module) -> list[nn.Module] | None:
         return None
     if isinstance(module, (nn.Sequential, nn.ModuleList)):
         return list(module)
+    m: Any = module  # the kinds below are recognised by class name, so their submodules are read duck-typed
     if kind == "MBConvBlock":  # efficientnet_lite_pytorch
-        if getattr(module, "has_se", False):
+        if getattr(m, "has_se", False):
             raise UnsupportedReceptiveField("squeeze-excitation pools globally: every unit sees the whole image")
-        expand = [module._expand_conv, module._bn0] if module._block_args.expand_ratio != 1 else []
-        return [*expand, module._depthwise_conv, module._bn1, module._project_conv, module._bn2]
+        expand = [m._expand_conv, m._bn0] if m._block_args.expand_ratio != 1 else []
+        return [*expand, m._depthwise_conv, m._bn1, m._project_conv, m._bn2]
     if kind == "EfficientNetLite":  # convlens.core.backbones wrapper
-        return [module.stem, *module.blocks, module.head]
+        return [m.stem, *m.blocks, m.head]
     if kind in ("BasicBlock", "Bottleneck"):  # torchvision ResNet: the 1x1 shortcut is nested in the main path
-        path = [module.conv1, module.bn1, module.conv2, module.bn2]  # (their shared ReLU runs several times)
-        return path + ([module.conv3, module.bn3] if kind == "Bottleneck" else [])
+        path = [m.conv1, m.bn1, m.conv2, m.bn2]  # (their shared ReLU runs several times)
+        return path + ([m.conv3, m.bn3] if kind == "Bottleneck" else [])
     if kind in ("VGG", "AlexNet"):
-        return [module.features]
+        return [m.features]
     if kind == "ResNet":
-        return [module.conv1, module.maxpool, module.layer1, module.layer2, module.layer3, module.layer4]
+        return [m.conv1, m.maxpool, m.layer1, m.layer2, m.layer3, m.layer4]
     raise UnsupportedReceptiveField(f"no receptive-field rule for {kind}")
 
 

@@ -6,6 +6,7 @@ import math
 import numpy as np
 
 from convlens.core import grids
+
 from .filters import scale_filters
 from .results import ActivationMaps, Embedding, FilterBank, Layout, Neighbors, TopPatches
 
@@ -61,7 +62,8 @@ def patches_picture(result: TopPatches, patch: int = 96) -> np.ndarray:
         row = result.patches[start:start + cols]
         tiles += [grids.thumbnail(p.crop, patch) for p in row] + [blank] * (cols - len(row))
         if guided:
-            tiles += [grids.thumbnail(grids.signed_gradient_picture(p.guided), patch) for p in row]
+            tiles += [grids.thumbnail(grids.signed_gradient_picture(p.guided), patch) if p.guided is not None
+                      else blank for p in row]
             tiles += [blank] * (cols - len(row))
     return grids.tile_grid(tiles, cols, pad=3)
 

@@ -7,7 +7,7 @@ squared feature difference; TV loss = mean of squared forward differences along 
 """
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import torch
 from torch import nn

@@ -7,8 +7,9 @@ backbones; coarse-to-fine passes (Gatys et al. 2017) make larger outputs cheaper
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import cast
 
 import numpy as np
 import torch
@@ -16,6 +17,7 @@ import torch.nn.functional as F
 
 from convlens.core.backbones import Backbone
 from convlens.core.progress import Deadline, ProgressCallback, ProgressEvent
+
 from . import color, losses
 
 # (style layers, content layer) per loss network; VGG as in Gatys et al., EfficientNet chosen by stage depth.
@@ -84,16 +86,18 @@ class Objective:
         self.extractor, self.style_layers, self.content_layer, self.s = extractor, list(style_layers), content_layer, s
         with torch.no_grad():
             self.content_target = extractor(content)[content_layer]
-            grams = [{l: losses.gram(f[l]) for l in style_layers} for f in (extractor(x) for x in styles)]
-        self.gram_target = {l: sum(w * g[l] for w, g in zip(blend, grams)) for l in style_layers}
-        self.style_norm = {l: self.gram_target[l].pow(2).mean().clamp_min(1e-12) for l in style_layers}
+            grams = [{name: losses.gram(f[name]) for name in style_layers} for f in (extractor(x) for x in styles)]
+        # (sum() of tensors is a tensor: `cast` tells the type checker, which sees the start value 0 too)
+        self.gram_target = {name: cast(torch.Tensor, sum(w * g[name] for w, g in zip(blend, grams)))
+                            for name in style_layers}
+        self.style_norm = {name: self.gram_target[name].pow(2).mean().clamp_min(1e-12) for name in style_layers}
         self.content_norm = self.content_target.pow(2).mean().clamp_min(1e-12)
 
     def terms(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         feats = self.extractor(image)
         content = losses.content_loss(feats[self.content_layer], self.content_target) / self.content_norm
-        style = sum(losses.style_loss(feats[l], self.gram_target[l]) / self.style_norm[l]
-                    for l in self.style_layers) / len(self.style_layers)
+        style = cast(torch.Tensor, sum(losses.style_loss(feats[name], self.gram_target[name]) / self.style_norm[name]
+                                       for name in self.style_layers)) / len(self.style_layers)
         tv = losses.tv_loss(image)
         total = self.s.content_weight * content + self.s.style_weight * style + self.s.tv_weight * tv
         return {"total": total, "content": content, "style": style, "tv": tv}
@@ -106,9 +110,9 @@ def style_transfer(backbone: Backbone, content: torch.Tensor, styles: Sequence[t
     s = settings
     started = time.monotonic()
     device = backbone.device
-    style_layers, content_layer = LAYERS.get(backbone.name, (None, None))
-    if style_layers is None:
+    if backbone.name not in LAYERS:
         raise ValueError(f"no style/content layers configured for backbone {backbone.name}")
+    style_layers, content_layer = LAYERS[backbone.name]
     extractor = losses.FeatureExtractor(backbone, [*style_layers, content_layer], smoothing=s.smoothing)
     blend = np.asarray(s.style_weights or [1.0] * len(styles), dtype=np.float64)
     blend = (blend / blend.sum()).tolist()
@@ -164,12 +168,12 @@ def _optimize(objective: Objective, image: torch.Tensor, steps: int, s: Transfer
         return done
     last = {"total": 0.0}
 
-    def closure() -> torch.Tensor:
+    def closure() -> float:  # the optimizers only need the loss's value (LBFGS takes float() of it)
         opt.zero_grad(set_to_none=True)
         loss = objective.terms(image)["total"]
         loss.backward()
         last["total"] = float(loss.detach())
-        return loss
+        return last["total"]
 
     if s.optimizer == "adam":
         opt: torch.optim.Optimizer = torch.optim.Adam([image], lr=s.learning_rate)

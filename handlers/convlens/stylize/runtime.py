@@ -136,7 +136,10 @@ class StylizerModel:
         with self._lock:
             key = "fast" if fast else "stats"
             if key not in self._sessions:
-                self._sessions[key] = self._open(self.fast_path if fast else self.path, fast)
+                path = self.fast_path if fast else self.path
+                if path is None:
+                    raise ValueError(f"{self.path.name} has no fast graph")
+                self._sessions[key] = self._open(path, fast)
             return self._sessions[key]
 
     def _open(self, path: Path, fast: bool) -> Any:
@@ -239,7 +242,7 @@ def _thumbnail(image: np.ndarray, side: int) -> np.ndarray:
     if scale >= 1:
         return image
     return np.asarray(Image.fromarray(image).resize((max(4, round(w * scale)), max(4, round(h * scale))),
-                                                    Image.BILINEAR))
+                                                    Image.Resampling.BILINEAR))
 
 
 def _chw(image: np.ndarray) -> np.ndarray:
@@ -254,8 +257,8 @@ def _resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     from PIL import Image
 
     if image.dtype == np.uint8:
-        return np.asarray(Image.fromarray(image).resize(size, Image.BILINEAR))
-    return np.stack([np.asarray(Image.fromarray(image[..., c], mode="F").resize(size, Image.BILINEAR))
+        return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BILINEAR))
+    return np.stack([np.asarray(Image.fromarray(image[..., c], mode="F").resize(size, Image.Resampling.BILINEAR))
                      for c in range(image.shape[2])], axis=-1)
 
 

@@ -12,6 +12,7 @@ from convlens.core.backbones import Backbone
 from convlens.core.classify import predictions_from_logits
 from convlens.core.errors import InvalidParameter
 from convlens.core.progress import Deadline, ProgressCallback
+
 from . import regularizers as reg
 from .common import Steps, features, generator, to_float_hwc, to_uint8
 from .image_param import FourierParam, PixelParam
@@ -37,9 +38,12 @@ class Objective:
         if self.target is not None:
             _, logits = features(backbone, x01, [], logits=True)
             return logits[:, self.target], logits
-        acts, _ = features(backbone, x01, [self.layer])
-        act = acts[self.layer]
-        if not 0 <= self.channel < act.shape[1]:
+        layer, channel = self.layer, self.channel
+        if layer is None or channel is None:
+            raise InvalidParameter("target", "give a class `target`, or a `layer` and a `channel`")
+        acts, _ = features(backbone, x01, [layer])
+        act = acts[layer]
+        if not 0 <= channel < act.shape[1]:
             raise InvalidParameter("channel", f"layer {self.layer} has channels 0..{act.shape[1] - 1}, "
                                               f"got {self.channel}")
         return act[:, self.channel].flatten(1).mean(dim=1), None

@@ -2,7 +2,8 @@
 progress events and a deadline, and conversions between tensors and pictures."""
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Literal, overload
 
 import numpy as np
 import torch
@@ -14,6 +15,16 @@ from convlens.core.progress import Deadline, ProgressCallback, ProgressEvent
 
 class _Captured(Exception):
     """Raised inside a forward hook to stop the forward pass once every wanted layer has run."""
+
+
+@overload
+def features(backbone: Backbone, pixels01: torch.Tensor, layers: Sequence[str], logits: Literal[True]
+             ) -> tuple[dict[str, torch.Tensor], torch.Tensor]: ...
+
+
+@overload
+def features(backbone: Backbone, pixels01: torch.Tensor, layers: Sequence[str], logits: bool = False
+             ) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]: ...
 
 
 def features(backbone: Backbone, pixels01: torch.Tensor, layers: Sequence[str], logits: bool = False

@@ -9,6 +9,7 @@ import torch
 
 from convlens.core.backbones import Backbone
 from convlens.core.progress import Deadline, ProgressCallback
+
 from . import regularizers as reg
 from .common import Steps, features, generator, resize, to_float_hwc, to_tensor, to_uint8
 from .results import SynthesisResult
@@ -72,7 +73,7 @@ def deepdream(backbone: Backbone, pixels: np.ndarray, layer: str, *, octaves: in
             with torch.no_grad():
                 step = step_size * grad / (grad.abs().mean() + 1e-12)
                 x = reg.roll(xj.detach() + step, [(-shift[0][0], -shift[0][1])]).clamp(0, 1)
-            tracker.step(float(value.detach()), stage=stage, picture=lambda: x)
+            tracker.step(float(value.detach()), stage=stage, picture=lambda: x)  # noqa: B023 - step() calls it at once
         detail = x - base
     with torch.no_grad():
         end_norm = float(features(backbone, x, [layer])[0][layer].norm())

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from convlens.core.backbones import Backbone
 from convlens.core.classify import predictions_from_logits
 from convlens.core.progress import Deadline, ProgressCallback
+
 from .common import Steps, to_tensor, to_uint8
 from .results import SynthesisResult
 
@@ -48,7 +49,7 @@ def fooling(backbone: Backbone, pixels: np.ndarray, target: int, *, max_steps: i
         with torch.no_grad():
             levels = torch.minimum(torch.maximum(levels - step_size * grad.sign(), lo), hi)
         steps += 1
-        tracker.step(float(loss.detach()), stage=f"p(target)={prob:.3f}", picture=lambda: levels / 255.0)
+        tracker.step(float(loss.detach()), stage=f"p(target)={prob:.3f}", picture=lambda: levels / 255.0)  # noqa: B023 - step() calls it at once
     final_logits = logits.detach()[0]
     change = (levels - original) / 255.0
     fooled = to_uint8(levels / 255.0)

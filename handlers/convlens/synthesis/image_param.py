@@ -2,7 +2,6 @@
 spectrum (Olah et al., Distill 2017 / Lucid) whose low frequencies dominate, for more natural pictures."""
 from __future__ import annotations
 
-
 import torch
 
 from .common import noise
@@ -21,7 +20,7 @@ class PixelParam:
 
     @classmethod
     def grey_noise(cls, count: int, size: tuple[int, int], gens: list[torch.Generator], device: torch.device,
-                   sd: float = 0.05) -> "PixelParam":
+                   sd: float = 0.05) -> PixelParam:
         init = torch.cat([0.5 + noise((1, 3, *size), g, device, sd) for g in gens[:count]])
         return cls(init)
 

@@ -10,6 +10,7 @@ import torch
 
 from convlens.core.backbones import Backbone
 from convlens.core.progress import Deadline, ProgressCallback
+
 from . import regularizers as reg
 from .common import Steps, features, generator, noise, to_float_hwc, to_tensor, to_uint8
 from .metrics import psnr, ssim

@@ -56,7 +56,8 @@ def random_shifts(gens: list[torch.Generator], jitter: int) -> list[tuple[int, i
     """One (dy, dx) in [-jitter, jitter]^2 per image, drawn from that image's own generator."""
     if jitter <= 0:
         return [(0, 0)] * len(gens)
-    return [tuple(int(v) for v in torch.randint(-jitter, jitter + 1, (2,), generator=g)) for g in gens]
+    pairs = [torch.randint(-jitter, jitter + 1, (2,), generator=g) for g in gens]
+    return [(int(dy), int(dx)) for dy, dx in pairs]
 
 
 def clip_below_percentile(centered: torch.Tensor, score: torch.Tensor, pct: float) -> torch.Tensor:

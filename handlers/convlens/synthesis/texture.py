@@ -3,20 +3,22 @@ layers match those of a source texture, optimized from seeded noise."""
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 import torch
 
 from convlens.core.backbones import Backbone
 from convlens.core.progress import Deadline, ProgressCallback
+
 from .common import Steps, features, generator, gram, noise, to_float_hwc, to_tensor, to_uint8
 from .results import SynthesisResult
 
 
 def gram_loss(grams: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> torch.Tensor:
     """Sum over layers of the summed squared difference of Gram matrices."""
-    return sum(((grams[name] - targets[name]) ** 2).sum() for name in targets)
+    return cast(torch.Tensor, sum(((grams[name] - targets[name]) ** 2).sum() for name in targets))
 
 
 def texture(backbone: Backbone, pixels: np.ndarray, layers: Sequence[str], *, size: tuple[int, int] = (128, 128),
