@@ -7,7 +7,7 @@ from convlens import params
 
 from convlens.inspect import embedding
 from serving.inspect import InspectHandler
-from serving.responses_inspect import encode_embedding
+from serving.encode import encode
 
 
 class EmbedHandler(InspectHandler):
@@ -18,5 +18,4 @@ class EmbedHandler(InspectHandler):
         backbone = self.check_backbone(p.backbone)
         pixels, names = self.squares(p.images, p.size)
         layer = self.layer_or_default(p.layer) if p.layer else None
-        return encode_embedding(embedding.embed(backbone, pixels, names, layer, p.batch_size, self.deadline()),
-                                p.format)
+        return encode(embedding.embed(backbone, pixels, names, layer, p.batch_size, self.deadline()), p.format)

@@ -7,7 +7,7 @@ from convlens import params
 
 from convlens.inspect import filters
 from serving.inspect import InspectHandler
-from serving.responses_inspect import encode_filters
+from serving.encode import encode
 
 
 class FiltersHandler(InspectHandler):
@@ -16,7 +16,7 @@ class FiltersHandler(InspectHandler):
     def run(self, fields: dict[str, Any], explain: bool) -> tuple[bytes, str]:
         p = params.parse("filters", fields)
         bank = filters.filter_bank(self.check_backbone(p.backbone), p.layer, p.max_filters, p.max_channels)
-        return encode_filters(bank, p.format)
+        return encode(bank, p.format)
 
     def describe(self) -> dict[str, Any]:
         assert self.backbone is not None

@@ -7,7 +7,7 @@ from convlens import params
 
 from convlens.inspect import embedding
 from serving.inspect import InspectHandler
-from serving.responses_inspect import encode_neighbors
+from serving.encode import encode
 
 
 class NeighborsHandler(InspectHandler):
@@ -21,4 +21,4 @@ class NeighborsHandler(InspectHandler):
         layer = self.layer_or_default(p.layer) if p.layer else None
         result = embedding.neighbors(backbone, query, gallery, names, p.metric, layer, p.top, p.batch_size,
                                      self.deadline())
-        return encode_neighbors(result, p.format, p.thumb)
+        return encode(result, p.format, thumb=p.thumb)

@@ -12,7 +12,7 @@ from convlens.core.errors import InvalidParameter
 from convlens.core.progress import Deadline
 from convlens.style import transfer
 from serving.base import ConvLensHandler
-from serving.responses_style import encode_style_transfer
+from serving.encode import encode
 
 
 class StyleTransferHandler(ConvLensHandler):
@@ -42,9 +42,7 @@ class StyleTransferHandler(ConvLensHandler):
         deadline = Deadline(self.limit("time_budget_s", 50.0), field="steps")
         result = transfer.style_transfer(backbone, content, styles, settings, deadline=deadline,
                                          progress=self.progress)
-        weights = np.asarray(p.style_weights or [1.0] * len(styles), dtype=np.float64)
-        return encode_style_transfer(result, p.format, p.quality, (weights / weights.sum()).tolist(),
-                                     backbone.name)
+        return encode(result, p.format, quality=p.quality)
 
     def describe(self) -> dict[str, Any]:
         assert self.backbone is not None

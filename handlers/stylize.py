@@ -14,8 +14,9 @@ import numpy as np
 from convlens import params
 from convlens.core.progress import Deadline
 from convlens.stylize import runtime
+from convlens.stylize.results import StylizeResult
 from serving.base import BatchedHandler, Prepared
-from serving.responses_style import encode_stylized
+from serving.encode import encode
 
 
 class StylizeHandler(BatchedHandler):
@@ -69,14 +70,16 @@ class StylizeHandler(BatchedHandler):
         else:
             outs = runtime.stylize_batch(first.model, [item.pixels for item in items], first.weights,
                                          first.params.strength, first.params.preserve_colors)
-        return [self.encode(item, out) for item, out in zip(items, outs)]
+        return [encode(self.stylized(item, out), item.params.format, quality=item.params.quality)
+                for item, out in zip(items, outs)]
 
-    def encode(self, item: "StylizeHandler.Request", out: np.ndarray) -> tuple[bytes, str]:
+    def stylized(self, item: "StylizeHandler.Request", out: np.ndarray) -> StylizeResult:
+        """The network's output with what made it: network, blend, seconds since the request began, tiles."""
         h, w = item.pixels.shape[:2]
         tiles = 1 if h <= self.tile and w <= self.tile else -(-h // self.tile) * -(-w // self.tile)
         used = item.weights.tolist() if item.weights is not None else [1.0]
-        return encode_stylized(out, item.params.format, item.params.quality, item.model.name, item.model.styles,
-                               used, time.perf_counter() - item.started, tiles)
+        return StylizeResult(out, item.model.name, item.model.styles, used, time.perf_counter() - item.started,
+                             tiles)
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "styles": self.library.describe(),

@@ -21,7 +21,7 @@ from convlens.core.errors import ConvLensError, InvalidParameter
 
 from .progress import ProgressStream, close_grpc_stream, over_grpc, progress_requested, send_intermediate
 from .requests import request_fields, wants_proto
-from .responses import encode_error, encode_saliency, json_bytes
+from .encode import encode, encode_error, json_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -171,7 +171,7 @@ class ConvLensHandler:
         results = attribution.saliency(self.backbone, [pixels for pixels, _, _ in items],
                                        [target for _, target, _ in items], method=first.method,
                                        neuron=first.neuron, options=first.options)
-        return [encode_saliency(r, p.format, p.view, p.colormap) for r, (_, _, p) in zip(results, items)]
+        return [encode(r, p.format, view=p.view, colormap=p.colormap) for r, (_, _, p) in zip(results, items)]
 
     def describe(self) -> dict[str, Any]:
         """What this endpoint offers (TorchServe's describe call with customized=true)."""

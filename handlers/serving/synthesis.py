@@ -11,10 +11,8 @@ from convlens.core import inputs
 from convlens.core.errors import InvalidParameter
 from convlens.params_synthesis import MAX_SIDE
 from convlens.core.progress import Deadline
-from convlens.synthesis import SynthesisResult
 
 from .base import ConvLensHandler
-from .responses_synthesis import encode_synthesis
 
 DEFAULT_BUDGET_S = 50.0  # below the model YAML's responseTimeout (60 s)
 
@@ -50,9 +48,6 @@ class SynthesisHandler(ConvLensHandler):
     def photo(self, data: bytes, size: int, field: str = "image") -> np.ndarray:
         """A photo field decoded and resized: shorter side `size`, longer side at most 2 x `size`."""
         return inputs.explanation_pixels(self.decode(data, min_side=size, field=field), size)
-
-    def encode(self, result: SynthesisResult, fmt: str, view: str | None = None) -> tuple[bytes, str]:
-        return encode_synthesis(result, fmt, view)
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "time_budget_s": self.budget_s, "max_side": MAX_SIDE,
