@@ -24,8 +24,8 @@ class FormatError(ValueError):
 @dataclass(frozen=True)
 class Wire(Generic[R]):
     """How results of one type go on the wire. A subclass is a frozen dataclass whose fields are the request's
-    view options (e.g. `view`, `colormap`), names the `Response` field of its message (`response_field`), and overrides the forms
-    its type has: `picture` (png, jpeg), `array` (npy), `json` and `message` (proto)."""
+    view options (e.g. `view`, `colormap`); it names the `Response` field of its message (`response_field`) and
+    overrides the forms its type has: `picture` (png, jpeg), `array` (npy), `json` and `message` (proto)."""
 
     response_field: ClassVar[str]
 
