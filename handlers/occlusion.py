@@ -20,7 +20,7 @@ class OcclusionHandler(ConvLensHandler):
     def run(self, fields: dict[str, Any], explain: bool) -> tuple[bytes, str]:
         p = params.parse("occlusion", fields)
         backbone = self.check_backbone(p.backbone)
-        deadline = Deadline(float(self.config.get("max_seconds", 50)), field="stride")
+        deadline = Deadline(self.config.time_budget_s, field="stride")
         pixels = inputs.explanation_pixels(self.decode(p.image, min_side=p.size), p.size)
         target = attribution.TOP1 if p.target is None else backbone.class_index(p.target)
         result = occlusion.occlusion(backbone, pixels, target, p.patch, p.stride, p.fill, p.batch_size, deadline)
@@ -30,4 +30,4 @@ class OcclusionHandler(ConvLensHandler):
         from convlens.params_attribution import MAX_OCCLUSION_POSITIONS
 
         return {**super().describe(), "fills": list(occlusion.FILLS), "max_positions": MAX_OCCLUSION_POSITIONS,
-                "max_seconds": float(self.config.get("max_seconds", 50))}
+                "max_seconds": self.config.time_budget_s}

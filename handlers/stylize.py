@@ -35,20 +35,20 @@ class StylizeHandler(BatchedHandler):
 
     def initialize(self, context: Any) -> None:
         super().initialize(context)
-        folder = self.config.get("stylizers", "stylizers")
+        folder = self.config.stylizers
         if not os.path.isabs(folder):
             folder = os.path.join(context.system_properties.get("model_dir", "."), folder)
-        threads = int(self.config.get("onnx_threads", 0)) or None
+        threads = self.config.onnx_threads or None
         assert self.backbone is not None
         self.library = runtime.StyleLibrary(folder, threads=threads, device_id=self.backbone.device.index or 0)
-        self.tile = int(self.config.get("tile", runtime.TILE))
+        self.tile = self.config.tile
 
     def prepare(self, fields: dict[str, Any], explain: bool) -> Prepared:
         """Decoded pixels at the output size; same network, blend, options and size may share one pass."""
         p = params.parse("stylize", fields)
         started = time.perf_counter()
         model, weights = self.library.resolve(p.style, p.blend)
-        side = min(p.max_size, int(self.config.get("max_output_side", 4096)))
+        side = min(p.max_size, self.config.max_output_side)
         image = self.decode(p.image, min_side=side)  # a JPEG may decode at a reduced scale, never below `side`
         if max(image.size) > side:  # never upscale; downscale so the longer side is max_size
             scale = side / max(image.size)
@@ -63,7 +63,7 @@ class StylizeHandler(BatchedHandler):
     def run_batch(self, items: list["StylizeHandler.Request"]) -> list[tuple[bytes, str]]:
         first = items[0]
         if len(items) == 1:
-            deadline = Deadline(float(self.config.get("time_budget_s", 110.0)), field="max_size")
+            deadline = Deadline(self.config.time_budget_s, field="max_size")
             outs = [runtime.stylize(first.model, first.pixels, first.weights, strength=first.params.strength,
                                     preserve_colors=first.params.preserve_colors, tile=self.tile,
                                     deadline=deadline)]
@@ -86,4 +86,4 @@ class StylizeHandler(BatchedHandler):
                 "single_styles": sorted(self.library.singles()),
                 "blend_styles": self.library.multi().styles if self.library.multi() else [],
                 "providers": runtime.providers(), "tile": self.tile,
-                "max_output_side": int(self.config.get("max_output_side", 4096))}
+                "max_output_side": self.config.max_output_side}
