@@ -51,10 +51,12 @@ class Wire(Generic[R]):
 
 
 def prediction_dict(p: Prediction) -> dict[str, Any]:
+    """A class in a JSON body."""
     return {"index": p.index, "label": p.label, "probability": p.probability, "score": p.score}
 
 
 def prediction_proto(p: Prediction) -> pb.Prediction:
+    """A class in a protobuf message."""
     return pb.Prediction(index=p.index, label=p.label, probability=p.probability, score=p.score)
 
 
@@ -69,6 +71,7 @@ def rounded(values: np.ndarray) -> list[Any]:
 
 
 def tensor(array: np.ndarray) -> pb.Tensor:
+    """An array of any shape as a float32 `Tensor` message (shape + flat values)."""
     values = np.asarray(array, np.float32)
     return pb.Tensor(shape=list(values.shape), values=values.ravel().tolist())
 
@@ -86,6 +89,8 @@ def base64_text(data: bytes) -> str:
 
 @dataclass(frozen=True)
 class ClassificationWire(Wire[Classification]):
+    """The top-k classes: JSON or proto only (no picture, no array)."""
+
     response_field = "classification"
 
     def json(self, result: Classification) -> dict[str, Any]:

@@ -28,6 +28,7 @@ def map_fields(values: np.ndarray) -> dict[str, Any]:
 
 
 def heatmap_proto(result: Heatmap | OcclusionMap, values: np.ndarray, **more: Any) -> pb.Heatmap:
+    """The Heatmap message of a map over the image (saliency, or occlusion's probabilities)."""
     return pb.Heatmap(**map_fields(values), values=values.ravel().tolist(), method=result.method,
                       backbone=result.backbone, target=prediction_proto(result.target),
                       predicted=prediction_proto(result.predicted), **more)

@@ -18,6 +18,8 @@ from .messages import Wire, png_image, rounded, tensor
 
 @dataclass(frozen=True)
 class FiltersWire(Wire[FilterBank]):
+    """The filters as tiles, or their weights (npy, JSON rounded, proto as a Tensor)."""
+
     response_field = "filters"
 
     def picture(self, result: FilterBank, fmt: str) -> np.ndarray:
@@ -39,6 +41,7 @@ class FiltersWire(Wire[FilterBank]):
 
 
 def channel_stat(s: ChannelStat) -> dict[str, Any]:
+    """One channel's statistics, as JSON and as the ChannelStat message's fields."""
     return {"channel": s.channel, "mean": s.mean, "max": s.max, "fraction_active": s.fraction_active}
 
 
@@ -69,6 +72,7 @@ class ActivationsWire(Wire[ActivationMaps]):
 
 
 def patch_box(p: Patch) -> dict[str, Any]:
+    """Where a patch is and how strongly it drives the unit, as JSON and as the Patch message's fields."""
     left, top, right, bottom = p.box
     return dict(image=p.image, name=p.name, y=p.y, x=p.x, activation=p.activation, left=left, top=top,
                 right=right, bottom=bottom)
@@ -105,6 +109,8 @@ class TopPatchesWire(Wire[TopPatches]):
 
 @dataclass(frozen=True)
 class EmbeddingWire(Wire[Embedding]):
+    """The vectors as a barcode picture, or as numbers with their image names."""
+
     response_field = "embedding"
 
     def picture(self, result: Embedding, fmt: str) -> np.ndarray:
@@ -124,6 +130,7 @@ class EmbeddingWire(Wire[Embedding]):
 
 
 def neighbor(n: Neighbor) -> dict[str, Any]:
+    """One ranked gallery image, as JSON and as the Neighbor message's fields."""
     return {"index": n.index, "name": n.name, "distance": n.distance}
 
 

@@ -45,6 +45,8 @@ class StyleWire(Wire[S]):
 
 @dataclass(frozen=True)
 class StyleTransferWire(StyleWire[StyleTransferResult]):
+    """The optimized picture with its losses before and after, its pass sizes and style blend."""
+
     response_field = "style_transfer"
 
     def json(self, result: StyleTransferResult) -> dict[str, Any]:
@@ -61,6 +63,8 @@ class StyleTransferWire(StyleWire[StyleTransferResult]):
 
 @dataclass(frozen=True)
 class StylizeWire(StyleWire[StylizeResult]):
+    """The stylized picture with the network that ran, its blend, seconds and tiles."""
+
     response_field = "stylize"
 
     def json(self, result: StylizeResult) -> dict[str, Any]:
