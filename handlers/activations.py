@@ -7,8 +7,8 @@ from convlens import params
 from convlens.core import inputs
 from convlens.core.errors import InvalidParameter
 from convlens.inspect import activations
+from serving.encode import encode
 from serving.inspect import InspectHandler
-from serving.responses_inspect import encode_activations
 
 
 class ActivationsHandler(InspectHandler):
@@ -22,4 +22,4 @@ class ActivationsHandler(InspectHandler):
         if p.channel is not None and p.channel >= len(maps.values):
             raise InvalidParameter("channel", f"must be between 0 and {len(maps.values) - 1} for layer "
                                               f"'{maps.layer}'")
-        return encode_activations(maps, p.format, p.channel, p.max_tiles)
+        return encode(maps, p.format, channel=p.channel, max_tiles=p.max_tiles)

@@ -12,7 +12,7 @@ import torch
 from convlens import params
 from convlens.core import classify, inputs
 from serving.base import BatchedHandler, Prepared
-from serving.responses import encode_classification
+from serving.encode import encode
 
 
 class ClassifyHandler(BatchedHandler):
@@ -30,7 +30,7 @@ class ClassifyHandler(BatchedHandler):
     def run_batch(self, items: list[tuple[torch.Tensor, params.ClassifyParams]]) -> list[tuple[bytes, str]]:
         assert self.backbone is not None
         results = classify.classify(self.backbone, torch.stack([x for x, _ in items]), max(p.topk for _, p in items))
-        return [encode_classification(dataclasses.replace(r, predictions=r.predictions[:p.topk]), p.format)
+        return [encode(dataclasses.replace(r, predictions=r.predictions[:p.topk]), p.format)
                 for r, (_, p) in zip(results, items)]
 
     def run_alone(self, fields: dict[str, Any], explain: bool) -> tuple[bytes, str]:

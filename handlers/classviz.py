@@ -5,6 +5,7 @@ from typing import Any
 
 from convlens import params
 from convlens.synthesis import Objective, classviz
+from serving.encode import encode
 from serving.synthesis import SynthesisHandler
 
 
@@ -22,4 +23,4 @@ class ClassvizHandler(SynthesisHandler):
                           jitter=p.jitter, clip_norm_pct=p.clip_norm_pct, clip_contrib_pct=p.clip_contrib_pct,
                           param=p.param, count=p.count, seed=p.seed, batch_size=p.batch_size,
                           progress=self.progress, deadline=self.deadline())
-        return self.encode(result, p.format)
+        return encode(result, p.format)

@@ -5,6 +5,7 @@ from typing import Any
 
 from convlens import params
 from convlens.synthesis import deepdream
+from serving.encode import encode
 from serving.synthesis import SynthesisHandler, fit_longer_side
 
 
@@ -20,4 +21,4 @@ class DeepdreamHandler(SynthesisHandler):
         result = deepdream(backbone, photo, p.layer, octaves=p.octaves, octave_scale=p.octave_scale,
                            steps=p.steps, step_size=p.step_size, jitter=p.jitter, guide=guide, seed=p.seed,
                            progress=self.progress, deadline=self.deadline())
-        return self.encode(result, p.format)
+        return encode(result, p.format)

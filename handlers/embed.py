@@ -5,8 +5,8 @@ from typing import Any
 
 from convlens import params
 from convlens.inspect import embedding
+from serving.encode import encode
 from serving.inspect import InspectHandler
-from serving.responses_inspect import encode_embedding
 
 
 class EmbedHandler(InspectHandler):
@@ -17,5 +17,4 @@ class EmbedHandler(InspectHandler):
         backbone = self.check_backbone(p.backbone)
         pixels, names = self.squares(p.images, p.size)
         layer = self.layer_or_default(p.layer) if p.layer else None
-        return encode_embedding(embedding.embed(backbone, pixels, names, layer, p.batch_size, self.deadline()),
-                                p.format)
+        return encode(embedding.embed(backbone, pixels, names, layer, p.batch_size, self.deadline()), p.format)

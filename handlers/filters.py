@@ -5,8 +5,8 @@ from typing import Any
 
 from convlens import params
 from convlens.inspect import filters
+from serving.encode import encode
 from serving.inspect import InspectHandler
-from serving.responses_inspect import encode_filters
 
 
 class FiltersHandler(InspectHandler):
@@ -15,7 +15,7 @@ class FiltersHandler(InspectHandler):
     def run(self, fields: dict[str, Any], explain: bool) -> tuple[bytes, str]:
         p = params.parse("filters", fields)
         bank = filters.filter_bank(self.check_backbone(p.backbone), p.layer, p.max_filters, p.max_channels)
-        return encode_filters(bank, p.format)
+        return encode(bank, p.format)
 
     def describe(self) -> dict[str, Any]:
         assert self.backbone is not None

@@ -5,6 +5,7 @@ from typing import Any
 
 from convlens import params
 from convlens.synthesis import fooling
+from serving.encode import encode
 from serving.synthesis import SynthesisHandler
 
 
@@ -19,4 +20,4 @@ class FoolingHandler(SynthesisHandler):
         result = fooling(backbone, self.photo(p.image, p.size), target, max_steps=p.max_steps,
                          confidence=p.confidence, step_size=p.step_size, max_change=p.max_change,
                          magnify=p.magnify, progress=self.progress, deadline=self.deadline("max_steps"))
-        return self.encode(result, p.format, p.view)
+        return encode(result, p.format, view=p.view)

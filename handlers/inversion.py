@@ -5,6 +5,7 @@ from typing import Any
 
 from convlens import params
 from convlens.synthesis import inversion
+from serving.encode import encode
 from serving.synthesis import SynthesisHandler
 
 
@@ -18,4 +19,4 @@ class InversionHandler(SynthesisHandler):
         result = inversion(backbone, self.photo(p.image, p.size), p.layer, steps=p.steps, lr=p.lr,
                            tv_weight=p.tv_weight, alpha=p.alpha, alpha_weight=p.alpha_weight, seed=p.seed,
                            progress=self.progress, deadline=self.deadline())
-        return self.encode(result, p.format)
+        return encode(result, p.format)

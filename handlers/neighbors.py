@@ -5,8 +5,8 @@ from typing import Any
 
 from convlens import params
 from convlens.inspect import embedding
+from serving.encode import encode
 from serving.inspect import InspectHandler
-from serving.responses_inspect import encode_neighbors
 
 
 class NeighborsHandler(InspectHandler):
@@ -20,4 +20,4 @@ class NeighborsHandler(InspectHandler):
         layer = self.layer_or_default(p.layer) if p.layer else None
         result = embedding.neighbors(backbone, query, gallery, names, p.metric, layer, p.top, p.batch_size,
                                      self.deadline())
-        return encode_neighbors(result, p.format, p.thumb)
+        return encode(result, p.format, thumb=p.thumb)

@@ -9,7 +9,7 @@ from convlens.attribution import occlusion
 from convlens.core import inputs
 from convlens.core.progress import Deadline
 from serving.base import ConvLensHandler
-from serving.responses_attribution import encode_occlusion
+from serving.encode import encode
 
 
 class OcclusionHandler(ConvLensHandler):
@@ -18,14 +18,14 @@ class OcclusionHandler(ConvLensHandler):
     def run(self, fields: dict[str, Any], explain: bool) -> tuple[bytes, str]:
         p = params.parse("occlusion", fields)
         backbone = self.check_backbone(p.backbone)
-        deadline = Deadline(float(self.config.get("max_seconds", 50)), field="stride")
+        deadline = Deadline(self.config.time_budget_s, field="stride")
         pixels = inputs.explanation_pixels(self.decode(p.image, min_side=p.size), p.size)
         target = attribution.TOP1 if p.target is None else backbone.class_index(p.target)
         result = occlusion.occlusion(backbone, pixels, target, p.patch, p.stride, p.fill, p.batch_size, deadline)
-        return encode_occlusion(result, p.format, p.view, p.colormap)
+        return encode(result, p.format, view=p.view, colormap=p.colormap)
 
     def describe(self) -> dict[str, Any]:
         from convlens.params_attribution import MAX_OCCLUSION_POSITIONS
 
         return {**super().describe(), "fills": list(occlusion.FILLS), "max_positions": MAX_OCCLUSION_POSITIONS,
-                "max_seconds": float(self.config.get("max_seconds", 50))}
+                "max_seconds": self.config.time_budget_s}

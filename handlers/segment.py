@@ -7,7 +7,7 @@ from convlens import attribution, params
 from convlens.attribution import segment
 from convlens.core import inputs
 from serving.base import ConvLensHandler
-from serving.responses_attribution import encode_segment
+from serving.encode import encode
 
 
 class SegmentHandler(ConvLensHandler):
@@ -19,7 +19,7 @@ class SegmentHandler(ConvLensHandler):
         pixels = inputs.explanation_pixels(self.decode(p.image, min_side=p.size), p.size)
         target = attribution.TOP1 if p.target is None else backbone.class_index(p.target)
         result = segment.segment(backbone, pixels, target, p.method, p.foreground, p.background, p.iterations)
-        return encode_segment(result, p.format, p.view)
+        return encode(result, p.format, view=p.view)
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "methods": list(attribution.METHODS), "views": ["cutout", "mask", "overlay"]}

@@ -14,8 +14,9 @@ import numpy as np
 from convlens import params
 from convlens.core.progress import Deadline
 from convlens.stylize import runtime
+from convlens.stylize.results import StylizeResult
 from serving.base import BatchedHandler, Prepared
-from serving.responses_style import encode_stylized
+from serving.encode import encode
 
 
 class StylizeHandler(BatchedHandler):
@@ -34,20 +35,20 @@ class StylizeHandler(BatchedHandler):
 
     def initialize(self, context: Any) -> None:
         super().initialize(context)
-        folder = self.config.get("stylizers", "stylizers")
+        folder = self.config.stylizers
         if not os.path.isabs(folder):
             folder = os.path.join(context.system_properties.get("model_dir", "."), folder)
-        threads = int(self.config.get("onnx_threads", 0)) or None
+        threads = self.config.onnx_threads or None
         assert self.backbone is not None
         self.library = runtime.StyleLibrary(folder, threads=threads, device_id=self.backbone.device.index or 0)
-        self.tile = int(self.config.get("tile", runtime.TILE))
+        self.tile = self.config.tile
 
     def prepare(self, fields: dict[str, Any], explain: bool) -> Prepared:
         """Decoded pixels at the output size; same network, blend, options and size may share one pass."""
         p = params.parse("stylize", fields)
         started = time.perf_counter()
         model, weights = self.library.resolve(p.style, p.blend)
-        side = min(p.max_size, int(self.config.get("max_output_side", 4096)))
+        side = min(p.max_size, self.config.max_output_side)
         image = self.decode(p.image, min_side=side)  # a JPEG may decode at a reduced scale, never below `side`
         if max(image.size) > side:  # never upscale; downscale so the longer side is max_size
             scale = side / max(image.size)
@@ -62,25 +63,27 @@ class StylizeHandler(BatchedHandler):
     def run_batch(self, items: list[StylizeHandler.Request]) -> list[tuple[bytes, str]]:
         first = items[0]
         if len(items) == 1:
-            deadline = Deadline(float(self.config.get("time_budget_s", 110.0)), field="max_size")
+            deadline = Deadline(self.config.time_budget_s, field="max_size")
             outs = [runtime.stylize(first.model, first.pixels, first.weights, strength=first.params.strength,
                                     preserve_colors=first.params.preserve_colors, tile=self.tile,
                                     deadline=deadline)]
         else:
             outs = runtime.stylize_batch(first.model, [item.pixels for item in items], first.weights,
                                          first.params.strength, first.params.preserve_colors)
-        return [self.encode(item, out) for item, out in zip(items, outs)]
+        return [encode(self.stylized(item, out), item.params.format, quality=item.params.quality)
+                for item, out in zip(items, outs)]
 
-    def encode(self, item: StylizeHandler.Request, out: np.ndarray) -> tuple[bytes, str]:
+    def stylized(self, item: StylizeHandler.Request, out: np.ndarray) -> StylizeResult:
+        """The network's output with what made it: network, blend, seconds since the request began, tiles."""
         h, w = item.pixels.shape[:2]
         tiles = 1 if h <= self.tile and w <= self.tile else -(-h // self.tile) * -(-w // self.tile)
         used = item.weights.tolist() if item.weights is not None else [1.0]
-        return encode_stylized(out, item.params.format, item.params.quality, item.model.name, item.model.styles,
-                               used, time.perf_counter() - item.started, tiles)
+        return StylizeResult(out, item.model.name, item.model.styles, used, time.perf_counter() - item.started,
+                             tiles)
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "styles": self.library.describe(),
                 "single_styles": sorted(self.library.singles()),
                 "blend_styles": self.library.multi().styles if self.library.multi() else [],
                 "providers": runtime.providers(), "tile": self.tile,
-                "max_output_side": int(self.config.get("max_output_side", 4096))}
+                "max_output_side": self.config.max_output_side}

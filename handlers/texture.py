@@ -5,6 +5,7 @@ from typing import Any
 
 from convlens import params
 from convlens.synthesis import texture
+from serving.encode import encode
 from serving.synthesis import SynthesisHandler, fit_longer_side
 
 
@@ -19,4 +20,4 @@ class TextureHandler(SynthesisHandler):
         source = fit_longer_side(self.decode(p.image, min_side=0), p.source_size)
         result = texture(backbone, source, p.layers, size=(p.size, p.size), steps=p.steps, lr=p.lr, seed=p.seed,
                          progress=self.progress, deadline=self.deadline())
-        return self.encode(result, p.format)
+        return encode(result, p.format)

@@ -5,8 +5,8 @@ from typing import Any
 
 from convlens import params
 from convlens.inspect import patches
+from serving.encode import encode
 from serving.inspect import InspectHandler
-from serving.responses_inspect import encode_top_patches
 
 
 class TopPatchesHandler(InspectHandler):
@@ -18,4 +18,4 @@ class TopPatchesHandler(InspectHandler):
         pixels, names = self.squares(p.images, p.size)
         result = patches.top_patches(backbone, pixels, names, self.layer_or_default(p.layer, patches=True),
                                      p.channel, p.top, p.per_image, p.guided, p.batch_size, self.deadline())
-        return encode_top_patches(result, p.format, p.patch, p.size)
+        return encode(result, p.format, patch=p.patch, input_size=p.size)

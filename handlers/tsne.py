@@ -5,8 +5,8 @@ from typing import Any
 
 from convlens import params
 from convlens.inspect import embedding
+from serving.encode import encode
 from serving.inspect import InspectHandler
-from serving.responses_inspect import encode_layout
 
 
 class TsneHandler(InspectHandler):
@@ -19,7 +19,7 @@ class TsneHandler(InspectHandler):
         layer = self.layer_or_default(p.layer) if p.layer else None
         result = embedding.tsne_layout(backbone, pixels, names, p.method, p.perplexity, p.seed, p.iterations, layer,
                                        p.batch_size, self.deadline())
-        return encode_layout(result, p.format, p.view, p.canvas, p.thumb)
+        return encode(result, p.format, view=p.view, canvas=p.canvas, thumb=p.thumb)
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "methods": ["tsne", "pca"], "views": ["scatter", "grid"]}

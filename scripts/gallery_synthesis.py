@@ -22,20 +22,9 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "handlers"))
 
-from convlens.core import backbones, images
-from convlens.synthesis import Objective, classviz, deepdream, fooling, inversion, texture
-
-GAP = 4
-
-
-def strip(pictures: list[np.ndarray]) -> np.ndarray:
-    height = max(p.shape[0] for p in pictures)
-    out = np.full((height, sum(p.shape[1] for p in pictures) + GAP * (len(pictures) - 1), 3), 255, np.uint8)
-    x = 0
-    for p in pictures:
-        out[: p.shape[0], x: x + p.shape[1]] = p
-        x += p.shape[1] + GAP
-    return out
+from convlens.core import backbones, images  # noqa: E402
+from convlens.synthesis import Objective, classviz, deepdream, fooling, inversion, texture  # noqa: E402
+from convlens.synthesis.render import strip  # noqa: E402
 
 
 def resized(array: np.ndarray, width: int, height: int) -> np.ndarray:

@@ -19,9 +19,10 @@ from convlens import attribution, params
 from convlens.core import backbones, images, inputs
 from convlens.core.errors import ConvLensError, InvalidParameter
 
+from .config import EndpointConfig, yaml_name
+from .encode import encode, encode_error, json_bytes
 from .progress import ProgressStream, close_grpc_stream, over_grpc, progress_requested, send_intermediate
 from .requests import request_fields, wants_proto
-from .responses import encode_error, encode_saliency, json_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -52,37 +53,31 @@ class ConvLensHandler:
     def __init__(self) -> None:
         self.initialized = False
         self.backbone: backbones.Backbone | None = None
-        self.config: dict[str, Any] = {}
-        self.limits = images.DEFAULT_LIMITS
+        self.config = EndpointConfig()
         self.progress: ProgressStream | None = None  # the current request's progress callback, when streaming
         self.send_progress = send_intermediate
 
     # --- lifecycle --------------------------------------------------------------------------------------------
 
     def initialize(self, context: Any) -> None:
-        """Load the configured backbone (key `convlens` of the model YAML) on the worker's device."""
+        """Check the model YAML's `convlens:` settings, then load the configured backbone on the worker's device."""
         started = time.perf_counter()
         props = context.system_properties
-        self.config = dict((getattr(context, "model_yaml_config", None) or {}).get("convlens", {}))
-        threads = int(self.config.get("torch_threads", 0))
-        if threads > 0:
-            torch.set_num_threads(threads)
-        weights = self.config.get("weights")
-        if weights and not os.path.isabs(weights):
-            weights = os.path.join(props.get("model_dir", "."), weights)
-        gpu_id = props.get("gpu_id")  # None: TorchServe gave this worker no GPU (number_of_gpu=0): stay on CPU
-        device = backbones.pick_device(gpu_id) if gpu_id is not None else torch.device("cpu")
         try:
-            self.backbone = backbones.load_backbone(self.config.get("backbone", backbones.DEFAULT_BACKBONE),
-                                                    weights, device)
+            self.config = EndpointConfig.parse((getattr(context, "model_yaml_config", None) or {}).get("convlens"),
+                                               yaml_name(context, self.task))
+            if self.config.torch_threads > 0:
+                torch.set_num_threads(self.config.torch_threads)
+            weights = self.config.weights
+            if weights and not os.path.isabs(weights):
+                weights = os.path.join(props.get("model_dir", "."), weights)
+            gpu_id = props.get("gpu_id")  # None: TorchServe gave this worker no GPU (number_of_gpu=0): stay on CPU
+            device = backbones.pick_device(gpu_id) if gpu_id is not None else torch.device("cpu")
+            self.backbone = backbones.load_backbone(self.config.backbone, weights, device)
         except Exception as exc:
             # One clear line in the model log; TorchServe then retries this model's worker, others keep serving.
             logger.error("ConvLens %s cannot load its model: %s", self.task, exc)
             raise
-        self.limits = images.ImageLimits(
-            max_bytes=int(self.config.get("max_image_bytes", images.DEFAULT_LIMITS.max_bytes)),
-            max_pixels=int(self.config.get("max_image_pixels", images.DEFAULT_LIMITS.max_pixels)),
-            max_side=int(self.config.get("max_image_side", images.DEFAULT_LIMITS.max_side)))
         self.initialized = True
         logger.info("ConvLens %s ready: backbone %s on %s in %.1fs", self.task, self.backbone.name, device,
                     time.perf_counter() - started)
@@ -141,7 +136,7 @@ class ConvLensHandler:
 
     def decode(self, data: bytes, min_side: int, field: str = "image"):
         """Decode an image field under this endpoint's limits, at no more than the resolution needed."""
-        return images.decode_image(data, field=field, limits=self.limits, min_side=min_side)
+        return images.decode_image(data, field=field, limits=self.config.limits, min_side=min_side)
 
     def check_backbone(self, requested: str | None) -> backbones.Backbone:
         """The served backbone; a request naming another one gets a 400 that says which are served."""
@@ -171,7 +166,7 @@ class ConvLensHandler:
         results = attribution.saliency(self.backbone, [pixels for pixels, _, _ in items],
                                        [target for _, target, _ in items], method=first.method,
                                        neuron=first.neuron, options=first.options)
-        return [encode_saliency(r, p.format, p.view, p.colormap) for r, (_, _, p) in zip(results, items)]
+        return [encode(r, p.format, view=p.view, colormap=p.colormap) for r, (_, _, p) in zip(results, items)]
 
     def describe(self) -> dict[str, Any]:
         """What this endpoint offers (TorchServe's describe call with customized=true)."""
@@ -184,8 +179,8 @@ class ConvLensHandler:
             "layers": list(self.backbone.layers),
             "default_layer": self.backbone.default_layer,
             "num_classes": len(self.backbone.labels),
-            "limits": {"max_image_bytes": self.limits.max_bytes, "max_image_pixels": self.limits.max_pixels,
-                       "max_image_side": self.limits.max_side},
+            "limits": {"max_image_bytes": self.config.max_image_bytes,
+                       "max_image_pixels": self.config.max_image_pixels, "max_image_side": self.config.max_image_side},
         }
 
 

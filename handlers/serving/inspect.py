@@ -39,7 +39,7 @@ class InspectHandler(ConvLensHandler):
 
     def deadline(self) -> Deadline:
         """The request's wall-time budget (config `time_budget_s`), below TorchServe's response timeout."""
-        return Deadline(float(self.config.get("time_budget_s", 50)), field="image")
+        return Deadline(self.config.time_budget_s, field="image")
 
     def describe(self) -> dict[str, Any]:
         from convlens.params_inspect import MAX_IMAGES

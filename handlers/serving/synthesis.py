@@ -11,13 +11,8 @@ from convlens.core import inputs
 from convlens.core.errors import InvalidParameter
 from convlens.core.progress import Deadline
 from convlens.params_synthesis import MAX_SIDE
-from convlens.synthesis import SynthesisResult
 
 from .base import ConvLensHandler
-from .responses_synthesis import encode_synthesis
-
-DEFAULT_BUDGET_S = 50.0  # below the model YAML's responseTimeout (60 s)
-
 
 MIN_SIDE = 16
 
@@ -40,20 +35,14 @@ class SynthesisHandler(ConvLensHandler):
     streams_progress: ClassVar[bool] = True
     offers: ClassVar[dict[str, Any]] = {}
 
-    @property
-    def budget_s(self) -> float:
-        return float(self.config.get("time_budget_s", DEFAULT_BUDGET_S))
-
     def deadline(self, field: str = "steps") -> Deadline:
-        return Deadline(self.budget_s, field=field)
+        """The request's wall-time budget (config `time_budget_s`); past it a 413 names `field`."""
+        return Deadline(self.config.time_budget_s, field=field)
 
     def photo(self, data: bytes, size: int, field: str = "image") -> np.ndarray:
         """A photo field decoded and resized: shorter side `size`, longer side at most 2 x `size`."""
         return inputs.explanation_pixels(self.decode(data, min_side=size, field=field), size)
 
-    def encode(self, result: SynthesisResult, fmt: str, view: str | None = None) -> tuple[bytes, str]:
-        return encode_synthesis(result, fmt, view)
-
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "time_budget_s": self.budget_s, "max_side": MAX_SIDE,
+        return {**super().describe(), "time_budget_s": self.config.time_budget_s, "max_side": MAX_SIDE,
                 "progress": "progress=true streams events, then the result", **self.offers}

@@ -243,7 +243,7 @@ def test_transfer_lowers_content_and_style_losses_from_noise(backbone, optimizer
                                   content_weight=1.0, style_weight=1.0, tv_weight=0.0)
     events = []
     r = transfer.style_transfer(backbone, content, [style], s, progress=events.append)
-    assert r.final["content"] < r.start["content"] and r.final["style"] < r.start["style"]
+    assert r.final_losses["content"] < r.start_losses["content"] and r.final_losses["style"] < r.start_losses["style"]
     assert r.image.shape == (48, 48, 3) and r.steps == 12
     assert [e.step for e in events] == list(range(1, 13)) and events[-1].total == 12
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import cast
 
 import numpy as np
@@ -19,6 +19,7 @@ from convlens.core.backbones import Backbone
 from convlens.core.progress import Deadline, ProgressCallback, ProgressEvent
 
 from . import color, losses
+from .results import StyleTransferResult
 
 # (style layers, content layer) per loss network; VGG as in Gatys et al., EfficientNet chosen by stage depth.
 LAYERS = {
@@ -47,18 +48,6 @@ class TransferSettings:
     learning_rate: float = 0.02  # Adam, pixels in [0, 1]
     smoothing: bool = False  # Wang et al. 2021 softmax smoothing of activations
     seed: int = 0
-
-
-@dataclass
-class TransferResult:
-    """The stylized image (HxWx3 uint8) with loss values before and after, per term."""
-
-    image: np.ndarray
-    steps: int
-    seconds: float
-    sizes: list[int]
-    start: dict[str, float] = field(default_factory=dict)
-    final: dict[str, float] = field(default_factory=dict)
 
 
 def pass_sizes(size: int, multiscale: bool) -> list[int]:
@@ -105,7 +94,7 @@ class Objective:
 
 def style_transfer(backbone: Backbone, content: torch.Tensor, styles: Sequence[torch.Tensor],
                    settings: TransferSettings = TransferSettings(), deadline: Deadline | None = None,
-                   progress: ProgressCallback | None = None) -> TransferResult:
+                   progress: ProgressCallback | None = None) -> StyleTransferResult:
     """Stylize `content` (1, 3, H, W in [0, 1]) with the blended `styles` (each 1, 3, h, w in [0, 1])."""
     s = settings
     started = time.monotonic()
@@ -156,8 +145,8 @@ def style_transfer(backbone: Backbone, content: torch.Tensor, styles: Sequence[t
     if s.preserve_colors:
         out = color.keep_colors(out, resize_to(content_full, s.size))
     pixels = (out[0].clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255 + 0.5).astype(np.uint8)
-    return TransferResult(image=pixels, steps=done, seconds=time.monotonic() - started, sizes=sizes,
-                          start=start, final=final)
+    return StyleTransferResult(image=pixels, steps=done, seconds=time.monotonic() - started, sizes=sizes,
+                               start_losses=start, final_losses=final, style_weights=blend, backbone=backbone.name)
 
 
 def _optimize(objective: Objective, image: torch.Tensor, steps: int, s: TransferSettings,
