@@ -13,6 +13,7 @@ import pytest
 from client_fakes import SERVER_MAX_BYTES, FakeBackend, FakeInference, Reply, Servers, make_http_server
 from convlens_client import Client
 from convlens_client._proto import inference_pb2_grpc
+from management_fakes import mgmt, mgmt_servers  # noqa: F401 (fixtures shared by the management and CLI tests)
 
 
 @pytest.fixture(scope="session")

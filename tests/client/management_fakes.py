@@ -156,7 +156,8 @@ class FakeManagement(management_pb2_grpc.ManagementAPIsServiceServicer):
 
     def ListModels(self, request, context):
         self._check(context, "ListModels")
-        return management_pb2.ManagementResponse(msg=json.dumps(self.state.page(request.limit, request.next_page_token)))
+        page = self.state.page(request.limit, request.next_page_token)
+        return management_pb2.ManagementResponse(msg=json.dumps(page))
 
     def DescribeModel(self, request, context):
         self._check(context, "DescribeModel")

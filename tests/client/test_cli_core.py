@@ -9,7 +9,7 @@ from unittest import mock
 
 from client_fakes import Reply, Servers, json_error
 from convlens_client.cli import build_parser, client_from_args, main
-from management_fakes import LAYERS, ManagementServers, mgmt, mgmt_servers  # noqa: F401
+from management_fakes import LAYERS, ManagementServers
 
 
 def run(servers: Servers, mgmt: ManagementServers, transport: str, *args: str) -> tuple[int, str, str]:

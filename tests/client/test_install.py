@@ -133,7 +133,7 @@ def test_client_passes_its_tests_on_the_oldest_python_at_its_floors(tmp_path: Pa
     floors = _floor_env_module()
     python = floors.find_oldest_python()
     if python is None:
-        pytest.skip(f"no Python {'%d.%d' % floors.OLDEST_PYTHON} here (pyenv, PATH or ${floors.ENV_VAR})")
+        pytest.skip(f"no Python {'.'.join(map(str, floors.OLDEST_PYTHON))} here (pyenv, PATH or ${floors.ENV_VAR})")
     venv_python = floors.floor_env(python)
     env = floors.clean_env()
 
@@ -147,7 +147,7 @@ def test_client_passes_its_tests_on_the_oldest_python_at_its_floors(tmp_path: Pa
         """), env=env, cwd=tmp_path)
     assert report.returncode == 0, report.stderr
     facts = json.loads(report.stdout)
-    assert facts["python"] == "%d.%d" % floors.OLDEST_PYTHON and not facts["torch"]
+    assert facts["python"] == ".".join(map(str, floors.OLDEST_PYTHON)) and not facts["torch"]
     assert facts["client"].startswith(facts["prefix"]), facts["client"]  # the installed copy, not client/
     for pin in floors.floor_pins():  # every dependency at exactly its floor
         name, floor = pin.split("==")

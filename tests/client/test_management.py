@@ -8,7 +8,7 @@ import pytest
 
 from client_fakes import Reply, Servers, classification, json_error, proto_reply
 from convlens_client import Client, ConvLensError, ModelStatus, NotFound, Unauthorized
-from management_fakes import LAYERS, ManagementServers, ManagementState, describe_entry, mgmt, mgmt_servers  # noqa: F401
+from management_fakes import LAYERS, ManagementServers, ManagementState, describe_entry
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
 
@@ -33,7 +33,8 @@ def test_models_lists_every_model_with_its_workers(servers, backend, mgmt, trans
         models = c.models()
     assert [m.name for m in models] == ["classify", "saliency"]
     sal = models[1]
-    assert sal == ModelStatus("saliency", "1.0", "saliency.mar", 1, 1, 1, workers=1, ready_workers=1, pending_requests=3)
+    assert sal == ModelStatus("saliency", "1.0", "saliency.mar", 1, 1, 1, workers=1, ready_workers=1,
+                              pending_requests=3)
     assert sal.ready and not models[0].ready  # classify's only worker is not READY
     assert sal.to_dict()["ready"] is True
     # list + one describe per model, all on this transport's management API

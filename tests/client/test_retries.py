@@ -17,7 +17,8 @@ from client_fakes import Reply, Servers, classification, json_error, proto_error
 from convlens_client import Busy, ConvLensError, InvalidRequest, NotFound, ServerError, TooLarge, Unauthorized
 from convlens_client.transport.retry import RetryPolicy, call_with_retries, is_retryable
 
-NO_WORKER_TEXT = 'Model "classify" has no worker to serve inference request. Please use scale workers API to add workers.'
+NO_WORKER_TEXT = ('Model "classify" has no worker to serve inference request. '
+                  'Please use scale workers API to add workers.')
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
 OK = proto_reply(classification((285, "Egyptian cat", 0.75, 9.5)))
 

@@ -113,7 +113,8 @@ def test_streamed_errors_raise_with_their_field():
     with pytest.raises(InvalidRequest) as info:
         list(client_with(t).texture(PNG, stream=True))
     assert info.value.field == "layers"
-    t = FakeTransport(stream=[event_line(0, 0), b'{"code":413,"type":"TimeLimitExceeded","message":"m","field":"steps"}'])
+    error = b'{"code":413,"type":"TimeLimitExceeded","message":"m","field":"steps"}'
+    t = FakeTransport(stream=[event_line(0, 0), error])
     with pytest.raises(TooLarge):
         list(client_with(t).deepdream_image(PNG, stream=True))
 

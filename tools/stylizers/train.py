@@ -116,7 +116,7 @@ def train(args: argparse.Namespace) -> Path:
     content_layer = args.content_layer or content_layer
     if not style_layers or not content_layer:
         raise SystemExit(f"give --style-layers and --content-layer for loss network {args.loss_net}")
-    extractor = losses.FeatureExtractor(backbone, [l for l in [*style_layers, content_layer] if l != PIXELS],
+    extractor = losses.FeatureExtractor(backbone, [name for name in [*style_layers, content_layer] if name != PIXELS],
                                         smoothing=args.smoothing)
 
     styles = [style_image(s, args.style_size, args.seed) for s in args.style]
@@ -185,12 +185,12 @@ def gram_style_loss(extractor: losses.FeatureExtractor, images: list[np.ndarray]
         targets = []
         for img in images:
             feats = features(extractor, pixels(img, device))
-            targets.append({l: losses.gram(feats[l])[0] for l in layers})
-        scale = {l: float(torch.stack([t[l] for t in targets]).pow(2).mean()) for l in layers}
+            targets.append({name: losses.gram(feats[name])[0] for name in layers})
+        scale = {name: float(torch.stack([t[name] for t in targets]).pow(2).mean()) for name in layers}
 
     def loss(feats: dict[str, torch.Tensor], which: torch.Tensor) -> torch.Tensor:
-        return sum(torch.mean((losses.gram(feats[l]) - torch.stack([targets[int(i)][l] for i in which])) ** 2)
-                   / scale[l] for l in layers) / len(layers)
+        return sum(torch.mean((losses.gram(feats[name]) - torch.stack([targets[int(i)][name] for i in which])) ** 2)
+                   / scale[name] for name in layers) / len(layers)
 
     return loss
 
@@ -202,15 +202,15 @@ def sliced_style_loss(extractor: losses.FeatureExtractor, images: list[np.ndarra
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         targets = [features(extractor, pixels(img, device)) for img in images]
-        scale = {l: float(torch.cat([t[l].flatten() for t in targets]).pow(2).mean()) for l in layers}
+        scale = {name: float(torch.cat([t[name].flatten() for t in targets]).pow(2).mean()) for name in layers}
 
     def loss(feats: dict[str, torch.Tensor], which: torch.Tensor) -> torch.Tensor:
         total = torch.zeros((), device=which.device)
-        for l in layers:
-            dirs = losses.random_directions(feats[l].shape[1], feats[l].shape[1], generator, feats[l].device)
-            per_image = [losses.sliced_wasserstein_loss(feats[l][k:k + 1], targets[int(i)][l], dirs)
+        for name in layers:
+            dirs = losses.random_directions(feats[name].shape[1], feats[name].shape[1], generator, feats[name].device)
+            per_image = [losses.sliced_wasserstein_loss(feats[name][k:k + 1], targets[int(i)][name], dirs)
                          for k, i in enumerate(which)]
-            total = total + torch.stack(per_image).mean() / scale[l]
+            total = total + torch.stack(per_image).mean() / scale[name]
         return total / len(layers)
 
     return loss

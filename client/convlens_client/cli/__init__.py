@@ -23,7 +23,7 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, TextIO
+from typing import Any, Callable, Optional, TextIO
 
 from ..client import Client, Target
 from ..errors import ConvLensError

@@ -7,7 +7,7 @@ methods never see which one runs.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Optional, Protocol
+from typing import Protocol
 
 from ..inputs import Fields
 from .connection import Connection
