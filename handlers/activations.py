@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from convlens import params
+from serving.specs import parse
 
 from convlens.core import inputs
 
@@ -17,7 +17,7 @@ class ActivationsHandler(InspectHandler):
     task = "activations"
 
     def run(self, fields: dict[str, Any], explain: bool) -> tuple[bytes, str]:
-        p = params.parse("activations", fields)
+        p = parse("activations", fields)
         backbone = self.check_backbone(p.backbone)
         pixels = inputs.explanation_pixels(self.decode(p.image, min_side=p.size), p.size)
         maps = activations.activations(backbone, pixels, self.layer_or_default(p.layer))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from convlens import params
+from serving.specs import parse
 
 from convlens.inspect import embedding
 from serving.inspect import InspectHandler
@@ -14,7 +14,7 @@ class EmbedHandler(InspectHandler):
     task = "embed"
 
     def run(self, fields: dict[str, Any], explain: bool) -> tuple[bytes, str]:
-        p = params.parse("embed", fields)
+        p = parse("embed", fields)
         backbone = self.check_backbone(p.backbone)
         pixels, names = self.squares(p.images, p.size)
         layer = self.layer_or_default(p.layer) if p.layer else None

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from convlens import params
+from serving.specs import parse
 
 from convlens.inspect import filters
 from serving.inspect import InspectHandler
@@ -14,7 +14,7 @@ class FiltersHandler(InspectHandler):
     task = "filters"
 
     def run(self, fields: dict[str, Any], explain: bool) -> tuple[bytes, str]:
-        p = params.parse("filters", fields)
+        p = parse("filters", fields)
         bank = filters.filter_bank(self.check_backbone(p.backbone), p.layer, p.max_filters, p.max_channels)
         return encode_filters(bank, p.format)
 

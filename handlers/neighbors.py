@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from convlens import params
+from serving.specs import parse
 
 from convlens.inspect import embedding
 from serving.inspect import InspectHandler
@@ -14,7 +14,7 @@ class NeighborsHandler(InspectHandler):
     task = "neighbors"
 
     def run(self, fields: dict[str, Any], explain: bool) -> tuple[bytes, str]:
-        p = params.parse("neighbors", fields)
+        p = parse("neighbors", fields)
         backbone = self.check_backbone(p.backbone)
         query = self.square(p.query, p.size, "image")
         gallery, names = self.squares(p.gallery, p.size)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from convlens import attribution, params
+from convlens import attribution
+from serving.specs import parse
+from serving.specs.attribution import MAX_OCCLUSION_POSITIONS
 
 from convlens.attribution import occlusion
 
@@ -18,7 +20,7 @@ class OcclusionHandler(ConvLensHandler):
     task = "occlusion"
 
     def run(self, fields: dict[str, Any], explain: bool) -> tuple[bytes, str]:
-        p = params.parse("occlusion", fields)
+        p = parse("occlusion", fields)
         backbone = self.check_backbone(p.backbone)
         deadline = Deadline(float(self.config.get("max_seconds", 50)), field="stride")
         pixels = inputs.explanation_pixels(self.decode(p.image, min_side=p.size), p.size)
@@ -27,7 +29,5 @@ class OcclusionHandler(ConvLensHandler):
         return encode_occlusion(result, p.format, p.view, p.colormap)
 
     def describe(self) -> dict[str, Any]:
-        from convlens.params_attribution import MAX_OCCLUSION_POSITIONS
-
         return {**super().describe(), "fills": list(occlusion.FILLS), "max_positions": MAX_OCCLUSION_POSITIONS,
                 "max_seconds": float(self.config.get("max_seconds", 50))}

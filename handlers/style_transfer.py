@@ -5,7 +5,8 @@ from typing import Any
 
 import numpy as np
 
-from convlens import params, params_style
+from serving.specs import parse
+from serving.specs.style import MAX_STYLES
 
 from convlens.core import inputs
 from convlens.core.errors import InvalidParameter
@@ -23,7 +24,7 @@ class StyleTransferHandler(ConvLensHandler):
         return float(self.config.get(key, default))
 
     def run(self, fields: dict[str, Any], explain: bool) -> tuple[bytes, str]:
-        p = params.parse("style_transfer", fields)
+        p = parse("style_transfer", fields)
         backbone = self.check_backbone(p.backbone)
         if backbone.name not in transfer.LAYERS:
             raise InvalidParameter("backbone", f"no style layers known for {backbone.name}")
@@ -50,8 +51,8 @@ class StyleTransferHandler(ConvLensHandler):
         assert self.backbone is not None
         style_layers, content_layer = transfer.LAYERS.get(self.backbone.name, ((), ""))
         return {**super().describe(), "style_layers": list(style_layers), "content_layer": content_layer,
-                "max_styles": params_style.MAX_STYLES,
-                "optimizers": ["lbfgs", "adam"], "inits": ["content", "noise"],
+                "max_styles": MAX_STYLES,
+                "optimizers": self.spec.choices("optimizer"), "inits": self.spec.choices("init"),
                 "limits_style_transfer": {"max_steps": self.limit("max_steps", 300),
                                           "max_size": self.limit("max_size", 512),
                                           "time_budget_s": self.limit("time_budget_s", 50.0)}}

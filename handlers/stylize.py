@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from convlens import params
+from serving.specs import parse
 from convlens.core.progress import Deadline
 from convlens.stylize import runtime
 from serving.base import BatchedHandler, Prepared
@@ -44,7 +44,7 @@ class StylizeHandler(BatchedHandler):
 
     def prepare(self, fields: dict[str, Any], explain: bool) -> Prepared:
         """Decoded pixels at the output size; same network, blend, options and size may share one pass."""
-        p = params.parse("stylize", fields)
+        p = parse("stylize", fields)
         started = time.perf_counter()
         model, weights = self.library.resolve(p.style, p.blend)
         side = min(p.max_size, int(self.config.get("max_output_side", 4096)))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from convlens import params
+from serving.specs import parse
 
 from convlens.inspect import embedding
 from serving.inspect import InspectHandler
@@ -14,7 +14,7 @@ class TsneHandler(InspectHandler):
     task = "tsne"
 
     def run(self, fields: dict[str, Any], explain: bool) -> tuple[bytes, str]:
-        p = params.parse("tsne", fields)
+        p = parse("tsne", fields)
         backbone = self.check_backbone(p.backbone)
         pixels, names = self.squares(p.images, p.size)
         layer = self.layer_or_default(p.layer) if p.layer else None
@@ -23,4 +23,4 @@ class TsneHandler(InspectHandler):
         return encode_layout(result, p.format, p.view, p.canvas, p.thumb)
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "methods": ["tsne", "pca"], "views": ["scatter", "grid"]}
+        return {**super().describe(), "methods": self.spec.choices("method"), "views": self.spec.choices("view")}

@@ -10,6 +10,7 @@ from convlens.core import inputs
 from convlens.core.progress import Deadline
 
 from .base import ConvLensHandler
+from .specs.inspect import MAX_IMAGES
 
 # Units of the default backbone's last layers see the whole image: patches are more telling in the middle.
 PATCH_LAYER = {"efficientnet_lite0": "block6"}
@@ -41,7 +42,5 @@ class InspectHandler(ConvLensHandler):
         return Deadline(float(self.config.get("time_budget_s", 50)), field="image")
 
     def describe(self) -> dict[str, Any]:
-        from convlens.params_inspect import MAX_IMAGES
-
         return {**super().describe(), "max_images": MAX_IMAGES, "zip": True,
                 "patch_layer": PATCH_LAYER.get(self.backbone.name, self.backbone.default_layer)}

@@ -9,12 +9,12 @@ from PIL import Image
 
 from convlens.core import inputs
 from convlens.core.errors import InvalidParameter
-from convlens.params_synthesis import MAX_SIDE
 from convlens.core.progress import Deadline
 from convlens.synthesis import SynthesisResult
 
 from .base import ConvLensHandler
 from .responses_synthesis import encode_synthesis
+from .specs.synthesis import MAX_SIDE
 
 DEFAULT_BUDGET_S = 50.0  # below the model YAML's responseTimeout (60 s)
 

@@ -13,7 +13,7 @@ import yaml
 from PIL import Image
 
 from classviz import ClassvizHandler
-from convlens import params
+from serving.specs import parse
 from convlens.core.errors import InvalidParameter
 from convlens.core.progress import ProgressEvent
 from convlens_client.streaming import Progress, frames
@@ -151,7 +151,7 @@ def test_fooling_formats(fooling_handler, fmt, check):
 ])
 def test_classviz_limits_name_the_field(row, field):
     with pytest.raises(InvalidParameter) as err:
-        params.parse("classviz", row)
+        parse("classviz", row)
     assert err.value.field == field
 
 
@@ -166,7 +166,7 @@ def test_classviz_limits_name_the_field(row, field):
 ])
 def test_other_limits_name_the_field(task, row, field):
     with pytest.raises(InvalidParameter) as err:
-        params.parse(task, row)
+        parse(task, row)
     assert err.value.field == field
 
 
