@@ -7,7 +7,7 @@ FORMATS = ("png", "jpeg", "json", "npy", "proto")  # a picture, or the numbers b
 MAX_SEED = 2**31 - 1
 STREAM = "stream"  # progress=stream: the gRPC StreamPredictions opt-in (serving/progress.py)
 
-PHOTO = Image("the photo (a raw image body or `data` works too)", aliases=("body", "data"))
+PHOTO = Image("the photo", aliases=("body", "data"))
 TARGET = Target("the class to explain, by index or label (default: the top-1 class)")
 SIZE = Int(224, 32, 512, "shorter side of the network input in px (the longer side is capped at 2x)")
 VIEW = Choice("heatmap", ("heatmap", "overlay"), "the map alone, or over the photo")

@@ -78,7 +78,6 @@ STYLES = Kind("images", read_styles, IMAGE.schema, form=IMAGE.form, info={"numbe
               bounds=("min_images", "max_images"))
 STYLE_WEIGHTS = Kind("weights", required_first(read_weights), {"type": "string", "pattern": WEIGHTS.pattern})
 BLEND = Kind("blend", required_first(read_blend), {"type": "string", "pattern": WEIGHTS.pattern})
-PRESERVE_COLORS = "keep the photo's colours: stylized luminance, original chroma"
 QUALITY = Int(90, 1, 100, "JPEG quality")
 
 
@@ -86,7 +85,7 @@ QUALITY = Int(90, 1, 100, "JPEG quality")
 class StyleTransferParams:
     """A photo painted in the style of one or more images by optimization (Gatys et al. 2016)."""
 
-    content: bytes = Image("the content image (a raw image body or `image` works too)", aliases=("image", "body"))
+    content: bytes = Image("the content image", aliases=("image", "body"))
     styles: tuple[bytes, ...] = declare(STYLES, None, f"style images: `style`, `style_2` ... `style_{MAX_STYLES}`",
                                         name="style", lo=1, hi=MAX_STYLES, required=True)
     style_weights: tuple[float, ...] | None = declare(STYLE_WEIGHTS, None, "comma-separated blend of the style "
@@ -97,16 +96,17 @@ class StyleTransferParams:
     tv_weight: float = Float(100.0, 0.0, 1e6, "total-variation weight (smoothness)")
     style_scale: float = Float(1.0, 0.1, 4.0, "style images resized to `style_scale * size` (bigger: coarser "
                                               "strokes)")
-    preserve_colors: bool = Flag(PRESERVE_COLORS + " (luminance-only transfer)")
+    preserve_colors: bool = Flag("luminance-only transfer (Gatys et al. 2017): grey content and styles, the "
+                                 "content's chroma put back")
     init: str = Choice("content", ("content", "noise"), "start from the content image or from noise (`seed`)")
     optimizer: str = Choice("lbfgs", ("lbfgs", "adam"), "L-BFGS (strong Wolfe line search) or Adam (lr 0.02)")
     steps: int = Int(100, 1, MAX_TRANSFER_STEPS, "iterations over all passes (the server's `max_steps` caps it)")
     size: int = Int(256, 32, MAX_TRANSFER_SIZE, "longer side of the result, in px (the server's `max_size` caps "
                                                 "it); coarse-to-fine above 320")
     seed: int = SEED
-    smoothing: bool = Flag("softmax-smoothed activations (Wang et al. 2021)")
+    smoothing: bool = Flag("softmax-smoothed activations (Wang et al. 2021), see below")
     progress: bool = PROGRESS
-    format: str = Choice("png", FORMATS, "png/jpeg: the picture; json: losses + base64 PNG; npy; proto")
+    format: str = Choice("png", FORMATS, "png, jpeg (with `quality`), json (losses + base64 PNG), npy, proto")
     quality: int = QUALITY
     backbone: str | None = BACKBONE
 
@@ -129,9 +129,9 @@ class StylizeParams:
     blend: dict[str, float] | None = declare(BLEND, None, "`name:weight,...` over the multi-style network's "
                                                           "styles (weights >= 0, normalized to sum 1)")
     strength: float = Float(1.0, 0.0, 1.0, "mix of stylized and original pixels")
-    preserve_colors: bool = Flag(PRESERVE_COLORS)
+    preserve_colors: bool = Flag("keep the photo's colours (stylized luminance + original chroma, YIQ)")
     max_size: int = Int(1024, 16, MAX_STYLIZE_SIDE, "longest output side, in px (the server's "
                                                     "`max_output_side` caps it); never upscales")
-    format: str = Choice("jpeg", ("jpeg", "png", "json", "npy", "proto"), "jpeg/png: the picture; json: base64 "
-                                                                          "PNG + metadata; npy; proto")
+    format: str = Choice("jpeg", ("jpeg", "png", "json", "npy", "proto"), "jpeg (with `quality`), png, json "
+                                                                          "(base64 PNG + metadata), npy, proto")
     quality: int = QUALITY
