@@ -50,11 +50,13 @@ def property_schema(spec: EndpointSpec, exported: dict[str, Any], form: bool) ->
     kind = spec.field(exported["name"]).kind
     schema: dict[str, Any] = {**((kind.form if form else None) or kind.schema), "description": exported["help"]}
     schema["x-convlens-type"] = exported["type"]
-    if exported["default"] is not None:
+    if "default" in exported:
         schema["default"] = exported["default"]
     for key in ("minimum", "maximum"):
         if key in exported:
             schema[key] = exported[key]
+        if f"{key}_by" in exported:
+            schema[f"x-convlens-{key}-by"] = exported[f"{key}_by"]
     if "choices" in exported:
         schema["enum"] = exported["choices"]
     if "also_true" in exported:
@@ -62,9 +64,14 @@ def property_schema(spec: EndpointSpec, exported: dict[str, Any], form: bool) ->
                                                 "enum": schema["anyOf"][1]["enum"] + exported["also_true"]}]
     if "example" in exported:
         schema["examples"] = [exported["example"]]
+    if exported.get("numbered"):
+        schema["x-convlens-images"] = {"min": exported.get("min_images", 1), "max": exported["max_images"],
+                                       **({"min_by": exported["min_images_by"]} if "min_images_by" in exported
+                                          else {})}
     if "only" in exported:
         (other, values), = exported["only"].items()
         schema["description"] += f" (only with {other} {' or '.join(values)})"
+        schema["x-convlens-only"] = exported["only"]
     return schema
 
 
@@ -79,12 +86,13 @@ def request_schema(spec: EndpointSpec, form: bool) -> dict[str, Any]:
         properties[name] = schema
         names = [name, *exported.get("aliases", [])]
         for alias in exported.get("aliases", []):
-            properties[alias] = {**schema, "description": f"the same as `{name}`"}
+            properties[alias] = {**schema, "description": f"the same as `{name}`", "x-convlens-of": name}
         if exported.get("numbered"):
-            more = {**schema, "description": f"more images: `{name}_2`, `{name}_3`, ..."}
+            more = {**schema, "description": f"more images: `{name}_2`, `{name}_3`, ...", "x-convlens-of": name}
             if "zip" in exported:
                 pattern[f"^{name}{NUMBERED}"] = more
-                properties[exported["zip"]] = {**schema, "description": "a zip of images (its members count too)"}
+                properties[exported["zip"]] = {**schema, "description": "a zip of images (its members count too)",
+                                               "x-convlens-of": name}
                 names.append(exported["zip"])
             else:
                 properties.update({f"{name}_{i}": more for i in range(2, exported["max_images"] + 1)})
@@ -196,7 +204,7 @@ def table(spec: EndpointSpec) -> str:
             values.append("also " + ", ".join(code(a) for a in f["aliases"]))
         for other, allowed in f.get("only", {}).items():
             values.append(f"only with `{other}` " + " or ".join(code(v) for v in allowed))
-        default = "required" if f["required"] else "—" if f["default"] is None else code(f["default"])
+        default = "required" if f["required"] else code(f["default"]) if "default" in f else "—"
         rows.append(f"| {name} | {f['type']} | {default} | {'; '.join(values) or '—'} | {f['help']} |")
     return "\n".join(rows) + "\n"
 

@@ -182,6 +182,10 @@ class EndpointSpec:
         """The field sent as `name`."""
         return next(f for f in self.fields if f.name == name)
 
+    def by_attr(self, attr: str) -> Field:
+        """The field read into params attribute `attr` (conditions and bounds name fields so)."""
+        return next(f for f in self.fields if f.attr == attr)
+
     def choices(self, name: str) -> list[str]:
         """The allowed values of choice field `name` (for describe)."""
         return list(self.field(name).choices)
@@ -209,22 +213,27 @@ class EndpointSpec:
             return bound
         if bound.table is not None:
             return (min if which == "lo" else max)(bound.table.values())
-        return self.widest(next(g for g in self.fields if g.attr == bound.field), which)
+        return self.widest(self.by_attr(bound.field), which)
 
     def field_json(self, f: Field) -> dict[str, Any]:
-        """One field as describe() and the export list it: name, type, default, bounds/choices, help."""
-        out: dict[str, Any] = {"name": f.name, "type": f.kind.name, "default": f.kind.wire(f.default),
-                               "required": f.required, "help": f.help}
+        """One field as describe() and the export list it: name, type, default (only when there is one: TorchServe's
+        describe drops nulls), bounds/choices, help."""
+        out: dict[str, Any] = {"name": f.name, "type": f.kind.name, "required": f.required, "help": f.help}
+        if f.default is not None:
+            out["default"] = f.kind.wire(f.default)
         for key, which in zip(f.kind.bounds, ("lo", "hi")):
-            if getattr(f, which) is not None:
-                out[key] = self.widest(f, which)
+            bound = getattr(f, which)
+            if bound is not None:
+                out[key] = self.widest(f, which)  # a bound that depends on another field: its widest value, and
+            if isinstance(bound, Ref):  # the field, or the bound for each of that field's values
+                by = self.by_attr(bound.field).name
+                out[f"{key}_by"] = by if bound.table is None else {by: dict(bound.table)}
         if f.choices:
             out["choices" if f.kind is not FLAG else "also_true"] = list(f.choices)
         if f.aliases:
             out["aliases"] = list(f.aliases)
         if f.only is not None:
-            other = next(g for g in self.fields if g.attr == f.only[0])
-            out["only"] = {other.name: list(f.only[1])}
+            out["only"] = {self.by_attr(f.only[0]).name: list(f.only[1])}
         if f.example is not None:
             out["example"] = f.example
         return {**out, **(f.kind.info or {})}
@@ -260,7 +269,7 @@ def endpoint(name: str, *checks: Check) -> Callable[[type], type]:
                 delattr(cls, attr)
             else:
                 setattr(cls, attr, value.default)
-        params = dataclass(frozen=True, kw_only=True)(cls)
+        params: type = dataclass(frozen=True, kw_only=True)(cls)
         summary = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
         REGISTRY[name] = EndpointSpec(name, summary, tuple(declared), params, tuple(checks))
         return params

@@ -81,8 +81,9 @@ def test_one_declaration_gives_parser_errors_and_export(scratch):
     exported = SPECS["x_demo"].as_json()
     assert exported["summary"] == "A demo endpoint." and [f["name"] for f in exported["fields"]] == [
         "image", "size", "lo_side", "label", "fast", "backbone"]
-    assert exported["fields"][2] == {"name": "lo_side", "type": "int", "default": 4, "required": False,
-                                     "help": "a side at most `size`", "minimum": 1, "maximum": 128}
+    assert exported["fields"][2] == {"name": "lo_side", "type": "int", "required": False, "default": 4,
+                                     "help": "a side at most `size`", "minimum": 1, "maximum": 128,
+                                     "maximum_by": "size"}
     assert exported["fields"][3]["example"] == "cat" and exported["fields"][4]["also_true"] == ["turbo"]
 
 
@@ -108,8 +109,8 @@ def test_export_is_json_and_describes_every_field():
             assert f["help"] and f["type"] in ("image", "images", "text", "int", "float", "choice", "flag",
                                                "target", "position", "layers", "weights", "blend"), (name, f)
             if f["type"] == "choice":
-                assert f["default"] is None or f["default"] in f["choices"]
-            if "minimum" in f and f["default"] is not None:
+                assert f.get("default") is None or f["default"] in f["choices"]
+            if "minimum" in f and "default" in f:
                 assert f["minimum"] <= f["default"] <= f["maximum"], (name, f)
     texture = {f["name"]: f for f in exported["texture"]["fields"]}
     assert texture["layers"]["default"] == "stem,block2,block4,block6"  # as a client sends it

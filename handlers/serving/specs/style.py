@@ -19,12 +19,12 @@ WEIGHTS = re.compile(r"^[^,]+(,[^,]+)*$")
 
 def read_styles(fields: Fields, f: Field, values: Values) -> tuple[bytes, ...]:
     """`style`, `style_2`, ... without gaps, at most `hi` of them."""
-    styles = [fields.image(f.name)]
+    styles, limit = [fields.image(f.name)], f.bound("hi", values)
     index = 2
     while fields.present(f"{f.name}_{index}"):
-        if index > f.hi:
-            raise InvalidParameter(f"{f.name}_{index}", f"too many style images: at most {f.hi} "
-                                                        f"({f.name}, {f.name}_2 ... {f.name}_{f.hi})")
+        if index > limit:
+            raise InvalidParameter(f"{f.name}_{index}", f"too many style images: at most {limit} "
+                                                        f"({f.name}, {f.name}_2 ... {f.name}_{limit})")
         styles.append(fields.image(f"{f.name}_{index}"))
         index += 1
     extra = sorted(k for k in fields.raw if re.fullmatch(rf"{f.name}_\d+", k) and k not in fields.used)
