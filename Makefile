@@ -1,5 +1,5 @@
 # ConvLens: `make serve` (set up, then run the service in the foreground), `make test`, `make lint`, `make install`.
-.PHONY: install serve test lint bench stop models protos gallery clean
+.PHONY: install serve test lint bench stop models protos openapi gallery clean
 
 install:
 	./scripts/install.sh
@@ -27,6 +27,10 @@ models:
 # Regenerate the protobuf/gRPC stubs after editing protos/*.proto.
 protos:
 	.venv/bin/python scripts/gen_protos.py
+
+# Regenerate docs/openapi.json and the fields tables in docs/api/*.md from the endpoint specs (handlers/serving/specs/).
+openapi:
+	.venv/bin/python scripts/gen_openapi.py
 
 # README pictures: every scripts/gallery_<area>.py writes its pictures into docs/gallery/ (engine only, no server).
 gallery: install

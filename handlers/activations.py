@@ -3,19 +3,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from convlens import params
 from convlens.core import inputs
 from convlens.core.errors import InvalidParameter
 from convlens.inspect import activations
 from serving.encode import encode
 from serving.inspect import InspectHandler
+from serving.specs import parse
 
 
 class ActivationsHandler(InspectHandler):
     task = "activations"
 
     def run(self, fields: dict[str, Any], explain: bool) -> tuple[bytes, str]:
-        p = params.parse("activations", fields)
+        p = parse("activations", fields)
         backbone = self.check_backbone(p.backbone)
         pixels = inputs.explanation_pixels(self.decode(p.image, min_side=p.size), p.size)
         maps = activations.activations(backbone, pixels, self.layer_or_default(p.layer))

@@ -3,19 +3,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from convlens import params
 from convlens.synthesis import Objective, classviz
 from serving.encode import encode
+from serving.specs import SPECS, parse
 from serving.synthesis import SynthesisHandler
 
 
 class ClassvizHandler(SynthesisHandler):
     task = "classviz"
-    offers = {"params": ["pixel", "fourier"], "regularizers": ["l2", "blur_every", "blur_sigma", "jitter",
-                                                               "clip_norm_pct", "clip_contrib_pct"]}
+    offers = {"params": SPECS["classviz"].choices("param"),
+              "regularizers": ["l2", "blur_every", "blur_sigma", "jitter", "clip_norm_pct", "clip_contrib_pct"]}
 
     def run(self, fields: dict[str, Any], explain: bool) -> tuple[bytes, str]:
-        p = params.parse("classviz", fields)
+        p = parse("classviz", fields)
         backbone = self.check_backbone(p.backbone)
         target = None if p.target is None else backbone.class_index(p.target)
         result = classviz(backbone, Objective(target=target, layer=p.layer, channel=p.channel), size=p.size,

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from convlens import params
 from convlens.synthesis import deepdream
 from serving.encode import encode
+from serving.specs import parse
 from serving.synthesis import SynthesisHandler, fit_longer_side
 
 
@@ -13,7 +13,7 @@ class DeepdreamHandler(SynthesisHandler):
     task = "deepdream"
 
     def run(self, fields: dict[str, Any], explain: bool) -> tuple[bytes, str]:
-        p = params.parse("deepdream", fields)
+        p = parse("deepdream", fields)
         backbone = self.check_backbone(p.backbone)
         backbone.layer(p.layer)
         photo = fit_longer_side(self.decode(p.image, min_side=0), p.max_size)

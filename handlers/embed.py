@@ -3,17 +3,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from convlens import params
 from convlens.inspect import embedding
 from serving.encode import encode
 from serving.inspect import InspectHandler
+from serving.specs import parse
 
 
 class EmbedHandler(InspectHandler):
     task = "embed"
 
     def run(self, fields: dict[str, Any], explain: bool) -> tuple[bytes, str]:
-        p = params.parse("embed", fields)
+        p = parse("embed", fields)
         backbone = self.check_backbone(p.backbone)
         pixels, names = self.squares(p.images, p.size)
         layer = self.layer_or_default(p.layer) if p.layer else None

@@ -3,17 +3,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from convlens import params
 from convlens.inspect import filters
 from serving.encode import encode
 from serving.inspect import InspectHandler
+from serving.specs import parse
 
 
 class FiltersHandler(InspectHandler):
     task = "filters"
 
     def run(self, fields: dict[str, Any], explain: bool) -> tuple[bytes, str]:
-        p = params.parse("filters", fields)
+        p = parse("filters", fields)
         bank = filters.filter_bank(self.check_backbone(p.backbone), p.layer, p.max_filters, p.max_channels)
         return encode(bank, p.format)
 

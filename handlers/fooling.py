@@ -3,18 +3,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from convlens import params
 from convlens.synthesis import fooling
 from serving.encode import encode
+from serving.specs import SPECS, parse
 from serving.synthesis import SynthesisHandler
 
 
 class FoolingHandler(SynthesisHandler):
     task = "fooling"
-    offers = {"views": ["fooled", "difference", "both"]}
+    offers = {"views": SPECS["fooling"].choices("view")}
 
     def run(self, fields: dict[str, Any], explain: bool) -> tuple[bytes, str]:
-        p = params.parse("fooling", fields)
+        p = parse("fooling", fields)
         backbone = self.check_backbone(p.backbone)
         target = backbone.class_index(p.target)
         result = fooling(backbone, self.photo(p.image, p.size), target, max_steps=p.max_steps,

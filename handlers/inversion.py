@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from convlens import params
 from convlens.synthesis import inversion
 from serving.encode import encode
+from serving.specs import parse
 from serving.synthesis import SynthesisHandler
 
 
@@ -13,7 +13,7 @@ class InversionHandler(SynthesisHandler):
     task = "inversion"
 
     def run(self, fields: dict[str, Any], explain: bool) -> tuple[bytes, str]:
-        p = params.parse("inversion", fields)
+        p = parse("inversion", fields)
         backbone = self.check_backbone(p.backbone)
         backbone.layer(p.layer)
         result = inversion(backbone, self.photo(p.image, p.size), p.layer, steps=p.steps, lr=p.lr,

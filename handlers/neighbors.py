@@ -3,17 +3,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from convlens import params
 from convlens.inspect import embedding
 from serving.encode import encode
 from serving.inspect import InspectHandler
+from serving.specs import parse
 
 
 class NeighborsHandler(InspectHandler):
     task = "neighbors"
 
     def run(self, fields: dict[str, Any], explain: bool) -> tuple[bytes, str]:
-        p = params.parse("neighbors", fields)
+        p = parse("neighbors", fields)
         backbone = self.check_backbone(p.backbone)
         query = self.square(p.query, p.size, "image")
         gallery, names = self.squares(p.gallery, p.size)

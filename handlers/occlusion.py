@@ -4,19 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from convlens import attribution, params
+from convlens import attribution
 from convlens.attribution import occlusion
 from convlens.core import inputs
 from convlens.core.progress import Deadline
 from serving.base import ConvLensHandler
 from serving.encode import encode
+from serving.specs import parse
+from serving.specs.attribution import MAX_OCCLUSION_POSITIONS
 
 
 class OcclusionHandler(ConvLensHandler):
     task = "occlusion"
 
     def run(self, fields: dict[str, Any], explain: bool) -> tuple[bytes, str]:
-        p = params.parse("occlusion", fields)
+        p = parse("occlusion", fields)
         backbone = self.check_backbone(p.backbone)
         deadline = Deadline(self.config.time_budget_s, field="stride")
         pixels = inputs.explanation_pixels(self.decode(p.image, min_side=p.size), p.size)
@@ -25,7 +27,5 @@ class OcclusionHandler(ConvLensHandler):
         return encode(result, p.format, view=p.view, colormap=p.colormap)
 
     def describe(self) -> dict[str, Any]:
-        from convlens.params_attribution import MAX_OCCLUSION_POSITIONS
-
         return {**super().describe(), "fills": list(occlusion.FILLS), "max_positions": MAX_OCCLUSION_POSITIONS,
                 "max_seconds": self.config.time_budget_s}

@@ -6,22 +6,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from convlens import attribution, params, params_attribution
+from convlens import attribution
 from serving.base import BatchedHandler, Prepared
+from serving.specs import parse
+from serving.specs.attribution import MAX_PASS_PIXELS
 
 
 class SaliencyHandler(BatchedHandler):
     task = "saliency"
 
     def prepare(self, fields: dict[str, Any], explain: bool) -> Prepared:
-        return self.prepare_saliency(params.parse("saliency", fields))
+        return self.prepare_saliency(parse("saliency", fields))
 
     def run_batch(self, items: list[Any]) -> list[tuple[bytes, str]]:
         return self.saliency_batch(items)
 
     def describe(self) -> dict[str, Any]:
-        options = {name: [field for field, methods in params_attribution.METHOD_OPTIONS.items() if name in methods]
-                   for name in attribution.METHODS}
+        options = {name: self.spec.only_with("method", name) for name in attribution.METHODS}
         return {**super().describe(), "methods": list(attribution.METHODS),
                 "neuron_methods": list(attribution.NEURON_METHODS), "method_options": options,
-                "max_pass_pixels": params_attribution.MAX_PASS_PIXELS}
+                "max_pass_pixels": MAX_PASS_PIXELS}

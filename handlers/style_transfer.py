@@ -5,13 +5,14 @@ from typing import Any
 
 import numpy as np
 
-from convlens import params, params_style
 from convlens.core import inputs
 from convlens.core.errors import InvalidParameter
 from convlens.core.progress import Deadline
 from convlens.style import transfer
 from serving.base import ConvLensHandler
 from serving.encode import encode
+from serving.specs import parse
+from serving.specs.style import MAX_STYLES
 
 
 class StyleTransferHandler(ConvLensHandler):
@@ -19,7 +20,7 @@ class StyleTransferHandler(ConvLensHandler):
     streams_progress = True  # progress=true streams ProgressEvents (serving/progress.py), then the result
 
     def run(self, fields: dict[str, Any], explain: bool) -> tuple[bytes, str]:
-        p = params.parse("style_transfer", fields)
+        p = parse("style_transfer", fields)
         backbone = self.check_backbone(p.backbone)
         if backbone.name not in transfer.LAYERS:
             raise InvalidParameter("backbone", f"no style layers known for {backbone.name}")
@@ -44,8 +45,8 @@ class StyleTransferHandler(ConvLensHandler):
         assert self.backbone is not None
         style_layers, content_layer = transfer.LAYERS.get(self.backbone.name, ((), ""))
         return {**super().describe(), "style_layers": list(style_layers), "content_layer": content_layer,
-                "max_styles": params_style.MAX_STYLES,
-                "optimizers": ["lbfgs", "adam"], "inits": ["content", "noise"],
+                "max_styles": MAX_STYLES,
+                "optimizers": self.spec.choices("optimizer"), "inits": self.spec.choices("init"),
                 "limits_style_transfer": {"max_steps": float(self.config.max_steps),  # floats, as ever
                                           "max_size": float(self.config.max_size),
                                           "time_budget_s": self.config.time_budget_s}}

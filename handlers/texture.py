@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from convlens import params
 from convlens.synthesis import texture
 from serving.encode import encode
+from serving.specs import parse
 from serving.synthesis import SynthesisHandler, fit_longer_side
 
 
@@ -13,7 +13,7 @@ class TextureHandler(SynthesisHandler):
     task = "texture"
 
     def run(self, fields: dict[str, Any], explain: bool) -> tuple[bytes, str]:
-        p = params.parse("texture", fields)
+        p = parse("texture", fields)
         backbone = self.check_backbone(p.backbone)
         for name in p.layers:
             backbone.layer(name, "layers")

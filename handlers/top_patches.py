@@ -3,17 +3,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from convlens import params
 from convlens.inspect import patches
 from serving.encode import encode
 from serving.inspect import InspectHandler
+from serving.specs import parse
 
 
 class TopPatchesHandler(InspectHandler):
     task = "top_patches"
 
     def run(self, fields: dict[str, Any], explain: bool) -> tuple[bytes, str]:
-        p = params.parse("top_patches", fields)
+        p = parse("top_patches", fields)
         backbone = self.check_backbone(p.backbone)
         pixels, names = self.squares(p.images, p.size)
         result = patches.top_patches(backbone, pixels, names, self.layer_or_default(p.layer, patches=True),

@@ -3,17 +3,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from convlens import params
 from convlens.inspect import embedding
 from serving.encode import encode
 from serving.inspect import InspectHandler
+from serving.specs import parse
 
 
 class TsneHandler(InspectHandler):
     task = "tsne"
 
     def run(self, fields: dict[str, Any], explain: bool) -> tuple[bytes, str]:
-        p = params.parse("tsne", fields)
+        p = parse("tsne", fields)
         backbone = self.check_backbone(p.backbone)
         pixels, names = self.squares(p.images, p.size)
         layer = self.layer_or_default(p.layer) if p.layer else None
@@ -22,4 +22,4 @@ class TsneHandler(InspectHandler):
         return encode(result, p.format, view=p.view, canvas=p.canvas, thumb=p.thumb)
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "methods": ["tsne", "pca"], "views": ["scatter", "grid"]}
+        return {**super().describe(), "methods": self.spec.choices("method"), "views": self.spec.choices("view")}

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from convlens import attribution, params
+from convlens import attribution
 from convlens.core import backbones, images, inputs
 from convlens.core.errors import ConvLensError, InvalidParameter
 
@@ -23,6 +23,9 @@ from .config import EndpointConfig, yaml_name
 from .encode import encode, encode_error, json_bytes
 from .progress import ProgressStream, close_grpc_stream, over_grpc, progress_requested, send_intermediate
 from .requests import request_fields, wants_proto
+from .spec import EndpointSpec
+from .specs import SPECS
+from .specs.attribution import SaliencyParams
 
 logger = logging.getLogger(__name__)
 
@@ -134,6 +137,11 @@ class ConvLensHandler:
         """Parse the fields, call the engine, return (body, content type)."""
         raise NotImplementedError
 
+    @property
+    def spec(self) -> EndpointSpec:
+        """This endpoint's request spec (fields, defaults, bounds): what describe lists and the parser reads."""
+        return SPECS[self.task]
+
     def decode(self, data: bytes, min_side: int, field: str = "image"):
         """Decode an image field under this endpoint's limits, at no more than the resolution needed."""
         return images.decode_image(data, field=field, limits=self.config.limits, min_side=min_side)
@@ -146,11 +154,11 @@ class ConvLensHandler:
                                                f"available: {self.backbone.name}")
         return self.backbone
 
-    def saliency(self, p: params.SaliencyParams) -> tuple[bytes, str]:
+    def saliency(self, p: SaliencyParams) -> tuple[bytes, str]:
         """Shared by `saliency` and `/explanations/classify`: a saliency map, encoded as the request asks."""
         return self.saliency_batch([self.prepare_saliency(p).item])[0]
 
-    def prepare_saliency(self, p: params.SaliencyParams) -> Prepared:
+    def prepare_saliency(self, p: SaliencyParams) -> Prepared:
         """Decoded pixels and target; maps that may share a pass (same method, options, size) share a key."""
         backbone = self.check_backbone(p.backbone)
         pixels = inputs.explanation_pixels(self.decode(p.image, min_side=p.size), p.size)
@@ -159,7 +167,7 @@ class ConvLensHandler:
         key = object() if alone else (p.method, repr(p.neuron), repr(sorted(p.options.items())), pixels.shape)
         return Prepared(key, (pixels, target, p))
 
-    def saliency_batch(self, items: list[tuple[Any, int, params.SaliencyParams]]) -> list[tuple[bytes, str]]:
+    def saliency_batch(self, items: list[tuple[Any, int, SaliencyParams]]) -> list[tuple[bytes, str]]:
         """One attribution pass over prepared requests that share a key."""
         assert self.backbone is not None
         first = items[0][2]
@@ -181,6 +189,7 @@ class ConvLensHandler:
             "num_classes": len(self.backbone.labels),
             "limits": {"max_image_bytes": self.config.max_image_bytes,
                        "max_image_pixels": self.config.max_image_pixels, "max_image_side": self.config.max_image_side},
+            "fields": self.spec.as_json()["fields"],
         }
 
 

@@ -11,6 +11,7 @@ from convlens.core import inputs
 from convlens.core.progress import Deadline
 
 from .base import ConvLensHandler
+from .specs.inspect import MAX_IMAGES
 
 # Units of the default backbone's last layers see the whole image: patches are more telling in the middle.
 PATCH_LAYER = {"efficientnet_lite0": "block6"}
@@ -42,7 +43,5 @@ class InspectHandler(ConvLensHandler):
         return Deadline(self.config.time_budget_s, field="image")
 
     def describe(self) -> dict[str, Any]:
-        from convlens.params_inspect import MAX_IMAGES
-
         return {**super().describe(), "max_images": MAX_IMAGES, "zip": True,
                 "patch_layer": PATCH_LAYER.get(self.backbone.name, self.backbone.default_layer)}

@@ -10,9 +10,9 @@ from PIL import Image
 from convlens.core import inputs
 from convlens.core.errors import InvalidParameter
 from convlens.core.progress import Deadline
-from convlens.params_synthesis import MAX_SIDE
 
 from .base import ConvLensHandler
+from .specs.synthesis import MAX_SIDE
 
 MIN_SIDE = 16
 

@@ -14,13 +14,13 @@ import build_models  # noqa: E402 - after the sys.path set-up above
 import common  # noqa: E402 - after the sys.path set-up above
 import run  # noqa: E402 - after the sys.path set-up above
 import workload  # noqa: E402 - after the sys.path set-up above
-from convlens import params  # noqa: E402 - after the sys.path set-up above
+from serving.specs import parse  # noqa: E402 - after the sys.path set-up above
 
 
 @pytest.mark.parametrize("endpoint", build_models.endpoints())
 @pytest.mark.parametrize("side", [224, 512])
 def test_every_endpoint_has_a_benchmark_request_its_parser_accepts(endpoint, side):
-    params.parse(endpoint, workload.as_row(workload.fields(endpoint, side)))  # raises on an unknown/bad field
+    parse(endpoint, workload.as_row(workload.fields(endpoint, side)))  # raises on an unknown/bad field
 
 
 def test_percentiles_known_answers():

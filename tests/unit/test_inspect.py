@@ -10,12 +10,12 @@ import pytest
 import torch
 from torch import nn
 
-from convlens import params
 from convlens.core import grids
 from convlens.core.archives import ArchiveLimits, read_zip
 from convlens.core.backbones import Backbone, Preprocessing
 from convlens.core.errors import InvalidParameter, TooLarge
 from convlens.inspect import activations, embedding, filters, patches, render
+from serving.specs import parse
 
 
 def toy_backbone(model: nn.Module, layers: dict[str, nn.Module]) -> Backbone:
@@ -334,30 +334,30 @@ def test_zip_that_lies_about_its_sizes_is_caught_by_the_real_byte_count():
 
 def test_numbered_image_fields_and_their_limits():
     raw = {"image_3": b"3", "image": b"1", "image_2": b"2", "channel": "0", "zip": zip_bytes({"z.png": b"Z"})}
-    p = params.parse("top_patches", raw)
+    p = parse("top_patches", raw)
     assert p.images == [("image", b"1"), ("image_2", b"2"), ("image_3", b"3"), ("zip:z.png", b"Z")]
     many = {"image" if i == 1 else f"image_{i}": b"x" for i in range(1, 35)}
     with pytest.raises(TooLarge) as err:
-        params.parse("embed", many)
+        parse("embed", many)
     assert err.value.field == "image_33" and err.value.code == 413
     with pytest.raises(TooLarge) as err:
-        params.parse("embed", {**{k: v for k, v in many.items() if k != "image_34" and k != "image_33"},
-                               "zip": zip_bytes({"one.png": b"1"})})
+        parse("embed", {**{k: v for k, v in many.items() if k != "image_34" and k != "image_33"},
+                        "zip": zip_bytes({"one.png": b"1"})})
     assert err.value.field == "zip"
     for bad, field in [({"image_1": b"x"}, "image_1"), ({"images": b"x", "image": b"y", "channel": "1"}, "images"),
                        ({"channel": "1"}, "image"), ({"image": b"x"}, "channel")]:
         with pytest.raises(InvalidParameter) as err:
-            params.parse("top_patches", bad)
+            parse("top_patches", bad)
         assert err.value.field == field
     with pytest.raises(InvalidParameter) as err:
-        params.parse("tsne", {"image": b"1", "image_2": b"2"})
+        parse("tsne", {"image": b"1", "image_2": b"2"})
     assert err.value.field == "image" and "at least 3" in err.value.message
-    assert len(params.parse("tsne", {"image": b"1", "image_2": b"2", "method": "pca"}).images) == 2
+    assert len(parse("tsne", {"image": b"1", "image_2": b"2", "method": "pca"}).images) == 2
     with pytest.raises(InvalidParameter) as err:
-        params.parse("neighbors", {"image": b"q", "gallery": b"g", "image_2": b"x"})
+        parse("neighbors", {"image": b"q", "gallery": b"g", "image_2": b"x"})
     assert err.value.field == "image_2"
-    p = params.parse("neighbors", {"image": b"q", "gallery_2": b"2", "gallery": b"1", "metric": "L2"})
+    p = parse("neighbors", {"image": b"q", "gallery_2": b"2", "gallery": b"1", "metric": "L2"})
     assert p.query == b"q" and [n for n, _ in p.gallery] == ["gallery", "gallery_2"] and p.metric == "l2"
     with pytest.raises(InvalidParameter) as err:
-        params.parse("top_patches", {"image": b"x", "channel": "1", "guided": "maybe"})
+        parse("top_patches", {"image": b"x", "channel": "1", "guided": "maybe"})
     assert err.value.field == "guided"

@@ -7,38 +7,40 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from convlens import params
 from convlens.core.errors import InvalidParameter
+from serving.fields import Fields
+from serving.specs import parse
+from serving.specs.attribution import ClassifyParams
 
 PNG = b"\x89PNG\r\n\x1a\n fake bytes are fine here: decoding happens later"
 
 
 def bad(task: str, fields: dict) -> InvalidParameter:
     with pytest.raises(InvalidParameter) as err:
-        params.parse(task, fields)
+        parse(task, fields)
     return err.value
 
 
 def test_defaults_and_transport_value_types():
-    assert params.parse("classify", {"image": PNG}) == params.ClassifyParams(image=PNG)
-    grpc = params.parse("saliency", {"image": PNG, "target": b"285", "size": b"128", "format": b"NPY"})
-    form = params.parse("saliency", {"image": PNG, "target": "285", "size": "128", "format": "npy"})
-    json_ = params.parse("saliency", {"image": base64.b64encode(PNG).decode(), "target": 285, "size": 128.0,
-                                      "format": "npy"})
+    assert parse("classify", {"image": PNG}) == ClassifyParams(image=PNG)
+    grpc = parse("saliency", {"image": PNG, "target": b"285", "size": b"128", "format": b"NPY"})
+    form = parse("saliency", {"image": PNG, "target": "285", "size": "128", "format": "npy"})
+    json_ = parse("saliency", {"image": base64.b64encode(PNG).decode(), "target": 285, "size": 128.0,
+                               "format": "npy"})
     assert grpc == form == json_
     assert json_.image == PNG and json_.target == 285 and json_.size == 128 and json_.format == "npy"
 
 
 def test_image_aliases_and_data_urls():
-    assert params.parse("classify", {"body": PNG}).image == PNG  # raw upload
+    assert parse("classify", {"body": PNG}).image == PNG  # raw upload
     url = "data:image/png;base64," + base64.b64encode(PNG).decode()
-    assert params.parse("classify", {"image": url}).image == PNG
+    assert parse("classify", {"image": url}).image == PNG
 
 
 def test_target_by_label_or_index():
-    assert params.parse("saliency", {"image": PNG, "target": "tiger cat"}).target == "tiger cat"
-    assert params.parse("saliency", {"image": PNG, "target": b"-3"}).target == -3  # range checked by backbone
-    assert params.parse("saliency", {"image": PNG}).target is None
+    assert parse("saliency", {"image": PNG, "target": "tiger cat"}).target == "tiger cat"
+    assert parse("saliency", {"image": PNG, "target": b"-3"}).target == -3  # range checked by backbone
+    assert parse("saliency", {"image": PNG}).target is None
 
 
 @pytest.mark.parametrize("task, fields, field, words", [
@@ -75,7 +77,7 @@ def test_every_parameter_error_names_its_field(task, fields, field, words):
 
 
 def test_number_fields_reject_non_finite():
-    fields = params.Fields({"x": "inf", "y": float("nan"), "z": "-0.5"})
+    fields = Fields({"x": "inf", "y": float("nan"), "z": "-0.5"})
     for name in ("x", "y"):
         with pytest.raises(InvalidParameter, match="finite"):
             fields.number(name, 0.0, -1.0, 1.0)
@@ -88,7 +90,7 @@ def test_number_fields_reject_non_finite():
                                  st.booleans(), st.none(), st.lists(st.integers(), max_size=2))))
 def test_parser_only_ever_raises_invalid_parameter(fields):
     try:
-        p = params.parse("classify", fields)
+        p = parse("classify", fields)
     except InvalidParameter as error:
         assert error.field is None or isinstance(error.field, str)
     else:

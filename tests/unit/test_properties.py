@@ -1,6 +1,6 @@
 """Property-based tests (hypothesis) of the two parsers of untrusted input: request fields and image bytes.
 
-Whatever arrives, params.parse raises only ConvLensError subclasses and decode_image only InvalidImage/TooLarge,
+Whatever arrives, parse raises only ConvLensError subclasses and decode_image only InvalidImage/TooLarge,
 valid values round-trip, and no header makes the decoder allocate past its pixel limit.
 """
 from __future__ import annotations
@@ -16,9 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from convlens import params
 from convlens.core import images
 from convlens.core.errors import ConvLensError, InvalidImage, TooLarge
+from serving.specs import SPECS, parse
 
 FAST = settings(max_examples=80, deadline=2000, suppress_health_check=[HealthCheck.too_slow])
 LIMITS = images.ImageLimits(max_bytes=1 << 20, max_pixels=1 << 20, max_side=4096)
@@ -36,10 +36,10 @@ field_maps = st.dictionaries(st.one_of(st.sampled_from(KNOWN_FIELDS), st.text(ma
 
 
 @FAST
-@given(task=st.sampled_from(sorted(params.PARSERS)), raw=field_maps)
+@given(task=st.sampled_from(sorted(SPECS)), raw=field_maps)
 def test_parse_raises_only_convlens_errors(task, raw):
     try:
-        params.parse(task, raw)
+        parse(task, raw)
     except ConvLensError as error:
         assert 400 <= error.code < 500 and error.type and error.message
         assert error.field is None or isinstance(error.field, str)
@@ -50,7 +50,7 @@ def test_parse_raises_only_convlens_errors(task, raw):
        fmt=st.sampled_from(["json", "proto", "JSON"]))
 def test_classify_params_round_trip(image, topk, as_type, fmt):
     raw_topk = {str: str(topk), bytes: str(topk).encode(), int: topk}[as_type]
-    p = params.parse("classify", {"image": image, "topk": raw_topk, "format": fmt})
+    p = parse("classify", {"image": image, "topk": raw_topk, "format": fmt})
     assert (p.image, p.topk, p.format) == (image, topk, fmt.lower())
 
 
@@ -58,10 +58,10 @@ def test_classify_params_round_trip(image, topk, as_type, fmt):
 # sizes up to 384: above it the multi-pass methods' default sample/step counts pass the work cap (a 413, tested apart)
 @given(image=st.binary(min_size=1, max_size=64), size=st.integers(32, 384),
        target=st.one_of(st.integers(0, 999), st.sampled_from(["tabby", "Egyptian cat", "tiger cat"])),
-       method=st.sampled_from(params.saliency_methods()), view=st.sampled_from(["heatmap", "overlay"]),
+       method=st.sampled_from(SPECS["saliency"].choices("method")), view=st.sampled_from(["heatmap", "overlay"]),
        fmt=st.sampled_from(["png", "jpeg", "json", "npy", "proto"]))
 def test_saliency_params_round_trip(image, size, target, method, view, fmt):
-    p = params.parse("saliency", {"image": image, "size": str(size), "target": str(target).encode(),
+    p = parse("saliency", {"image": image, "size": str(size), "target": str(target).encode(),
                                   "method": method, "view": view, "format": fmt})
     assert (p.image, p.size, p.target, p.method, p.view, p.format) == (image, size, target, method, view, fmt)
 
@@ -70,7 +70,7 @@ def test_saliency_params_round_trip(image, size, target, method, view, fmt):
 @given(value=st.one_of(st.integers(), st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=20)))
 def test_integers_outside_the_range_always_name_their_field(value):
     try:
-        topk = params.parse("classify", {"image": b"x", "topk": value}).topk
+        topk = parse("classify", {"image": b"x", "topk": value}).topk
     except ConvLensError as error:
         assert error.field == "topk" and error.code == 400
     else:

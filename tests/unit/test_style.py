@@ -13,11 +13,11 @@ import pytest
 import torch
 from tools.stylizers import export, nets, patterns, train
 
-from convlens import params
 from convlens.core import backbones
 from convlens.core.errors import InvalidParameter
 from convlens.style import losses, transfer
 from convlens.stylize import runtime
+from serving.specs import parse
 
 TINY = nets.NetConfig(width=4, blocks=1)
 
@@ -278,28 +278,28 @@ def test_patterns_are_deterministic_and_distinct():
 
 
 def test_style_transfer_params():
-    p = params.parse("style_transfer", {"content": b"c", "style": b"s", "style_2": b"t", "style_weights": "1,3",
-                                        "preserve_colors": "true", "optimizer": "ADAM", "steps": "5"})
+    p = parse("style_transfer", {"content": b"c", "style": b"s", "style_2": b"t", "style_weights": "1,3",
+                                 "preserve_colors": "true", "optimizer": "ADAM", "steps": "5"})
     assert p.styles == (b"s", b"t") and p.style_weights == (1.0, 3.0) and p.preserve_colors
     assert p.optimizer == "adam" and p.steps == 5
     many = {"content": b"c", "style": b"s", **{f"style_{i}": b"x" for i in range(2, 6)}}
     with pytest.raises(InvalidParameter) as err:
-        params.parse("style_transfer", many)
+        parse("style_transfer", many)
     assert err.value.field == "style_5" and "too many" in err.value.message
     for bad, field in (({"style_weights": "1"}, "style_weights"), ({"style_4": b"x"}, "style_4"),
                        ({"init": "zeros"}, "init"), ({"preserve_colors": "maybe"}, "preserve_colors")):
         with pytest.raises(InvalidParameter) as err:
-            params.parse("style_transfer", {"content": b"c", "style": b"s", "style_2": b"t", **bad})
+            parse("style_transfer", {"content": b"c", "style": b"s", "style_2": b"t", **bad})
         assert err.value.field == field
 
 
 def test_stylize_params():
-    p = params.parse("stylize", {"image": b"x", "blend": "a:1, b:0.5", "strength": "0.5"})
+    p = parse("stylize", {"image": b"x", "blend": "a:1, b:0.5", "strength": "0.5"})
     assert p.blend == {"a": 1.0, "b": 0.5} and p.strength == 0.5 and p.format == "jpeg"
     for bad, field in (({}, "style"), ({"style": "a", "blend": "a:1"}, "blend"), ({"blend": "a:x"}, "blend"),
                        ({"blend": "a:0"}, "blend"), ({"style": "a", "strength": "2"}, "strength")):
         with pytest.raises(InvalidParameter) as err:
-            params.parse("stylize", {"image": b"x", **bad})
+            parse("stylize", {"image": b"x", **bad})
         assert err.value.field == field
 
 

@@ -13,13 +13,13 @@ import yaml
 from PIL import Image
 
 from classviz import ClassvizHandler
-from convlens import params
 from convlens.core.errors import InvalidParameter
 from convlens.core.progress import ProgressEvent
 from convlens_client.transport.streaming import Progress, frames
 from fooling import FoolingHandler
 from serving import convlens_pb2 as pb
 from serving.progress import ProgressStream, close_grpc_stream, delimited, event_frame, over_grpc, varint
+from serving.specs import parse
 from test_handlers import CAT, FakeContext
 from texture import TextureHandler
 
@@ -151,7 +151,7 @@ def test_fooling_formats(fooling_handler, fmt, check):
 ])
 def test_classviz_limits_name_the_field(row, field):
     with pytest.raises(InvalidParameter) as err:
-        params.parse("classviz", row)
+        parse("classviz", row)
     assert err.value.field == field
 
 
@@ -166,7 +166,7 @@ def test_classviz_limits_name_the_field(row, field):
 ])
 def test_other_limits_name_the_field(task, row, field):
     with pytest.raises(InvalidParameter) as err:
-        params.parse(task, row)
+        parse(task, row)
     assert err.value.field == field
 
 
