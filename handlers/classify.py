@@ -10,13 +10,14 @@ from typing import Any
 import torch
 
 from convlens.core import classify, inputs
-from serving.base import BatchedHandler, Prepared
+from serving.attribution import AttributionHandler
+from serving.base import Prepared
 from serving.encode import encode
 from serving.specs import parse
 from serving.specs.attribution import ClassifyParams
 
 
-class ClassifyHandler(BatchedHandler):
+class ClassifyHandler(AttributionHandler):
     task = "classify"
 
     def prepare(self, fields: dict[str, Any], explain: bool) -> Prepared | None:

@@ -7,12 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 from convlens import attribution
-from serving.base import BatchedHandler, Prepared
+from serving.attribution import AttributionHandler
+from serving.base import Prepared
 from serving.specs import parse
 from serving.specs.attribution import MAX_PASS_PIXELS
 
 
-class SaliencyHandler(BatchedHandler):
+class SaliencyHandler(AttributionHandler):
     task = "saliency"
 
     def prepare(self, fields: dict[str, Any], explain: bool) -> Prepared:

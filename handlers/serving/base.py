@@ -15,17 +15,15 @@ from typing import Any, ClassVar
 
 import torch
 
-from convlens import attribution
-from convlens.core import backbones, images, inputs
+from convlens.core import backbones, images
 from convlens.core.errors import ConvLensError, InvalidParameter
 
 from .config import EndpointConfig, yaml_name
-from .encode import encode, encode_error, json_bytes
+from .encode import encode_error, json_bytes
 from .progress import ProgressStream, close_grpc_stream, over_grpc, progress_requested, send_intermediate
 from .requests import request_fields, wants_proto
 from .spec import EndpointSpec
 from .specs import SPECS
-from .specs.attribution import SaliencyParams
 
 logger = logging.getLogger(__name__)
 
@@ -153,28 +151,6 @@ class ConvLensHandler:
             raise InvalidParameter("backbone", f"backbone '{requested}' is not served by this endpoint; "
                                                f"available: {self.backbone.name}")
         return self.backbone
-
-    def saliency(self, p: SaliencyParams) -> tuple[bytes, str]:
-        """Shared by `saliency` and `/explanations/classify`: a saliency map, encoded as the request asks."""
-        return self.saliency_batch([self.prepare_saliency(p).item])[0]
-
-    def prepare_saliency(self, p: SaliencyParams) -> Prepared:
-        """Decoded pixels and target; maps that may share a pass (same method, options, size) share a key."""
-        backbone = self.check_backbone(p.backbone)
-        pixels = inputs.explanation_pixels(self.decode(p.image, min_side=p.size), p.size)
-        target = attribution.TOP1 if p.target is None else backbone.class_index(p.target)
-        alone = not attribution.batch_independent(p.method, p.options)  # seeded noise is drawn per pass
-        key = object() if alone else (p.method, repr(p.neuron), repr(sorted(p.options.items())), pixels.shape)
-        return Prepared(key, (pixels, target, p))
-
-    def saliency_batch(self, items: list[tuple[Any, int, SaliencyParams]]) -> list[tuple[bytes, str]]:
-        """One attribution pass over prepared requests that share a key."""
-        assert self.backbone is not None
-        first = items[0][2]
-        results = attribution.saliency(self.backbone, [pixels for pixels, _, _ in items],
-                                       [target for _, target, _ in items], method=first.method,
-                                       neuron=first.neuron, options=first.options)
-        return [encode(r, p.format, view=p.view, colormap=p.colormap) for r, (_, _, p) in zip(results, items)]
 
     def describe(self) -> dict[str, Any]:
         """What this endpoint offers (TorchServe's describe call with customized=true)."""

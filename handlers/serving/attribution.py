@@ -1,0 +1,38 @@
+"""What the attribution handlers share: saliency passes, batched by method, options and size. `saliency` serves
+them, and `classify` answers TorchServe's /explanations route with the same map."""
+from __future__ import annotations
+
+from typing import Any
+
+from convlens import attribution
+from convlens.core import inputs
+
+from .base import BatchedHandler, Prepared
+from .encode import encode
+from .specs.attribution import SaliencyParams
+
+
+class AttributionHandler(BatchedHandler):
+    """A BatchedHandler that computes saliency maps: requests whose maps may share a pass run as one."""
+
+    def saliency(self, p: SaliencyParams) -> tuple[bytes, str]:
+        """Shared by `saliency` and `/explanations/classify`: a saliency map, encoded as the request asks."""
+        return self.saliency_batch([self.prepare_saliency(p).item])[0]
+
+    def prepare_saliency(self, p: SaliencyParams) -> Prepared:
+        """Decoded pixels and target; maps that may share a pass (same method, options, size) share a key."""
+        backbone = self.check_backbone(p.backbone)
+        pixels = inputs.explanation_pixels(self.decode(p.image, min_side=p.size), p.size)
+        target = attribution.TOP1 if p.target is None else backbone.class_index(p.target)
+        alone = not attribution.batch_independent(p.method, p.options)  # seeded noise is drawn per pass
+        key = object() if alone else (p.method, repr(p.neuron), repr(sorted(p.options.items())), pixels.shape)
+        return Prepared(key, (pixels, target, p))
+
+    def saliency_batch(self, items: list[tuple[Any, int, SaliencyParams]]) -> list[tuple[bytes, str]]:
+        """One attribution pass over prepared requests that share a key."""
+        assert self.backbone is not None
+        first = items[0][2]
+        results = attribution.saliency(self.backbone, [pixels for pixels, _, _ in items],
+                                       [target for _, target, _ in items], method=first.method,
+                                       neuron=first.neuron, options=first.options)
+        return [encode(r, p.format, view=p.view, colormap=p.colormap) for r, (_, _, p) in zip(results, items)]
