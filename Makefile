@@ -7,10 +7,10 @@ install:
 serve: install
 	./scripts/serve.sh
 
-test: install
+test: lint
 	.venv/bin/python -m pytest
 
-# Lint and type check (settings: pyproject.toml).
+# Lint and type check (settings: pyproject.toml); `make test` runs this first.
 # Most lint findings fix themselves: .venv/bin/ruff check --fix .
 lint: install
 	.venv/bin/ruff check .

@@ -213,8 +213,9 @@ class BatchedHandler(ConvLensHandler):
         logger.info("ConvLens %s: batch of %d requests: %d invalid, %d alone, %d in %d engine pass(es)", self.task,
                     len(data), failed, alone, sum(len(m) for m in groups.values()), len(groups))
         for members in groups.values():
+            outputs: list[tuple[bytes, str] | None]
             try:
-                outputs = self.run_batch([item for _, item in members])
+                outputs = list(self.run_batch([item for _, item in members]))
             except Exception:  # noqa: BLE001 - retry one by one: each request gets its own answer or error
                 logger.warning("batched %s of %d failed; retrying one by one", self.task, len(members),
                                exc_info=True)

@@ -43,5 +43,6 @@ class InspectHandler(ConvLensHandler):
         return Deadline(self.config.time_budget_s, field="image")
 
     def describe(self) -> dict[str, Any]:
+        assert self.backbone is not None
         return {**super().describe(), "max_images": MAX_IMAGES, "zip": True,
                 "patch_layer": PATCH_LAYER.get(self.backbone.name, self.backbone.default_layer)}

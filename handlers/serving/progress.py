@@ -106,13 +106,14 @@ def delimited(message: bytes) -> bytes:
 
 def event_frame(event: ProgressEvent, proto: bool) -> bytes:
     """One progress event as a stream frame (see the module docstring)."""
-    preview = images.encode_png(event.preview) if event.preview is not None else None
+    picture = event.preview
+    preview = images.encode_png(picture) if picture is not None else None
     if proto:
         msg = pb.Progress(step=event.step, total=event.total, loss=event.loss or 0.0, stage=event.stage,
                           elapsed_s=event.elapsed_s)
-        if preview is not None:
-            msg.preview.CopyFrom(pb.Image(data=preview, format="png", width=event.preview.shape[1],
-                                          height=event.preview.shape[0], name="preview"))
+        if picture is not None and preview is not None:
+            msg.preview.CopyFrom(pb.Image(data=preview, format="png", width=picture.shape[1],
+                                          height=picture.shape[0], name="preview"))
         return delimited(pb.Response(progress=msg).SerializeToString())
     body: dict[str, Any] = {"step": event.step, "total": event.total, "loss": event.loss, "stage": event.stage,
                             "elapsed_s": round(event.elapsed_s, 3)}

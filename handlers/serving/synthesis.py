@@ -25,7 +25,7 @@ def fit_longer_side(image: Image.Image, max_side: int, field: str = "image") -> 
         raise InvalidParameter(field, f"the image is {w}x{h}; both sides must be at least {MIN_SIDE} px")
     scale = min(1.0, max_side / max(w, h))
     if scale < 1.0:
-        image = image.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.BILINEAR)
+        image = image.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BILINEAR)
     return np.array(image)
 
 

@@ -146,7 +146,7 @@ class GrpcTransport(GrpcSession):
     def __init__(self, settings: Connection, token: TokenProvider, channel: grpc.Channel | None = None) -> None:
         super().__init__(settings, settings.grpc_port, token, channel)
         # The generated gRPC stub is untyped; its methods take/return the typed pb2 messages.
-        self._stub = inference_pb2_grpc.InferenceAPIsServiceStub(self._channel)  # type: ignore[no-untyped-call]
+        self._stub = inference_pb2_grpc.InferenceAPIsServiceStub(self._channel)
 
     @staticmethod
     def _request(model: str, fields: Fields) -> inference_pb2.PredictionsRequest:
@@ -196,7 +196,7 @@ class GrpcTransport(GrpcSession):
 
     def health(self, timeout: float | None = None) -> str:
         """``Ping``: TorchServe's status (``Healthy`` or ``Unhealthy``)."""
-        response = self._unary(self._stub.Ping, empty_pb2.Empty(), timeout)
+        response: Any = self._unary(self._stub.Ping, empty_pb2.Empty(), timeout)
         try:
             status = json.loads(response.health).get("status")
         except (ValueError, AttributeError):

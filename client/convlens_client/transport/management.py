@@ -98,7 +98,7 @@ class GrpcManagement(GrpcSession):
 
     def __init__(self, settings: Connection, token: TokenProvider, channel: grpc.Channel | None = None) -> None:
         super().__init__(settings, settings.grpc_management_port, token, channel)
-        self._stub = management_pb2_grpc.ManagementAPIsServiceStub(self._channel)  # type: ignore[no-untyped-call]
+        self._stub = management_pb2_grpc.ManagementAPIsServiceStub(self._channel)
 
     def _call(self, method: Callable[..., Any], request: Any, timeout: float | None) -> str:
         """One management RPC; its JSON text (``msg``)."""
