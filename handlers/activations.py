@@ -8,14 +8,14 @@ from convlens.core.errors import InvalidParameter
 from convlens.inspect import activations
 from serving.encode import encode
 from serving.inspect import InspectHandler
-from serving.specs import parse
+from serving.specs.inspect import ActivationsParams
 
 
 class ActivationsHandler(InspectHandler):
     task = "activations"
 
     def run(self, fields: dict[str, Any], explain: bool) -> tuple[bytes, str]:
-        p = parse("activations", fields)
+        p: ActivationsParams = self.parse(fields)
         backbone = self.check_backbone(p.backbone)
         pixels = inputs.explanation_pixels(self.decode(p.image, min_side=p.size), p.size)
         maps = activations.activations(backbone, pixels, self.layer_or_default(p.layer))

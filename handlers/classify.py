@@ -13,7 +13,7 @@ from convlens.core import classify, inputs
 from serving.attribution import AttributionHandler
 from serving.base import Prepared
 from serving.encode import encode
-from serving.specs import parse
+from serving.spec import parse
 from serving.specs.attribution import ClassifyParams
 
 
@@ -23,7 +23,7 @@ class ClassifyHandler(AttributionHandler):
     def prepare(self, fields: dict[str, Any], explain: bool) -> Prepared | None:
         if explain:  # TorchServe's /explanations route: the saliency endpoint's schema and output, run alone
             return None
-        p = parse("classify", fields)
+        p: ClassifyParams = self.parse(fields)
         backbone = self.check_backbone(p.backbone)
         pixels = inputs.classification_pixels(self.decode(p.image, min_side=backbone.preprocessing.resize),
                                               backbone.preprocessing)

@@ -5,17 +5,19 @@ from typing import Any
 
 from convlens.synthesis import Objective, classviz
 from serving.encode import encode
-from serving.specs import SPECS, parse
+from serving.specs.synthesis import ClassvizParams
 from serving.synthesis import SynthesisHandler
 
 
 class ClassvizHandler(SynthesisHandler):
     task = "classviz"
-    offers = {"params": SPECS["classviz"].choices("param"),
-              "regularizers": ["l2", "blur_every", "blur_sigma", "jitter", "clip_norm_pct", "clip_contrib_pct"]}
+
+    def offers(self) -> dict[str, Any]:
+        return {"params": self.spec.choices("param"),
+                "regularizers": ["l2", "blur_every", "blur_sigma", "jitter", "clip_norm_pct", "clip_contrib_pct"]}
 
     def run(self, fields: dict[str, Any], explain: bool) -> tuple[bytes, str]:
-        p = parse("classviz", fields)
+        p: ClassvizParams = self.parse(fields)
         backbone = self.check_backbone(p.backbone)
         target = None if p.target is None else backbone.class_index(p.target)
         result = classviz(backbone, Objective(target=target, layer=p.layer, channel=p.channel), size=p.size,

@@ -5,7 +5,7 @@ from typing import Any
 
 from convlens.synthesis import deepdream
 from serving.encode import encode
-from serving.specs import parse
+from serving.specs.synthesis import DeepdreamParams
 from serving.synthesis import SynthesisHandler, fit_longer_side
 
 
@@ -13,7 +13,7 @@ class DeepdreamHandler(SynthesisHandler):
     task = "deepdream"
 
     def run(self, fields: dict[str, Any], explain: bool) -> tuple[bytes, str]:
-        p = parse("deepdream", fields)
+        p: DeepdreamParams = self.parse(fields)
         backbone = self.check_backbone(p.backbone)
         backbone.layer(p.layer)
         photo = fit_longer_side(self.decode(p.image, min_side=0), p.max_size)

@@ -6,14 +6,14 @@ from typing import Any
 from convlens.inspect import filters
 from serving.encode import encode
 from serving.inspect import InspectHandler
-from serving.specs import parse
+from serving.specs.inspect import FiltersParams
 
 
 class FiltersHandler(InspectHandler):
     task = "filters"
 
     def run(self, fields: dict[str, Any], explain: bool) -> tuple[bytes, str]:
-        p = parse("filters", fields)
+        p: FiltersParams = self.parse(fields)
         bank = filters.filter_bank(self.check_backbone(p.backbone), p.layer, p.max_filters, p.max_channels)
         return encode(bank, p.format)
 

@@ -5,16 +5,18 @@ from typing import Any
 
 from convlens.synthesis import fooling
 from serving.encode import encode
-from serving.specs import SPECS, parse
+from serving.specs.synthesis import FoolingParams
 from serving.synthesis import SynthesisHandler
 
 
 class FoolingHandler(SynthesisHandler):
     task = "fooling"
-    offers = {"views": SPECS["fooling"].choices("view")}
+
+    def offers(self) -> dict[str, Any]:
+        return {"views": self.spec.choices("view")}
 
     def run(self, fields: dict[str, Any], explain: bool) -> tuple[bytes, str]:
-        p = parse("fooling", fields)
+        p: FoolingParams = self.parse(fields)
         backbone = self.check_backbone(p.backbone)
         target = backbone.class_index(p.target)
         result = fooling(backbone, self.photo(p.image, p.size), target, max_steps=p.max_steps,

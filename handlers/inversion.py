@@ -5,7 +5,7 @@ from typing import Any
 
 from convlens.synthesis import inversion
 from serving.encode import encode
-from serving.specs import parse
+from serving.specs.synthesis import InversionParams
 from serving.synthesis import SynthesisHandler
 
 
@@ -13,7 +13,7 @@ class InversionHandler(SynthesisHandler):
     task = "inversion"
 
     def run(self, fields: dict[str, Any], explain: bool) -> tuple[bytes, str]:
-        p = parse("inversion", fields)
+        p: InversionParams = self.parse(fields)
         backbone = self.check_backbone(p.backbone)
         backbone.layer(p.layer)
         result = inversion(backbone, self.photo(p.image, p.size), p.layer, steps=p.steps, lr=p.lr,

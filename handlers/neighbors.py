@@ -6,14 +6,14 @@ from typing import Any
 from convlens.inspect import embedding
 from serving.encode import encode
 from serving.inspect import InspectHandler
-from serving.specs import parse
+from serving.specs.inspect import NeighborsParams
 
 
 class NeighborsHandler(InspectHandler):
     task = "neighbors"
 
     def run(self, fields: dict[str, Any], explain: bool) -> tuple[bytes, str]:
-        p = parse("neighbors", fields)
+        p: NeighborsParams = self.parse(fields)
         backbone = self.check_backbone(p.backbone)
         query = self.square(p.query, p.size, "image")
         gallery, names = self.squares(p.gallery, p.size)

@@ -10,15 +10,14 @@ from convlens.core import inputs
 from convlens.core.progress import Deadline
 from serving.base import ConvLensHandler
 from serving.encode import encode
-from serving.specs import parse
-from serving.specs.attribution import MAX_OCCLUSION_POSITIONS
+from serving.specs.attribution import MAX_OCCLUSION_POSITIONS, OcclusionParams
 
 
 class OcclusionHandler(ConvLensHandler):
     task = "occlusion"
 
     def run(self, fields: dict[str, Any], explain: bool) -> tuple[bytes, str]:
-        p = parse("occlusion", fields)
+        p: OcclusionParams = self.parse(fields)
         backbone = self.check_backbone(p.backbone)
         deadline = Deadline(self.config.time_budget_s, field="stride")
         pixels = inputs.explanation_pixels(self.decode(p.image, min_side=p.size), p.size)

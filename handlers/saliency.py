@@ -9,7 +9,6 @@ from typing import Any
 from convlens import attribution
 from serving.attribution import AttributionHandler
 from serving.base import Prepared
-from serving.specs import parse
 from serving.specs.attribution import MAX_PASS_PIXELS
 
 
@@ -17,7 +16,7 @@ class SaliencyHandler(AttributionHandler):
     task = "saliency"
 
     def prepare(self, fields: dict[str, Any], explain: bool) -> Prepared:
-        return self.prepare_saliency(parse("saliency", fields))
+        return self.prepare_saliency(self.parse(fields))
 
     def run_batch(self, items: list[Any]) -> list[tuple[bytes, str]]:
         return self.saliency_batch(items)

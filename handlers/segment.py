@@ -8,14 +8,14 @@ from convlens.attribution import segment
 from convlens.core import inputs
 from serving.base import ConvLensHandler
 from serving.encode import encode
-from serving.specs import parse
+from serving.specs.attribution import SegmentParams
 
 
 class SegmentHandler(ConvLensHandler):
     task = "segment"
 
     def run(self, fields: dict[str, Any], explain: bool) -> tuple[bytes, str]:
-        p = parse("segment", fields)
+        p: SegmentParams = self.parse(fields)
         backbone = self.check_backbone(p.backbone)
         pixels = inputs.explanation_pixels(self.decode(p.image, min_side=p.size), p.size)
         target = attribution.TOP1 if p.target is None else backbone.class_index(p.target)

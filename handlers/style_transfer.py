@@ -11,8 +11,7 @@ from convlens.core.progress import Deadline
 from convlens.style import transfer
 from serving.base import ConvLensHandler
 from serving.encode import encode
-from serving.specs import parse
-from serving.specs.style import MAX_STYLES
+from serving.specs.style import MAX_STYLES, StyleTransferParams
 
 
 class StyleTransferHandler(ConvLensHandler):
@@ -20,7 +19,7 @@ class StyleTransferHandler(ConvLensHandler):
     streams_progress = True  # progress=true streams ProgressEvents (serving/progress.py), then the result
 
     def run(self, fields: dict[str, Any], explain: bool) -> tuple[bytes, str]:
-        p = parse("style_transfer", fields)
+        p: StyleTransferParams = self.parse(fields)
         backbone = self.check_backbone(p.backbone)
         if backbone.name not in transfer.LAYERS:
             raise InvalidParameter("backbone", f"no style layers known for {backbone.name}")

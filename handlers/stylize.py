@@ -16,7 +16,7 @@ from convlens.stylize import runtime
 from convlens.stylize.results import StylizeResult
 from serving.base import BatchedHandler, Prepared
 from serving.encode import encode
-from serving.specs import parse
+from serving.specs.style import StylizeParams
 
 
 class StylizeHandler(BatchedHandler):
@@ -45,7 +45,7 @@ class StylizeHandler(BatchedHandler):
 
     def prepare(self, fields: dict[str, Any], explain: bool) -> Prepared:
         """Decoded pixels at the output size; same network, blend, options and size may share one pass."""
-        p = parse("stylize", fields)
+        p: StylizeParams = self.parse(fields)
         started = time.perf_counter()
         model, weights = self.library.resolve(p.style, p.blend)
         side = min(p.max_size, self.config.max_output_side)

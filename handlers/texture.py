@@ -5,7 +5,7 @@ from typing import Any
 
 from convlens.synthesis import texture
 from serving.encode import encode
-from serving.specs import parse
+from serving.specs.synthesis import TextureParams
 from serving.synthesis import SynthesisHandler, fit_longer_side
 
 
@@ -13,7 +13,7 @@ class TextureHandler(SynthesisHandler):
     task = "texture"
 
     def run(self, fields: dict[str, Any], explain: bool) -> tuple[bytes, str]:
-        p = parse("texture", fields)
+        p: TextureParams = self.parse(fields)
         backbone = self.check_backbone(p.backbone)
         for name in p.layers:
             backbone.layer(name, "layers")

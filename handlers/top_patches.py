@@ -6,14 +6,14 @@ from typing import Any
 from convlens.inspect import patches
 from serving.encode import encode
 from serving.inspect import InspectHandler
-from serving.specs import parse
+from serving.specs.inspect import TopPatchesParams
 
 
 class TopPatchesHandler(InspectHandler):
     task = "top_patches"
 
     def run(self, fields: dict[str, Any], explain: bool) -> tuple[bytes, str]:
-        p = parse("top_patches", fields)
+        p: TopPatchesParams = self.parse(fields)
         backbone = self.check_backbone(p.backbone)
         pixels, names = self.squares(p.images, p.size)
         result = patches.top_patches(backbone, pixels, names, self.layer_or_default(p.layer, patches=True),

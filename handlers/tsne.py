@@ -6,14 +6,14 @@ from typing import Any
 from convlens.inspect import embedding
 from serving.encode import encode
 from serving.inspect import InspectHandler
-from serving.specs import parse
+from serving.specs.inspect import TsneParams
 
 
 class TsneHandler(InspectHandler):
     task = "tsne"
 
     def run(self, fields: dict[str, Any], explain: bool) -> tuple[bytes, str]:
-        p = parse("tsne", fields)
+        p: TsneParams = self.parse(fields)
         backbone = self.check_backbone(p.backbone)
         pixels, names = self.squares(p.images, p.size)
         layer = self.layer_or_default(p.layer) if p.layer else None

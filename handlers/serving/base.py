@@ -22,8 +22,7 @@ from .config import EndpointConfig, yaml_name
 from .encode import encode_error, json_bytes
 from .progress import ProgressStream, close_grpc_stream, over_grpc, progress_requested, send_intermediate
 from .requests import request_fields, wants_proto
-from .spec import EndpointSpec
-from .specs import SPECS
+from .spec import REGISTRY, EndpointSpec
 
 logger = logging.getLogger(__name__)
 
@@ -137,8 +136,15 @@ class ConvLensHandler:
 
     @property
     def spec(self) -> EndpointSpec:
-        """This endpoint's request spec (fields, defaults, bounds): what describe lists and the parser reads."""
-        return SPECS[self.task]
+        """This endpoint's request spec (fields, defaults, bounds): what describe lists and the parser reads.
+
+        The handler module imports its area's declarations (serving/specs/<area>.py), so a worker loads only
+        its own area's specs and engine code."""
+        return REGISTRY[self.task]
+
+    def parse(self, fields: Mapping[str, Any]) -> Any:
+        """This endpoint's typed params from the flat field map; errors name the bad field."""
+        return self.spec.parse(fields)
 
     def decode(self, data: bytes, min_side: int, field: str = "image"):
         """Decode an image field under this endpoint's limits, at no more than the resolution needed."""

@@ -1,18 +1,18 @@
 """One encoder for every endpoint: a result and a format -> response bytes and content type; and the error body.
 
 The format switch lives here once; what differs per result type (its picture, npy array, JSON dict, protobuf
-message and view options) is its `Wire` in messages*.py, found by the result's type in `WIRES`.
+message and view options) is its `Wire` in messages*.py, found by the result's type in its area's module (WIRE_MODULES).
 """
 from __future__ import annotations
 
 import json
+from importlib import import_module
 from typing import Any
 
 from convlens.core import colormaps
 from convlens.core.errors import ConvLensError
 
 from . import convlens_pb2 as pb
-from . import messages, messages_attribution, messages_inspect, messages_style, messages_synthesis
 from .messages import FormatError, Wire
 
 CONTENT_TYPES = {
@@ -23,8 +23,26 @@ CONTENT_TYPES = {
     "npy": "application/x-npy",
 }
 
-WIRES: dict[type, type[Wire[Any]]] = {**messages.WIRES, **messages_attribution.WIRES, **messages_inspect.WIRES,
-                                      **messages_style.WIRES, **messages_synthesis.WIRES}
+# Which module holds the Wires of each engine area's results; imported on first use, so a worker loads only the
+# message code (and engine area) of the results it returns.
+WIRE_MODULES = {"core": "messages", "attribution": "messages_attribution", "inspect": "messages_inspect",
+                "synthesis": "messages_synthesis", "style": "messages_style", "stylize": "messages_style"}
+
+
+def all_wires() -> dict[type, type[Wire[Any]]]:
+    """Every result type's Wire (loads every area's message module: for errors, docs and tests)."""
+    found: dict[type, type[Wire[Any]]] = {}
+    for module in dict.fromkeys(WIRE_MODULES.values()):
+        found.update(import_module(f"{__package__}.{module}").WIRES)
+    return found
+
+
+def wire_type(result_type: type) -> type[Wire[Any]] | None:
+    """The Wire of a `convlens.<area>....` result type, from its area's message module."""
+    parts = result_type.__module__.split(".")
+    module = WIRE_MODULES.get(parts[1]) if len(parts) > 2 and parts[0] == "convlens" else None
+    wires: dict[type, type[Wire[Any]]] = import_module(f"{__package__}.{module}").WIRES if module else {}
+    return wires.get(result_type)
 
 
 def json_bytes(obj: Any) -> bytes:
@@ -34,10 +52,10 @@ def json_bytes(obj: Any) -> bytes:
 
 def wire(result: Any, **view: Any) -> Wire[Any]:
     """The result type's Wire with the request's view options (a TypeError names an option it does not take)."""
-    kind = WIRES.get(type(result))
+    kind = wire_type(type(result))
     if kind is None:
         raise TypeError(f"no wire encoding for {type(result).__name__}; known: "
-                        f"{', '.join(sorted(t.__name__ for t in WIRES))}")
+                        f"{', '.join(sorted(t.__name__ for t in all_wires()))}")
     return kind(**view)
 
 

@@ -247,6 +247,11 @@ class EndpointSpec:
 REGISTRY: dict[str, EndpointSpec] = {}
 
 
+def parse(endpoint: str, raw: Mapping[str, Any]) -> Any:
+    """Typed params of a registered `endpoint` (its area's declarations imported) from its flat field map."""
+    return REGISTRY[endpoint].parse(raw)
+
+
 def endpoint(name: str, *checks: Check) -> Callable[[type], type]:
     """Class decorator: the class's Field attributes become the endpoint's fields (in order, then those of plain
     mixin base classes), the class its frozen keyword-only params dataclass, and `checks` run in order on the

@@ -33,7 +33,6 @@ class SynthesisHandler(ConvLensHandler):
     """Base of the iterative endpoints: `self.progress` is the request's callback, `self.deadline()` its budget."""
 
     streams_progress: ClassVar[bool] = True
-    offers: ClassVar[dict[str, Any]] = {}
 
     def deadline(self, field: str = "steps") -> Deadline:
         """The request's wall-time budget (config `time_budget_s`); past it a 413 names `field`."""
@@ -43,6 +42,10 @@ class SynthesisHandler(ConvLensHandler):
         """A photo field decoded and resized: shorter side `size`, longer side at most 2 x `size`."""
         return inputs.explanation_pixels(self.decode(data, min_side=size, field=field), size)
 
+    def offers(self) -> dict[str, Any]:
+        """What describe adds for this endpoint (its choices beyond the fields)."""
+        return {}
+
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "time_budget_s": self.config.time_budget_s, "max_side": MAX_SIDE,
-                "progress": "progress=true streams events, then the result", **self.offers}
+                "progress": "progress=true streams events, then the result", **self.offers()}

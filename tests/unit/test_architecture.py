@@ -3,6 +3,8 @@ from TorchServe or the serving layer, the client imports nothing from the server
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -115,3 +117,17 @@ def test_layers_import_only_downwards(layer, forbidden):
             bad += [f"{name} imports {m}" for m in modules if m.split(".")[0] in forbidden]
     assert not bad, "\n".join(bad)
 
+
+
+@pytest.mark.parametrize("handler, own", [("stylize", {"style", "stylize"}), ("occlusion", {"attribution"})])
+def test_a_worker_loads_only_its_own_area(handler, own):
+    """A handler imports its area's engine, specs and wire forms only (memory and cold start per worker)."""
+    code = ("import sys, importlib; sys.path.insert(0, sys.argv[1]); importlib.import_module(sys.argv[2]);"
+            "print(' '.join(sorted(m for m in sys.modules if m.startswith(('convlens.', 'serving.')))))")
+    loaded = subprocess.run([sys.executable, "-c", code, str(ROOT / "handlers"), handler], capture_output=True,
+                            text=True, check=True, timeout=120).stdout.split()
+    areas = {"attribution", "inspect", "synthesis", "style", "stylize"}
+    engine = {m.split(".")[1] for m in loaded if m.startswith("convlens.")} & areas
+    specs = {m.split(".")[2] for m in loaded if m.startswith("serving.specs.")} - {"common"}
+    assert engine <= own | {"stylize"}, engine  # stylize.runtime's constants (tile size) are config defaults
+    assert specs <= own and specs, specs

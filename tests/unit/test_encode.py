@@ -32,7 +32,7 @@ from convlens.stylize.results import StylizeResult
 from convlens.synthesis import SynthesisResult
 from convlens.synthesis import render as synthesis_render
 from serving import convlens_pb2 as pb
-from serving.encode import CONTENT_TYPES, WIRES, encode
+from serving.encode import CONTENT_TYPES, all_wires, encode
 from serving.messages import FormatError
 
 rng = np.random.default_rng(0)
@@ -81,7 +81,7 @@ CASES = {
 
 
 def test_every_result_type_has_a_case_and_a_wire():
-    assert {type(case[0]) for case in CASES.values()} == set(WIRES)
+    assert {type(case[0]) for case in CASES.values()} == set(all_wires())
 
 
 @pytest.mark.parametrize("fmt", ["png", "jpeg"])
@@ -125,7 +125,7 @@ def test_json_and_proto_carry_the_result(name):
     body, content_type = encode(result, "proto", **view)
     message = pb.Response.FromString(body)
     assert content_type == "application/x-protobuf"
-    assert message.WhichOneof("result") == WIRES[type(result)].response_field
+    assert message.WhichOneof("result") == all_wires()[type(result)].response_field
 
 
 def test_views_reach_the_picture_and_the_numbers():

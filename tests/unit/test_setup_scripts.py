@@ -123,6 +123,11 @@ def test_archives_carry_only_what_serves(tmp_path):
         tree = ast.parse(source)
         imports[module] = imported_modules(tree, module if name.endswith("__init__.py") else module.rpartition(".")[0])
         assert not build_time_code(tree, imports[module]), f"{name}: {build_time_code(tree, imports[module])}"
+    # imported on first use, by name from a table (a worker loads only its own area's wire forms and specs)
+    from serving import encode, specs
+
+    imports["serving.encode"] |= {f"serving.{m}" for m in encode.WIRE_MODULES.values()}
+    imports["serving.specs"] |= {f"serving.specs.{area}" for area in specs.AREAS}
     reached, todo = set(), [n for n in build_models.endpoints() if n in imports]
     while todo:
         module = todo.pop()
