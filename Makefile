@@ -28,7 +28,8 @@ models:
 protos:
 	.venv/bin/python scripts/gen_protos.py
 
-# Regenerate docs/openapi.json and the fields tables in docs/api/*.md from the endpoint specs (handlers/serving/specs/).
+# Regenerate docs/openapi.json, the fields tables in docs/api/*.md and the CLI's client/convlens_client/cli/fields.json
+# from the endpoint specs (handlers/serving/specs/).
 openapi:
 	.venv/bin/python scripts/gen_openapi.py
 

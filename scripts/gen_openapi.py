@@ -6,11 +6,14 @@
   image may come alone) a raw upload, the 200 content types each ``format`` gives, the error answers
   400/413/500/503/507 with the error schema ``{code, type, message, field}``, and bearer-token security;
 * the fields table of every endpoint in ``docs/api/<area>.md``, between ``<!-- fields:<endpoint> -->`` and
-  ``<!-- /fields -->`` (the prose around them is left alone).
+  ``<!-- /fields -->`` (the prose around them is left alone);
+* ``client/convlens_client/cli/fields.json``: endpoint -> field -> type, default, bounds, choices, help (and
+  ``required`` when set), shipped in the client package so that the ``convlens`` CLI builds its options from the
+  declaration without importing server code.
 
 Usage::
 
-    python scripts/gen_openapi.py            # rewrite docs/openapi.json and the tables (make openapi)
+    python scripts/gen_openapi.py            # rewrite docs/openapi.json, the tables, fields.json (make openapi)
     python scripts/gen_openapi.py --check    # exit 1, naming what is out of date with the specs
 """
 from __future__ import annotations
@@ -33,6 +36,8 @@ from serving.specs import SPECS  # noqa: E402
 
 OPENAPI = ROOT / "docs" / "openapi.json"
 PAGES = ROOT / "docs" / "api"
+CLI_FIELDS = ROOT / "client" / "convlens_client" / "cli" / "fields.json"
+CLI_KEYS = ("type", "required", "default", "choices", "minimum", "maximum", "help")  # what the CLI's options use
 TABLE = re.compile(r"(<!-- fields:(\w+) -->\n)(.*?)(<!-- /fields -->)", re.S)
 NUMBERED = "_([2-9]|[1-9][0-9]{1,3})$"  # image_2 ... image_9999 (image_1 is refused: the first one is `image`)
 ERRORS = {
@@ -214,9 +219,31 @@ def with_tables(text: str) -> str:
     return TABLE.sub(lambda m: m.group(1) + table(SPECS[m.group(2)]) + m.group(4), text)
 
 
+def cli_fields() -> dict[str, dict[str, dict[str, Any]]]:
+    """The client's table, endpoint -> field -> CLI_KEYS that the field has (`required` only when true): the CLI
+    takes its options' type, choices, default and help from it."""
+    table: dict[str, dict[str, dict[str, Any]]] = {}
+    for name in sorted(SPECS):
+        table[name] = {}
+        for f in SPECS[name].as_json()["fields"]:
+            table[name][f["name"]] = {key: f[key] for key in CLI_KEYS if key in f and (key != "required" or f[key])}
+    return table
+
+
+def cli_fields_text() -> str:
+    """The client's table as JSON, one field a line (small, and a spec change is a one-line diff)."""
+    def line(value: Any) -> str:
+        return json.dumps(value, ensure_ascii=False)
+
+    endpoints = [f" {line(name)}: {{\n" + ",\n".join(f"  {line(field)}: {line(info)}" for field, info in fields.items())
+                 + "\n }" for name, fields in cli_fields().items()]
+    return "{\n" + ",\n".join(endpoints) + "\n}\n"
+
+
 def outputs() -> dict[Path, str]:
     """Every generated file and its content."""
-    files = {OPENAPI: json.dumps(openapi(), indent=1, ensure_ascii=False) + "\n"}
+    files = {OPENAPI: json.dumps(openapi(), indent=1, ensure_ascii=False) + "\n",
+             CLI_FIELDS: cli_fields_text()}
     for page in sorted(PAGES.glob("*.md")):
         files[page] = with_tables(page.read_text())
     return files

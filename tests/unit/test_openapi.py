@@ -1,5 +1,6 @@
-"""The generated documents agree with the endpoint specs: docs/openapi.json and the fields tables in docs/api/ are
-up to date (`make openapi` rewrites them), and what the document allows the parser accepts, and the reverse."""
+"""The generated documents agree with the endpoint specs: docs/openapi.json, the fields tables in docs/api/ and the
+CLI's fields.json are up to date (`make openapi` rewrites them), and what the document allows the parser accepts, and
+the reverse."""
 from __future__ import annotations
 
 import base64
@@ -10,6 +11,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from convlens.core.errors import ConvLensError
+from convlens_client.cli.fields import declared
 from serving.specs import SPECS, parse
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,6 +26,12 @@ IMAGE = base64.b64encode(b"\x89PNG not decoded by the parser").decode()
 def test_generated_files_are_up_to_date():
     stale = [str(path.relative_to(ROOT)) for path, text in gen_openapi.outputs().items() if path.read_text() != text]
     assert not stale, f"out of date with handlers/serving/specs/: {stale}; run `make openapi`"
+
+
+def test_the_cli_reads_every_declared_field_as_generated():
+    assert declared() == gen_openapi.cli_fields()
+    assert {name: list(fields) for name, fields in declared().items()} == \
+        {name: [f.name for f in spec.fields] for name, spec in sorted(SPECS.items())}
 
 
 def test_every_endpoint_has_one_fields_table_in_the_docs():

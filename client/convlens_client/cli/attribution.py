@@ -6,17 +6,18 @@ import argparse
 from typing import TextIO
 
 from ..client import Client
-from . import EXTENSIONS, Runner, default_output, target, write_output
+from . import EXTENSIONS, Runner, default_output, write_output
+from .fields import add_field
 
 
-def _common(p: argparse.ArgumentParser, views: tuple, default_view: str) -> None:
+def _common(p: argparse.ArgumentParser, endpoint: str) -> None:
     """The arguments both subcommands take."""
     p.add_argument("image", help="image file")
     p.add_argument("-o", "--output", help="output file (default: IMAGE_<command>.EXT here)")
-    p.add_argument("--target", type=target, help="class index or label (default: top-1)")
-    p.add_argument("--size", type=int, help="shorter side the network sees (default: server's, 224)")
-    p.add_argument("--view", choices=views, default=default_view)
-    p.add_argument("--format", choices=tuple(EXTENSIONS), default="png")
+    add_field(p, endpoint, "target")
+    add_field(p, endpoint, "size")
+    add_field(p, endpoint, "view", send_default=True)
+    add_field(p, endpoint, "format", only=tuple(EXTENSIONS), send_default=True)  # what the CLI writes to a file
 
 
 def run_occlusion(client: Client, args: argparse.Namespace, out: TextIO) -> None:
@@ -45,17 +46,15 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> di
         description="Write an occlusion map: a picture (bright = covering it lowers the target's "
         "probability most), the raw probability grid (npy), or JSON with the map, grid and geometry.",
     )
-    _common(p, ("heatmap", "overlay"), "heatmap")
-    p.add_argument("--patch", type=int, help="patch side in pixels (default: server's, 32)")
-    p.add_argument("--stride", type=int, help="step between patches (default: server's, 16)")
-    p.add_argument("--fill", choices=("mean", "zero", "blur"), help="what the patch shows (default: mean)")
-    p.add_argument("--batch-size", type=int, help="occluded images per forward pass (default: auto)")
+    _common(p, "occlusion")
+    for name in ("patch", "stride", "fill", "batch_size"):
+        add_field(p, "occlusion", name)
     s = sub.add_parser(
         "segment",
         help="foreground mask and cut-out from saliency + GrabCut (Simonyan et al.)",
         description="Write the segmentation: the cut-out (PNG with transparency), the mask, an overlay, "
         "the mask as npy, or JSON.",
     )
-    _common(s, ("cutout", "mask", "overlay"), "cutout")
-    s.add_argument("--method", help="saliency method that seeds GrabCut (default: guided_gradcam)")
+    _common(s, "segment")
+    add_field(s, "segment", "method", checked=False)  # the server checks it (and says which)
     return {"occlusion": run_occlusion, "segment": run_segment}

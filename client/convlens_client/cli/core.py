@@ -9,14 +9,15 @@ from typing import TextIO
 
 from ..client import Client
 from ..results import Heatmap, Prediction
-from . import EXTENSIONS, Runner, default_output, dump, target
+from . import EXTENSIONS, Runner, default_output, dump
+from .fields import add_field
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> dict[str, Runner]:
     """Add this area's subcommands to ``sub``; return their runners by name."""
     p = sub.add_parser("classify", help="the most probable classes of an image")
     p.add_argument("image", help="image file")
-    p.add_argument("--topk", type=int, default=5, help="number of classes (default: %(default)s)")
+    add_field(p, "classify", "topk", send_default=True)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     p = sub.add_parser(
@@ -28,12 +29,12 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> di
     )
     p.add_argument("image", help="image file")
     p.add_argument("-o", "--output", help="output file (default: IMAGE_saliency.EXT here)")
-    p.add_argument("--target", type=target, help="class index or label (default: top-1)")
-    p.add_argument("--method", default="gradient", help="attribution method (default: %(default)s)")
-    p.add_argument("--layer", help="explain a neuron of this layer (with --channel) instead of a class")
-    p.add_argument("--channel", type=int, help="the neuron's channel in --layer")
-    p.add_argument("--view", choices=("heatmap", "overlay"), default="heatmap")
-    p.add_argument("--format", choices=tuple(EXTENSIONS), default="png")
+    add_field(p, "saliency", "target")
+    add_field(p, "saliency", "method", checked=False, send_default=True)  # the server checks it (and says which)
+    add_field(p, "saliency", "layer")
+    add_field(p, "saliency", "channel")
+    add_field(p, "saliency", "view", send_default=True)
+    add_field(p, "saliency", "format", only=tuple(EXTENSIONS), send_default=True)  # what the CLI writes to a file
 
     p = sub.add_parser("health", help="the server's health (exit status 1 unless Healthy)")
     p.add_argument("--json", action="store_true", help="print JSON")

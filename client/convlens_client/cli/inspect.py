@@ -13,72 +13,68 @@ from typing import Any, Callable, TextIO
 
 from ..client import Client
 from . import EXTENSIONS, Runner, write_output
+from .fields import add_field
 
-FORMATS = ("png", "jpeg", "json", "npy")
 BY_EXTENSION = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".json": "json", ".npy": "npy"}
 
 
-def _output_args(p: argparse.ArgumentParser, default: str = "png") -> None:
-    """``-o``, ``--format`` (default: from -o's extension) and ``--backbone``."""
+def _output_args(p: argparse.ArgumentParser, endpoint: str, default: str = "png") -> None:
+    """``-o``, ``--format`` (default: from -o's extension, else ``default``) and ``--backbone``."""
     p.add_argument("-o", "--output", help="output file (default: COMMAND.EXT here)")
-    p.add_argument("--format", choices=FORMATS, help=f"default: from -o's extension, else {default}")
-    p.add_argument("--backbone", help="backbone the server must be running (checked)")
+    add_field(p, endpoint, "format", only=tuple(EXTENSIONS), default_text=f"from -o's extension, else {default}")
+    add_field(p, endpoint, "backbone")
     p.set_defaults(default_format=default)
 
 
-def _layer(p: argparse.ArgumentParser) -> None:
+def _layer(p: argparse.ArgumentParser, endpoint: str) -> None:
     """``--layer`` and ``--size``."""
-    p.add_argument("--layer", help="named layer (e.g. block3, relu3_1, layer2)")
-    p.add_argument("--size", type=int, help="network input size in pixels (default: 224)")
+    add_field(p, endpoint, "layer")
+    add_field(p, endpoint, "size")
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> dict[str, Runner]:
     """Add this area's subcommands to ``sub``; return their runners by name."""
     p = sub.add_parser("filters", help="a convolution's filters as a picture (first layer in colour)")
-    p.add_argument("--layer", help="layer whose convolution to show (default: the first convolution)")
-    p.add_argument("--max-filters", type=int)
-    p.add_argument("--max-channels", type=int, help="input slices per filter for deeper layers")
-    _output_args(p)
+    for name in ("layer", "max_filters", "max_channels"):
+        add_field(p, "filters", name)
+    _output_args(p, "filters")
 
     p = sub.add_parser("activations", help="every channel of a layer for one image, most active first")
     p.add_argument("image")
-    _layer(p)
-    p.add_argument("--channel", type=int, help="show this channel alone, large")
-    p.add_argument("--max-tiles", type=int)
-    _output_args(p)
+    _layer(p, "activations")
+    add_field(p, "activations", "channel")
+    add_field(p, "activations", "max_tiles")
+    _output_args(p, "activations")
 
     p = sub.add_parser("top-patches", help="the image patches that activate one channel most")
     p.add_argument("images", nargs="*", help="image files")
     p.add_argument("--zip", help="a zip file of images (in addition to or instead of IMAGES)")
-    _layer(p)
-    p.add_argument("--channel", type=int, required=True)
-    p.add_argument("--top", type=int, help="number of patches (default: 9)")
-    p.add_argument("--guided", action="store_true", help="add a guided-backprop picture under each patch")
-    _output_args(p)
+    _layer(p, "top_patches")
+    for name in ("channel", "top", "guided"):  # channel: required
+        add_field(p, "top_patches", name)
+    _output_args(p, "top_patches")
 
     p = sub.add_parser("embed", help="feature vectors of images (penultimate layer, or a pooled --layer)")
     p.add_argument("images", nargs="*")
     p.add_argument("--zip")
-    _layer(p)
-    _output_args(p, default="npy")
+    _layer(p, "embed")
+    _output_args(p, "embed", default="npy")
 
     p = sub.add_parser("neighbors", help="rank a gallery by feature distance and by pixel distance to a query")
     p.add_argument("query", help="query image")
     p.add_argument("gallery", nargs="*", help="gallery images")
     p.add_argument("--zip", help="a zip file of gallery images")
-    p.add_argument("--metric", choices=("cosine", "l2"))
-    _layer(p)
-    _output_args(p)
+    add_field(p, "neighbors", "metric")
+    _layer(p, "neighbors")
+    _output_args(p, "neighbors")
 
     p = sub.add_parser("tsne", help="lay images out by t-SNE or PCA of their features")
     p.add_argument("images", nargs="*")
     p.add_argument("--zip")
-    p.add_argument("--method", choices=("tsne", "pca"))
-    p.add_argument("--view", choices=("scatter", "grid"))
-    p.add_argument("--perplexity", type=float)
-    p.add_argument("--seed", type=int)
-    _layer(p)
-    _output_args(p)
+    for name in ("method", "view", "perplexity", "seed"):
+        add_field(p, "tsne", name)
+    _layer(p, "tsne")
+    _output_args(p, "tsne")
 
     return {name: run for name in ("filters", "activations", "top-patches", "embed", "neighbors", "tsne")}
 

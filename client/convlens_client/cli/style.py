@@ -9,6 +9,7 @@ from typing import TextIO
 
 from ..client import Client
 from . import Runner, default_output, finish, write_output
+from .fields import add_field
 
 
 def _weights(text: str) -> list:
@@ -23,14 +24,11 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> di
     p.add_argument("content", help="content image file")
     p.add_argument("style", nargs="+", help="style image file(s), blended by --style-weights")
     p.add_argument("-o", "--output", help="output file (default: CONTENT_styled.EXT here)")
-    p.add_argument("--style-weights", type=_weights, help="e.g. 0.7,0.3")
-    for name, kind in (("content-weight", float), ("style-weight", float), ("tv-weight", float),
-                       ("style-scale", float), ("steps", int), ("size", int), ("seed", int)):
-        p.add_argument(f"--{name}", type=kind)
-    p.add_argument("--init", choices=("content", "noise"))
-    p.add_argument("--optimizer", choices=("lbfgs", "adam"))
-    p.add_argument("--preserve-colors", action="store_true", help="transfer luminance only")
-    p.add_argument("--format", choices=("png", "jpeg", "npy"), default="png")
+    add_field(p, "style_transfer", "style_weights", type=_weights)
+    for name in ("content_weight", "style_weight", "tv_weight", "style_scale", "steps", "size", "seed", "init",
+                 "optimizer", "preserve_colors"):
+        add_field(p, "style_transfer", name)
+    add_field(p, "style_transfer", "format", only=("png", "jpeg", "npy"), send_default=True)  # what the CLI writes
     p.add_argument("--progress", action="store_true", help="stream progress events; bar on stderr")
 
     p = sub.add_parser("stylize", help="real-time stylization with a trained network",
@@ -39,13 +37,12 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> di
     p.add_argument("image", help="image file")
     p.add_argument("-o", "--output", help="output file (default: IMAGE_STYLE.EXT here)")
     group = p.add_mutually_exclusive_group(required=True)
-    group.add_argument("--style", help="a style name")
-    group.add_argument("--blend", help="name:weight,... on the multi-style network")
-    p.add_argument("--strength", type=float, help="0..1 blend with the original (default 1)")
-    p.add_argument("--preserve-colors", action="store_true", help="keep the photo's colours")
-    p.add_argument("--max-size", type=int, help="longest output side")
-    p.add_argument("--format", choices=("jpeg", "png"), default="jpeg")
-    p.add_argument("--quality", type=int, help="JPEG quality 1..100")
+    add_field(group, "stylize", "style")
+    add_field(group, "stylize", "blend")
+    for name in ("strength", "preserve_colors", "max_size"):
+        add_field(p, "stylize", name)
+    add_field(p, "stylize", "format", only=("jpeg", "png"), send_default=True)  # the pictures the CLI writes
+    add_field(p, "stylize", "quality")
 
     p = sub.add_parser("styles", help="the stylizers the server offers (management API)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")

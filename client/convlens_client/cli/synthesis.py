@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any, Callable, TextIO
 
 from ..results import SynthesisResult
-from . import Runner, finish, target
+from . import Runner, finish
+from .fields import add_field
 
 
 def _field(text: str) -> tuple[str, str]:
@@ -39,11 +40,11 @@ def consume(items: SynthesisResult | Iterable[Any], err: TextIO) -> SynthesisRes
     return result
 
 
-def _common(p: argparse.ArgumentParser, default_output: str) -> None:
-    """The arguments every synthesis subcommand takes."""
+def _common(p: argparse.ArgumentParser, endpoint: str, default_output: str, steps: str = "steps") -> None:
+    """The arguments every synthesis subcommand takes (``--steps`` is the endpoint's field ``steps``)."""
     p.add_argument("-o", "--output", default=default_output, help="output PNG (default: %(default)s)")
-    p.add_argument("--steps", type=int, help="optimization steps")
-    p.add_argument("--seed", type=int, help="random seed (same seed, same result)")
+    add_field(p, endpoint, steps, "--steps")
+    add_field(p, endpoint, "seed")
     p.add_argument("--progress", action="store_true", help="stream progress events; bar on stderr")
     p.add_argument("--json", action="store_true", help="print the result's numbers as JSON")
     p.add_argument("--set", type=_field, action="append", default=[], metavar="NAME=VALUE",
@@ -76,40 +77,33 @@ def _runner(call: Callable[[Any, argparse.Namespace, dict[str, Any]], Any], err:
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> dict[str, Runner]:
     """Add this area's subcommands to ``sub``; return their runners by name."""
     p = sub.add_parser("classviz", help="images that a class (or an inner channel) likes most")
-    p.add_argument("--target", type=target, help="class index or label")
-    p.add_argument("--layer", help="inner layer (with --channel) instead of a class")
-    p.add_argument("--channel", type=int)
-    p.add_argument("--size", type=int)
-    p.add_argument("--count", type=int, help="number of images (seeds seed, seed+1, ...)")
-    p.add_argument("--param", choices=("pixel", "fourier"))
-    _common(p, "classviz.png")
+    for name in ("target", "layer", "channel", "size", "count", "param"):
+        add_field(p, "classviz", name)
+    _common(p, "classviz", "classviz.png")
 
     p = sub.add_parser("fooling", help="change a photo minimally until the network sees --target")
     p.add_argument("image")
-    p.add_argument("--target", type=target, required=True, help="class index or label")
-    p.add_argument("--max-steps", type=int)
-    p.add_argument("--confidence", type=float)
-    _common(p, "fooled.png")
+    for name in ("target", "max_steps", "confidence"):  # target: required
+        add_field(p, "fooling", name)
+    _common(p, "fooling", "fooled.png", steps="max_steps")  # fooling's steps are its max_steps
 
     p = sub.add_parser("inversion", help="reconstruct a photo from its features at a layer")
     p.add_argument("image")
-    p.add_argument("--layer")
-    p.add_argument("--size", type=int)
-    p.add_argument("--tv-weight", type=float)
-    _common(p, "inversion.png")
+    for name in ("layer", "size", "tv_weight"):
+        add_field(p, "inversion", name)
+    _common(p, "inversion", "inversion.png")
 
     p = sub.add_parser("deepdream", help="amplify what a layer sees in a photo")
     p.add_argument("image")
-    p.add_argument("--layer")
-    p.add_argument("--octaves", type=int)
-    p.add_argument("--guide", help="guide image file")
-    _common(p, "deepdream.png")
+    for name in ("layer", "octaves", "guide"):
+        add_field(p, "deepdream", name)
+    _common(p, "deepdream", "deepdream.png")
 
     p = sub.add_parser("texture", help="a new texture with the Gram statistics of a sample")
     p.add_argument("image")
-    p.add_argument("--size", type=int, help="output side in pixels")
-    p.add_argument("--layers", help="comma-separated layer names")
-    _common(p, "texture.png")
+    for name in ("size", "layers"):
+        add_field(p, "texture", name)
+    _common(p, "texture", "texture.png")
 
     def opt(args: argparse.Namespace, *names: str) -> dict[str, Any]:
         """The given ones of ``names`` as fields."""
