@@ -202,6 +202,13 @@ def sliced_style_loss(extractor: losses.FeatureExtractor, images: list[np.ndarra
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         targets = [features(extractor, pixels(img, device)) for img in images]
+    return sliced_loss_to(targets, layers, generator)
+
+
+def sliced_loss_to(targets: list[dict[str, torch.Tensor]], layers: list[str], generator: torch.Generator) -> StyleLoss:
+    """The sliced Wasserstein style loss against precomputed target features (one dict of (1, C, h, w) per style;
+    the arbitrary-style trainer passes a fresh set every step), directions drawn from `generator`."""
+    with torch.no_grad():
         scale = {name: float(torch.cat([t[name].flatten() for t in targets]).pow(2).mean()) for name in layers}
 
     def loss(feats: dict[str, torch.Tensor], which: torch.Tensor) -> torch.Tensor:
