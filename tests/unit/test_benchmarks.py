@@ -30,6 +30,22 @@ def test_special_requests_name_declared_endpoints_and_fields():
         assert {name.rsplit("_", 1)[0] if name[-1].isdigit() else name for name in request} <= declared, endpoint
 
 
+def test_the_soak_mixes_every_endpoint_with_requests_its_parser_accepts():
+    import soak  # benchmarks/soak.py
+
+    assert soak.ENDPOINTS == sorted(SPECS)
+    sent = []
+
+    class Recorder:
+        def raw(self, endpoint, images, **fields):
+            sent.append(endpoint)
+            parse(endpoint, {**images, **{k: v.encode() for k, v in fields.items()}})
+
+    for mix in soak.MIX[len(soak.CHOSEN):]:
+        mix.call(Recorder())
+    assert sorted(sent) == sorted(set(SPECS) - {m.name for m in soak.CHOSEN})
+
+
 def test_percentiles_known_answers():
     samples = [float(x) for x in range(1, 101)]
     assert common.percentile(samples, 50) == pytest.approx(50.5)
