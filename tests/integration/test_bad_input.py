@@ -119,6 +119,18 @@ def endpoint_case(name: str) -> Endpoint:
 
 ENDPOINTS = [endpoint_case(name) for name in sorted(SPECS)]
 WITH_IMAGES = [e for e in ENDPOINTS if e.images]
+
+
+def test_special_cases_name_declared_endpoints_and_fields():
+    """No server needed: SPECIAL's endpoints exist and the fields it names are theirs."""
+    assert set(SPECIAL) <= set(SPECS)
+    for name, special in SPECIAL.items():
+        declared = {f.name for f in SPECS[name].fields}
+        named = {*special.get("valid", {}), *special.get("with_names", {})}
+        named |= {k for extra in special.get("with_names", {}).values() for k in extra}
+        assert named <= declared, name
+
+
 BAD_NUMBERS = ["-7", "99999999999999999999", "1e400", "nan", "inf", "-inf", "twelve", "0x10", "1_0", "١٢"]
 BAD_JSON_VALUES = [[1], {"value": 1}, True]  # wrong JSON types for a scalar field
 IDS = [e.name for e in ENDPOINTS]
