@@ -8,8 +8,10 @@ and end. Exits non-zero on any unexpected error, a restarted worker, or RSS grow
 
     .venv/bin/python benchmarks/soak.py [--requests 600] [--duration 150] [--clients 4] [--json out.json]
 
-To add an endpoint, add a Mix(...) line to MIX: a name, a weight and a call on the client (plus, for a
-deliberately bad request, the error class it must raise).
+Every endpoint the specs declare is in the mix: those without a line in CHOSEN join with weight 1 and their
+benchmark request (benchmarks/workload.py at 96 px, sent with `Client.raw`). A Mix(...) line in CHOSEN gives an
+endpoint more weight or other calls through the SDK, or adds a deliberately bad request (with the error class it
+must raise).
 """
 from __future__ import annotations
 
@@ -31,15 +33,18 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "client")]
+sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "client"), str(ROOT / "handlers")]
 
 import numpy as np
 import psutil
 from PIL import Image
 from skimage import data
 
+import workload
 from convlens_client import Client
 from convlens_client.errors import ConvLensError, InvalidRequest, TooLarge
+from convlens_client.inputs import ImageFile
+from serving.specs import SPECS
 
 
 def _jpeg(array: np.ndarray, size: tuple[int, int]) -> bytes:
@@ -75,7 +80,7 @@ class Mix:
     expect: type[ConvLensError] | None = None
 
 
-MIX = [
+CHOSEN = [
     Mix("classify", 4, lambda c: c.classify(CAT, topk=5)),
     Mix("classify", 2, lambda c: c.classify(COFFEE, topk=1)),
     Mix("saliency", 2, lambda c: c.saliency(CAT, size=96)),
@@ -89,6 +94,17 @@ MIX = [
     Mix("embed", 1, lambda c: c.embed([CAT, COFFEE])),
     Mix("deepdream", 1, lambda c: c.deepdream(CAT, layer="block3", octaves=1, steps=3)),
 ]
+
+
+def benchmark_call(endpoint: str) -> Callable[[Client], Any]:
+    """The endpoint's benchmark request at 96 px, as the server answers it."""
+    request = workload.fields(endpoint, 96)
+    images = {name: v.data for name, v in request.items() if isinstance(v, ImageFile)}
+    text = {name: v for name, v in request.items() if not isinstance(v, ImageFile)}
+    return lambda client: client.raw(endpoint, images, **text)
+
+
+MIX = CHOSEN + [Mix(e, 1, benchmark_call(e)) for e in sorted(SPECS) if e not in {m.name.split(":")[0] for m in CHOSEN}]
 ENDPOINTS = sorted({m.name.split(":")[0] for m in MIX})
 
 

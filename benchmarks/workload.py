@@ -1,5 +1,8 @@
 """One representative request per endpoint at a given image side, cheap enough to time many times: iterative
-endpoints run a few steps (their per-step cost is benchmarks/synthesis.py's and style.py's business)."""
+endpoints run a few steps (their per-step cost is benchmarks/synthesis.py's and style.py's business).
+
+Every endpoint the specs declare has one (its example request, `serving.specs.example_request`); `special` holds
+only what differs from it."""
 from __future__ import annotations
 
 import io
@@ -11,6 +14,7 @@ from PIL import Image
 from skimage import data
 
 from convlens_client.inputs import Fields, ImageFile
+from serving.specs import SPECS, example_request
 
 Photo = Callable[[], np.ndarray]
 
@@ -28,31 +32,35 @@ def image(name: str, side: int) -> ImageFile:
     return ImageFile(jpeg(name, side), f"{name}.jpg", "image/jpeg")
 
 
-def fields(endpoint: str, side: int) -> Fields:
-    """The benchmark request of `endpoint` with images of `side` px (outputs of that size where there is one)."""
-    s = str(side)
-    cat, rocket, coffee = image("chelsea", side), image("rocket", side), image("coffee", side)
-    half = str(side // 2)
-    table: dict[str, Fields] = {
-        "classify": {"image": cat},
-        "saliency": {"image": cat, "size": s},
-        "occlusion": {"image": cat, "size": s, "patch": half, "stride": half},
-        "segment": {"image": cat, "size": s, "iterations": "1"},
-        "activations": {"image": cat, "size": s},
-        "filters": {},
-        "top_patches": {"image": cat, "image_2": rocket, "channel": "3", "size": s, "top": "2"},
-        "embed": {"image": cat, "image_2": rocket, "size": s},
-        "neighbors": {"image": cat, "gallery": rocket, "gallery_2": coffee, "size": s},
-        "tsne": {"image": cat, "image_2": rocket, "image_3": coffee, "method": "pca", "size": s, "canvas": "256"},
-        "classviz": {"target": "285", "steps": "2", "size": s},
-        "fooling": {"image": cat, "target": "105", "max_steps": "2", "size": s},
-        "inversion": {"image": cat, "steps": "1", "size": s},
-        "deepdream": {"image": cat, "octaves": "1", "steps": "2", "max_size": s},
-        "texture": {"image": rocket, "steps": "2", "size": s, "source_size": s},
-        "style_transfer": {"content": cat, "style": rocket, "steps": "2", "size": s},
-        "stylize": {"image": cat, "style": "stained_glass", "max_size": s},
+def special(side: int) -> dict[str, Fields]:
+    """By endpoint, what its benchmark request changes in its example request (declared examples, a photo in each
+    required image slot, `size` = the side): fewer steps, the side in another field, more images. An endpoint not
+    listed is timed with its example request as it is."""
+    s, half = str(side), str(side // 2)
+    rocket, coffee = image("rocket", side), image("coffee", side)
+    return {
+        "occlusion": {"patch": half, "stride": half},
+        "segment": {"iterations": "1"},
+        "top_patches": {"image_2": rocket, "top": "2"},
+        "embed": {"image_2": rocket},
+        "neighbors": {"gallery_2": coffee},
+        "tsne": {"image_3": coffee, "method": "pca", "canvas": "256"},
+        "classviz": {"target": "285", "steps": "2"},
+        "fooling": {"target": "105", "max_steps": "2"},
+        "inversion": {"steps": "1"},
+        "deepdream": {"octaves": "1", "steps": "2", "max_size": s},
+        "texture": {"image": rocket, "steps": "2", "source_size": s},
+        "style_transfer": {"steps": "2"},
+        "stylize": {"style": "stained_glass", "max_size": s},
     }
-    return table[endpoint]
+
+
+def fields(endpoint: str, side: int) -> Fields:
+    """The benchmark request of `endpoint` with images of `side` px (outputs of that size where there is one): its
+    example request from the spec, with the photos chelsea, rocket, coffee in turn, and `special` over it."""
+    photos = [image(name, side) for name in ("chelsea", "rocket", "coffee")]
+    sized = {"size": str(side)} if any(f.name == "size" for f in SPECS[endpoint].fields) else {}
+    return example_request(endpoint, photos, **sized, **special(side).get(endpoint, {}))
 
 
 def as_row(request: Fields) -> dict[str, bytes]:

@@ -104,7 +104,7 @@ def wait_ready(server: Server, process: subprocess.Popen, log: Path, endpoints: 
         try:
             if server.key_file.exists() and all(server.worker_pids(m) for m in endpoints):
                 return
-        except (urllib.error.URLError, ConnectionError, KeyError, json.JSONDecodeError, IndexError):
+        except (OSError, KeyError, json.JSONDecodeError, IndexError):  # OSError: refused, reset, timed out (URLError)
             pass
         time.sleep(0.5)
     raise RuntimeError(f"TorchServe not ready in {STARTUP_TIMEOUT_S}s:\n{log.read_text()[-4000:]}")

@@ -1,9 +1,11 @@
 """The hostile-input corpus through the real server: every bad request gets its documented 4xx naming the field,
 every merely unusual one a correct result, and afterwards the same workers serve with memory near its baseline.
 
-To add an endpoint, add one `Endpoint(...)` line to ENDPOINTS: its image fields, fast valid values of its other
-fields, its numeric fields (each gets the bad-number corpus), the unknown names to try (class, layer, method,
-style ...), and how to read a result (top class and/or output size) to check the unusual images.
+Every endpoint the specs declare is covered, each from its declaration (`endpoint_case`): its required image fields
+get the corpus, the other fields the fast valid values of its benchmark request (benchmarks/workload.py, itself its
+spec's example request), each numeric field the bad-number corpus, each choice, class, name or flag field an
+unknown value. SPECIAL says only what the spec cannot: how to read a result (top class, output size), whether the
+output keeps the photo's orientation, fields an unknown name needs alongside, other valid values.
 """
 from __future__ import annotations
 
@@ -11,8 +13,10 @@ import base64
 import io
 import json
 import pickle
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import grpc
@@ -22,7 +26,14 @@ import requests
 from PIL import Image
 
 from convlens_client._proto import inference_pb2, inference_pb2_grpc
+from convlens_client.inputs import ImageFile
 from hostile_inputs import BAD_IMAGES, CAT_CLASSES, CAT_JPEG, UNUSUAL_IMAGES, Case, png_bomb
+from serving.spec import EndpointSpec
+from serving.specs import IMAGE_KINDS, SPECS
+from serving.synthesis import MIN_SIDE
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+import workload  # noqa: E402 - after the sys.path set-up above
 
 
 class Outcome(NamedTuple):
@@ -53,39 +64,90 @@ class Endpoint:
     valid: dict[str, str] = field(default_factory=dict)  # fast valid values of the other fields
     numbers: tuple[str, ...] = ()  # numeric fields: each gets BAD_NUMBERS
     names: dict[str, str] = field(default_factory=dict)  # field -> an unknown name it must refuse
-    with_names: dict[str, dict[str, str]] = field(default_factory=dict)  # field -> fields it needs alongside
+    with_names: dict[str, dict[str, str | None]] = field(default_factory=dict)  # field -> fields it needs alongside
     required: tuple[str, ...] = ()  # required fields besides the images
     outcome: Callable[[requests.Response], Outcome] = picture_outcome
     photo_is_landscape: bool = True  # does the output keep the input's orientation (EXIF check)?
+    more_images: tuple[str, ...] = ()  # numbered images a valid request needs besides `images` (a valid photo each)
+    min_side: int = 1  # a smaller image (the one-pixel one) is a 400 naming its field, not a result
 
 
-ENDPOINTS = [
-    Endpoint("classify", valid={"topk": "3"}, numbers=("topk",),
-             names={"backbone": "resnet9000", "format": "gif"}, outcome=classify_outcome,
-             photo_is_landscape=False),
-    Endpoint("saliency", valid={"size": "64", "format": "json"}, numbers=("size",),
-             names={"target": "flying spaghetti monster", "method": "telepathy", "layer": "block99",
-                    "colormap": "rainbow", "view": "xray", "backbone": "resnet9000"},
-             with_names={"layer": {"channel": "0"}},  # a neuron is a layer and a channel
-             outcome=saliency_outcome),
-    Endpoint("occlusion", valid={"patch": "32", "stride": "32", "size": "64"}, numbers=("patch", "stride", "size"),
-             names={"target": "no such class", "fill": "glitter", "colormap": "rainbow"}),
-    Endpoint("stylize", valid={"style": "pointillism", "max_size": "96", "format": "png"}, required=("style",),
-             numbers=("strength", "max_size", "quality"), names={"style": "no_such_style", "blend": "nope:1"}),
-]
+NOT_THE_PHOTOS_SHAPE = dict(photo_is_landscape=False)  # grids, thumbnails, layouts, squares
+SPECIAL: dict[str, dict[str, Any]] = {  # what the spec cannot say (Endpoint's fields, over endpoint_case's)
+    "classify": dict(outcome=classify_outcome, photo_is_landscape=False),
+    "saliency": dict(valid={"format": "json"}, outcome=saliency_outcome,
+                     with_names={"layer": {"channel": "0"}}),  # a neuron is a layer and a channel
+    "classviz": dict(with_names={"layer": {"channel": "0", "target": None}}),  # a neuron instead of a class
+    "deepdream": dict(min_side=MIN_SIDE),  # serving/synthesis.py: too small for the network's strides
+    "texture": dict(min_side=MIN_SIDE, photo_is_landscape=False),
+    **{name: NOT_THE_PHOTOS_SHAPE for name in ("activations", "top_patches", "embed", "neighbors", "tsne")},
+}
+UNKNOWN = {"target": "flying spaghetti monster", "backbone": "resnet9000", "layer": "block99", "layers": "block99",
+           "style": "no_such_style", "blend": "nope:1", "format": "gif", "method": "telepathy",
+           "colormap": "rainbow", "view": "xray", "fill": "glitter"}  # else "no_such_<field>", flags "maybe"
+NAMED_KINDS = ("choice", "target", "text", "layers", "blend", "flag")
+
+
+def read(spec: EndpointSpec, name: str, valid: dict[str, str]) -> bool:
+    """Whether the parser reads field `name` of a request with `valid` (not one with a condition left unmet)."""
+    f = spec.field(name)
+    if f.when is not None:
+        return False
+    if f.only is None:
+        return True
+    other = spec.by_attr(f.only[0])
+    return valid.get(other.name, other.default) in f.only[1]
+
+
+def endpoint_case(name: str) -> Endpoint:
+    """The endpoint's hostile-input case from its spec, its benchmark request and SPECIAL."""
+    spec, special = SPECS[name], SPECIAL.get(name, {})
+    request = workload.fields(name, 64)
+    valid = {k: v for k, v in request.items() if not isinstance(v, ImageFile)}
+    valid.update(special.get("valid", {}))
+    declared = {f.name: f for f in spec.fields}
+    images = tuple(k for k in request if isinstance(request[k], ImageFile) and k in declared)
+    more = tuple(k for k in request if isinstance(request[k], ImageFile) and k not in declared)
+    fields = [f for f in spec.fields if f.kind.name not in IMAGE_KINDS and read(spec, f.name, valid)]
+    numbers = tuple(f.name for f in fields if f.kind.name in ("int", "float"))
+    names = {f.name: UNKNOWN.get(f.name, "maybe" if f.kind.name == "flag" else f"no_such_{f.name}")
+             for f in fields if f.kind.name in NAMED_KINDS}
+    required = tuple(f.name for f in fields if f.required or f.example is not None)
+    return Endpoint(name, images, valid, numbers, names, required=required, more_images=more,
+                    **{k: v for k, v in special.items() if k != "valid"})
+
+
+ENDPOINTS = [endpoint_case(name) for name in sorted(SPECS)]
+WITH_IMAGES = [e for e in ENDPOINTS if e.images]
+
+
+def test_special_cases_name_declared_endpoints_and_fields():
+    """No server needed: SPECIAL's endpoints exist and the fields it names are theirs."""
+    assert set(SPECIAL) <= set(SPECS)
+    for name, special in SPECIAL.items():
+        declared = {f.name for f in SPECS[name].fields}
+        named = {*special.get("valid", {}), *special.get("with_names", {})}
+        named |= {k for extra in special.get("with_names", {}).values() for k in extra}
+        assert named <= declared, name
+
+
 BAD_NUMBERS = ["-7", "99999999999999999999", "1e400", "nan", "inf", "-inf", "twelve", "0x10", "1_0", "١٢"]
 BAD_JSON_VALUES = [[1], {"value": 1}, True]  # wrong JSON types for a scalar field
 IDS = [e.name for e in ENDPOINTS]
+IMAGE_IDS = [e.name for e in WITH_IMAGES]
 
 
 def auth(server) -> dict[str, str]:
     return {"Authorization": f"Bearer {server.key('inference')}"}
 
 
-def post_form(server, endpoint: Endpoint, images: dict[str, tuple[str, bytes]], data: dict[str, str],
+def post_form(server, endpoint: Endpoint, images: dict[str, tuple[str, bytes]], data: dict[str, str | None],
               ) -> requests.Response:
-    files = {name: images.get(name, ("cat.jpg", CAT_JPEG)) for name in endpoint.images}
-    return requests.post(server.url(f"/predictions/{endpoint.name}"), files=files, data=data,
+    """A multipart form: the images (a valid photo where `images` has none), the fields (None: left out)."""
+    files: dict[str, tuple[str | None, bytes | str]] = {
+        name: images.get(name, ("cat.jpg", CAT_JPEG)) for name in (*endpoint.images, *endpoint.more_images)}
+    files.update({name: (None, value) for name, value in data.items() if value is not None})
+    return requests.post(server.url(f"/predictions/{endpoint.name}"), files=files or None,
                          headers=auth(server), timeout=120)
 
 
@@ -112,13 +174,14 @@ def baseline(server):
     """Worker pids and RSS after a warm-up (first requests allocate caches that stay)."""
     for endpoint in ENDPOINTS:
         for _ in range(3):
-            assert post_form(server, endpoint, {}, endpoint.valid).status_code == 200
+            response = post_form(server, endpoint, {}, endpoint.valid)
+            assert response.status_code == 200, (endpoint.name, response.text[:300])
     return {e.name: server.worker_pids(e.name) for e in ENDPOINTS}, worker_rss(server)
 
 
 # --- images -----------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=IDS)
+@pytest.mark.parametrize("endpoint", WITH_IMAGES, ids=IMAGE_IDS)
 @pytest.mark.parametrize("case", BAD_IMAGES, ids=[c.name for c in BAD_IMAGES])
 def test_bad_images_get_their_4xx_naming_the_field(server, baseline, endpoint, case: Case):
     payload = case.make()
@@ -127,12 +190,15 @@ def test_bad_images_get_their_4xx_naming_the_field(server, baseline, endpoint, c
         assert_error(response, case.code, image_field, case.type)
 
 
-@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=IDS)
+@pytest.mark.parametrize("endpoint", WITH_IMAGES, ids=IMAGE_IDS)
 @pytest.mark.parametrize("case", UNUSUAL_IMAGES, ids=[c.name for c in UNUSUAL_IMAGES])
 def test_unusual_images_give_correct_results(server, baseline, endpoint, case: Case):
     payload = case.make()
     for image_field in endpoint.images:
         response = post_form(server, endpoint, {image_field: (case.filename, payload)}, endpoint.valid)
+        if case.name == "one_pixel" and endpoint.min_side > 1:
+            assert_error(response, 400, image_field, "InvalidParameter")
+            continue
         assert response.status_code == 200, response.text[:300]
         outcome = endpoint.outcome(response)
         if case.name != "one_pixel" and outcome.top_class is not None:
@@ -143,10 +209,15 @@ def test_unusual_images_give_correct_results(server, baseline, endpoint, case: C
             assert width > height, outcome
 
 
+def photos_base64(endpoint: Endpoint) -> dict[str, str]:
+    """A valid photo in every image field of a JSON body."""
+    return {f: base64.b64encode(CAT_JPEG).decode() for f in (*endpoint.images, *endpoint.more_images)}
+
+
 def test_json_bodies_with_base64_images(server, baseline):
-    for endpoint in ENDPOINTS:
+    for endpoint in WITH_IMAGES:
         for case in BAD_IMAGES[1:6]:  # base64 in a JSON body goes through the same decoder
-            body = {**endpoint.valid, **{f: base64.b64encode(CAT_JPEG).decode() for f in endpoint.images}}
+            body = {**endpoint.valid, **photos_base64(endpoint)}
             body[endpoint.images[0]] = base64.b64encode(case.make()).decode()
             assert_error(post_json(server, endpoint, body), case.code, endpoint.images[0], case.type)
         body = {**endpoint.valid, endpoint.images[0]: "this is not base64 !!"}
@@ -164,7 +235,7 @@ def test_bad_numbers_name_their_field(server, baseline, endpoint):
         for value in BAD_NUMBERS:
             response = post_form(server, endpoint, {}, {**endpoint.valid, name: value})
             assert_error(response, 400, name, "InvalidParameter")
-        images = {f: base64.b64encode(CAT_JPEG).decode() for f in endpoint.images}
+        images = photos_base64(endpoint)
         for value in [*BAD_JSON_VALUES, float("nan"), float("inf"), -1e308, 2**70]:
             response = post_json(server, endpoint, {**endpoint.valid, **images, name: value})
             assert_error(response, 400, name, "InvalidParameter")
@@ -187,15 +258,20 @@ def test_unknown_fields_wrong_shapes_and_empty_bodies(server, baseline, endpoint
         assert_error(post_form(server, endpoint, {}, {**endpoint.valid, **long_text}), 400, name)
     url = server.url(f"/predictions/{endpoint.name}")
     empty = requests.post(url, headers=auth(server), timeout=60)
-    assert_error(empty, 400, endpoint.images[0], "InvalidParameter")
+    first_required = (*endpoint.images, *endpoint.required)[:1]
+    if first_required:
+        assert_error(empty, 400, first_required[0], "InvalidParameter")
+    else:  # every field has a default (filters): an empty body is a valid request
+        assert empty.status_code == 200, empty.text[:300]
     as_list = requests.post(url, data=b"[1, 2, 3]", timeout=60,
                             headers={**auth(server), "Content-Type": "application/json"})
     assert_error(as_list, 400, "body", "InvalidParameter")
     broken_json = requests.post(url, data=b'{"image": ', timeout=60,
                                 headers={**auth(server), "Content-Type": "application/json"})
     # a broken JSON body arrives as a raw upload: refused for the image, or first for another required field
+    # (another image: style_transfer reads the raw upload as its `content`, then misses `style`)
     assert 400 <= broken_json.status_code < 500 and broken_json.json()["field"] in (
-        endpoint.images[0], "body", *endpoint.required)
+        *endpoint.images, "body", *endpoint.required)
 
 
 def test_a_request_over_the_servers_size_limit_is_413(server, baseline):

@@ -14,13 +14,36 @@ import build_models  # noqa: E402 - after the sys.path set-up above
 import common  # noqa: E402 - after the sys.path set-up above
 import run  # noqa: E402 - after the sys.path set-up above
 import workload  # noqa: E402 - after the sys.path set-up above
-from serving.specs import parse  # noqa: E402 - after the sys.path set-up above
+from serving.specs import SPECS, parse  # noqa: E402 - after the sys.path set-up above
 
 
 @pytest.mark.parametrize("endpoint", build_models.endpoints())
 @pytest.mark.parametrize("side", [224, 512])
 def test_every_endpoint_has_a_benchmark_request_its_parser_accepts(endpoint, side):
     parse(endpoint, workload.as_row(workload.fields(endpoint, side)))  # raises on an unknown/bad field
+
+
+def test_special_requests_name_declared_endpoints_and_fields():
+    """benchmarks/workload.py keeps only what differs from each example request: for endpoints and fields that exist."""
+    for endpoint, request in workload.special(224).items():
+        declared = {f.name for f in SPECS[endpoint].fields}
+        assert {name.rsplit("_", 1)[0] if name[-1].isdigit() else name for name in request} <= declared, endpoint
+
+
+def test_the_soak_mixes_every_endpoint_with_requests_its_parser_accepts():
+    import soak  # benchmarks/soak.py
+
+    assert soak.ENDPOINTS == sorted(SPECS)
+    sent = []
+
+    class Recorder:
+        def raw(self, endpoint, images, **fields):
+            sent.append(endpoint)
+            parse(endpoint, {**images, **{k: v.encode() for k, v in fields.items()}})
+
+    for mix in soak.MIX[len(soak.CHOSEN):]:
+        mix.call(Recorder())
+    assert sorted(sent) == sorted(set(SPECS) - {m.name for m in soak.CHOSEN})
 
 
 def test_percentiles_known_answers():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 
 from convlens.core.errors import InvalidParameter
 from serving.spec import REGISTRY, Flag, Image, Int, Ref, Text, endpoint
-from serving.specs import SPECS, parse, specs_as_json
+from serving.specs import SPECS, example_request, image_slots, parse, specs_as_json
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -29,9 +30,18 @@ def scratch():
 
 
 def test_every_served_endpoint_is_declared_once():
-    assert sorted(SPECS) == build_models.endpoints() and len(SPECS) == 17
+    assert sorted(SPECS) == build_models.endpoints() and len(SPECS) >= 17  # none lost; new ones need no edit here
     with pytest.raises(AssertionError, match="declared twice"):
         endpoint("saliency")(type("Again", (), {"__annotations__": {}}))
+
+
+def test_the_readme_lists_every_endpoint_once_linking_the_page_of_its_fields():
+    """README's endpoint table: one row per declared endpoint, linking the docs/api page with its fields table."""
+    table = (ROOT / "README.md").read_text().split("| endpoint | what it answers | docs |", 1)[1].split("\n\n", 1)[0]
+    rows = re.findall(r"^\| `(\w+)` \|.*\]\((docs/api/[\w.]+\.md)#[\w-]+\) \|$", table, re.MULTILINE)
+    assert sorted(name for name, _ in rows) == sorted(SPECS), "one README row per endpoint"
+    for name, page in rows:
+        assert f"<!-- fields:{name} -->" in (ROOT / page).read_text(), (name, page)
 
 
 def test_the_registry_and_the_engine_import_nothing_back():
@@ -130,3 +140,30 @@ def test_declared_defaults_parse(name):
     for f in spec.fields:
         if not f.required and f.example is None and f.only is None:
             assert getattr(p, f.attr) == f.default, (name, f.name)
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_example_request_is_valid_and_needs_each_required_part(name):
+    """example_request, the one valid request per endpoint that tests and benchmarks build on, parses; without one
+    of its image slots or required fields it does not (so it is minimal where the spec says what is required)."""
+    spec = SPECS[name]
+    request = example_request(name, [b"img"])
+    parse(name, request)
+    declared = {f.name for f in spec.fields}
+    assert set(image_slots(name, request)) <= set(request) and set(request) <= declared | set(image_slots(name))
+    for key in request:
+        if key in image_slots(name, request) or (key in declared and spec.field(key).required):
+            with pytest.raises(InvalidParameter):
+                parse(name, {k: v for k, v in request.items() if k != key})
+
+
+def test_example_request_values_override_and_drop():
+    assert example_request("top_patches") == {"channel": "3"}  # no photos: the text fields only
+    assert example_request("top_patches", [b"a"], channel=7, image_2=b"b", guided=True) == {
+        "channel": "7", "image": b"a", "image_2": b"b", "guided": "true"}
+    assert example_request("fooling", [b"a"], target=None) == {"image": b"a"}
+    # a numbered field's minimum may depend on another field: tsne needs 3 images, with method=pca 2
+    assert example_request("tsne", [b"a", b"b", b"c"]) == {"image": b"a", "image_2": b"b", "image_3": b"c"}
+    assert example_request("tsne", [b"a", b"b"], method="pca") == {"method": "pca", "image": b"a", "image_2": b"b"}
+    assert image_slots("style_transfer") == ["content", "style"] and image_slots("filters") == []
+    assert example_request("neighbors", [b"q", b"g"]) == {"image": b"q", "gallery": b"g"}
