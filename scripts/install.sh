@@ -50,3 +50,6 @@ if [ "${CONVLENS_SKIP_MODELS:-0}" = 1 ]; then
 else
   "$VENV/bin/python" scripts/build_models.py
 fi
+
+# --- Sample photos for `convlens playground` (scikit-image's test pictures; nothing binary in git) -------------
+"$VENV/bin/python" scripts/sample_photos.py build/samples

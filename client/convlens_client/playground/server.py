@@ -9,10 +9,12 @@ request body is limited like the server's (:data:`~.forward.MAX_REQUEST_BYTES`).
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import socket
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.resources import files
 from typing import Any
@@ -99,11 +101,16 @@ class Playground(ThreadingHTTPServer):
         host, port = str(self.server_address[0]), self.server_address[1]
         return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
 
-    def start(self) -> threading.Thread:
-        """Serve in a background thread (tests); :meth:`shutdown` stops it."""
-        thread = threading.Thread(target=self.serve_forever, name="convlens-playground", daemon=True)
+    @contextlib.contextmanager
+    def running(self) -> Iterator[Playground]:
+        """Serve in a background thread while in the block (tests, notebooks); stopped and closed after it."""
+        thread = threading.Thread(target=self.serve_forever, args=(0.05,), name="convlens-playground", daemon=True)
         thread.start()
-        return thread
+        try:
+            yield self
+        finally:
+            self.shutdown()
+            self.server_close()
 
 
 class PlaygroundHandler(BaseHTTPRequestHandler):
@@ -140,19 +147,28 @@ class PlaygroundHandler(BaseHTTPRequestHandler):
 
     # -- requests -----------------------------------------------------------------------------------------------
 
+    def _own_names(self) -> set[str]:
+        """``host:port`` spellings of this server."""
+        bound, port = str(self.server.server_address[0]), self.server.server_address[1]
+        return {f"{host}:{port}" for host in ("127.0.0.1", "localhost", "[::1]", bound, f"[{bound}]")}
+
+    def _own_host(self) -> bool:
+        """Whether the request was sent to this server by name (no DNS rebinding); any name when bound to all."""
+        return self.headers.get("Host", "") in self._own_names() or str(self.server.server_address[0]) in (
+            "0.0.0.0", "::")
+
     def _from_page(self) -> bool:
         """Whether the request comes from this server's page (Host and Origin are ours, the page's header set)."""
-        bound, port = str(self.server.server_address[0]), self.server.server_address[1]
-        own = {f"{host}:{port}" for host in ("127.0.0.1", "localhost", "[::1]", bound, f"[{bound}]")}
-        host = self.headers.get("Host", "")
         origin = self.headers.get("Origin")
-        origin_ok = origin is None or urlsplit(origin).netloc in own
-        return (host in own or bound in ("0.0.0.0", "::")) and origin_ok and self.headers.get(PAGE_HEADER) == "1"
+        origin_ok = origin is None or urlsplit(origin).netloc in self._own_names()
+        return self._own_host() and origin_ok and self.headers.get(PAGE_HEADER) == "1"
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's method name
         """The page, its files, the server's endpoints and the sample photos."""
         path = urlsplit(self.path).path
-        if path in ("/", "/index.html"):
+        if path.startswith("/api/") and not self._own_host():
+            self._error(403, "only the playground page may call the server through it")
+        elif path in ("/", "/index.html"):
             self._send(200, self.server.static["index.html"], STATIC_TYPES[".html"])
         elif path.startswith("/static/") and path[len("/static/"):] in self.server.static:
             name = path[len("/static/"):]

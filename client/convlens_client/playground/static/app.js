@@ -159,7 +159,6 @@ function renderForm(entry) {
     rows.push(row);
   }
   $("fields").replaceChildren(...rows);
-  $("fields").addEventListener("change", applyConditions);
   applyConditions();
   $("stream-box").hidden = !fields.some((f) => f.name === "progress");
   $("views-box").hidden = !viewChoices(entry).length;
@@ -523,6 +522,7 @@ async function copySnippet() {
 async function start() {
   setUpPhotoBox();
   $("form").addEventListener("submit", run);
+  $("fields").addEventListener("change", applyConditions);
   $("copy").addEventListener("click", copySnippet);
   try {
     const [listing, samples] = await Promise.all([(await api("/api/endpoints")).json(),
