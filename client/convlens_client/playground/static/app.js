@@ -4,7 +4,8 @@
 
 const PICTURES = ["png", "jpeg"];
 const HEADERS = {"Content-Type": "application/json", "X-ConvLens-Playground": "1"};
-const state = {server: {}, endpoints: [], entry: null, photo: null, extra: {}, labels: [], snippet: null, tab: "curl"};
+const state = {server: {}, endpoints: [], samples: [], entry: null, photo: null, extra: {}, labels: [], snippet: null,
+               tab: "curl"};
 const $ = (id) => document.getElementById(id);
 
 function el(tag, attrs = {}, children = []) {
@@ -112,8 +113,12 @@ function control(entry, field) {
   if (field.type === "flag") return [el("input", {type: "checkbox", name: field.name, checked: field.default === true})];
   if (field.type === "int" || field.type === "float") return numberControl(field);
   if (isImage(field)) {
-    return [el("input", {type: "file", name: field.name, accept: "image/*", multiple: field.type === "images",
-                         onchange: (e) => pickExtra(field, e.target.files)})];
+    const file = el("input", {type: "file", name: field.name, accept: "image/*", multiple: field.type === "images",
+                              onchange: (e) => pickExtra(field, e.target.files)});
+    if (!state.samples.length) return [file];
+    const sample = el("select", {"aria-label": `${field.name}: a sample`, onchange: (e) => pickSample(field, e.target)},
+      [el("option", {value: ""}, "or a sample…"), ...state.samples.map((name) => el("option", {value: name}, name))]);
+    return [file, sample];
   }
   const listed = suggestions(entry, field);
   const list = listed.length ? `list-${field.name}` : null;
@@ -124,6 +129,13 @@ function control(entry, field) {
 
 async function pickExtra(field, files) {
   state.extra[field.name] = await Promise.all([...files].map(readFile));
+}
+
+async function pickSample(field, select) {
+  // A sample photo as this image field's value (a style image, a guide, a gallery of one).
+  if (!select.value) { delete state.extra[field.name]; return; }
+  const blob = await (await api(`/api/samples/${encodeURIComponent(select.value)}`)).blob();
+  state.extra[field.name] = [await readFile(new File([blob], select.value))];
 }
 
 function describeBounds(field) {
@@ -367,8 +379,8 @@ async function showAnswer(answer, title, request) {
   const {type, blob} = answer;
   if (type.startsWith("image/")) {
     const url = URL.createObjectURL(blob);
-    const views = viewChoices(state.entry);
-    if (state.photo && !views.length && request.images[photoField(state.entry.describe.fields).name] &&
+    const photo = photoField(state.entry.describe.fields);
+    if (state.photo && photo && !viewChoices(state.entry).length && request.images[photo.name] &&
         await sameShape(url, state.photo.url)) {
       return [card(`${title} · before / after`, compare(state.photo.url, url), "wide")];
     }
@@ -529,6 +541,7 @@ async function start() {
                                                   (await api("/api/samples")).json()]);
     state.server = listing.server;
     state.endpoints = listing.endpoints;
+    state.samples = samples.samples;
     $("server").textContent = `${listing.server.url} · ${listing.endpoints.length} endpoints`;
     $("endpoints").replaceChildren(...listing.endpoints.map((entry) => el("button", {
       type: "button", "data-name": entry.name, disabled: !entry.describe, title: entry.error ?
