@@ -25,7 +25,7 @@ from ..errors import ConvLensError
 from . import forward
 from .samples import Samples
 
-STATIC = "convlens_client.playground.static"
+PACKAGE = __name__.rpartition(".")[0]  # convlens_client.playground: static/ lies in it (package data)
 STATIC_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
                 ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
 PAGE_HEADER = "X-ConvLens-Playground"  # a header only the page sends: cross-site requests would need a preflight
@@ -57,7 +57,7 @@ def check_bind(host: str, allow_remote: bool) -> None:
 
 def static_files() -> dict[str, bytes]:
     """The page's files by name, read once from the package (the only files ever served)."""
-    folder = files(STATIC)
+    folder = files(PACKAGE).joinpath("static")
     return {entry.name: entry.read_bytes() for entry in folder.iterdir()
             if entry.is_file() and "." + entry.name.rpartition(".")[2] in STATIC_TYPES}
 
