@@ -116,8 +116,10 @@ function control(entry, field) {
     const file = el("input", {type: "file", name: field.name, accept: "image/*", multiple: field.type === "images",
                               onchange: (e) => pickExtra(field, e.target.files)});
     if (!state.samples.length) return [file];
+    const every = field.type === "images" ? [el("option", {value: "*"}, "every sample")] : [];
     const sample = el("select", {"aria-label": `${field.name}: a sample`, onchange: (e) => pickSample(field, e.target)},
-      [el("option", {value: ""}, "or a sample…"), ...state.samples.map((name) => el("option", {value: name}, name))]);
+      [el("option", {value: ""}, "or a sample…"), ...every,
+       ...state.samples.map((name) => el("option", {value: name}, name))]);
     return [file, sample];
   }
   const listed = suggestions(entry, field);
@@ -132,10 +134,13 @@ async function pickExtra(field, files) {
 }
 
 async function pickSample(field, select) {
-  // A sample photo as this image field's value (a style image, a guide, a gallery of one).
+  // Sample photos as this image field's value: one (a style image, a guide) or every one (a gallery, a layout).
   if (!select.value) { delete state.extra[field.name]; return; }
-  const blob = await (await api(`/api/samples/${encodeURIComponent(select.value)}`)).blob();
-  state.extra[field.name] = [await readFile(new File([blob], select.value))];
+  const names = select.value === "*" ? state.samples : [select.value];
+  state.extra[field.name] = await Promise.all(names.map(async (name) => {
+    const blob = await (await api(`/api/samples/${encodeURIComponent(name)}`)).blob();
+    return readFile(new File([blob], name));
+  }));
 }
 
 function describeBounds(field) {
