@@ -1,5 +1,5 @@
 # ConvLens: `make serve` (set up, then run the service in the foreground), `make test`, `make lint`, `make install`.
-.PHONY: install serve test lint bench stop models protos openapi gallery clean
+.PHONY: install serve test lint browser bench stop models protos openapi gallery clean
 
 install:
 	./scripts/install.sh
@@ -7,8 +7,12 @@ install:
 serve: install
 	./scripts/serve.sh
 
-test: lint
+test: lint browser
 	.venv/bin/python -m pytest
+
+# Chromium from the OS packages for the playground's browser tests (skipped when installed).
+browser:
+	./scripts/install_browser.sh
 
 # Lint and type check (settings: pyproject.toml); `make test` runs this first.
 # Most lint findings fix themselves: .venv/bin/ruff check --fix .

@@ -49,4 +49,6 @@ if [ "${CONVLENS_SKIP_MODELS:-0}" = 1 ]; then
   echo "==> skipping the model archives (CONVLENS_SKIP_MODELS=1)"
 else
   "$VENV/bin/python" scripts/build_models.py
+  # sample photos for `convlens playground` (scikit-image's test pictures; nothing binary in git)
+  "$VENV/bin/python" scripts/sample_photos.py build/samples
 fi

@@ -79,3 +79,30 @@ def test_global_options_build_the_client(tmp_path) -> None:
     assert (kwargs["ca_cert"], kwargs["client_cert"], kwargs["client_key"]) == (str(ca), "c.pem", "k.pem")
     assert kwargs["tls_server_name"] == "api.internal" and kwargs["transport"] == "grpc"
     assert (kwargs["management_token"], kwargs["api_key"], kwargs["token"]) == ("m", "a", "t")
+
+
+def test_raw_sends_exactly_the_fields_given(servers, backend, mgmt, transport, tmp_path) -> None:
+    photo = tmp_path / "cat.jpg"
+    photo.write_bytes(b"\xff\xd8\xff jpeg")
+    backend.reply = Reply(b"\x89PNG\r\n\x1a\n picture", content_type="image/png")
+    out_file = tmp_path / "map.png"
+    code, out, _ = run(servers, mgmt, transport, "raw", "saliency", "--image", f"image={photo}", "--set",
+                       "method=gradcam", "--set", "view=overlay", "-o", str(out_file))
+    assert (code, out) == (0, f"wrote {out_file}\n")
+    assert out_file.read_bytes() == b"\x89PNG\r\n\x1a\n picture"
+    seen = backend.last
+    assert seen.model == "saliency"
+    assert seen.fields == {"image": b"\xff\xd8\xff jpeg", "method": b"gradcam", "view": b"overlay"}
+    backend.reply = Reply(b'{"predictions": []}', content_type="application/json")  # JSON without -o: printed
+    code, out, _ = run(servers, mgmt, transport, "raw", "classify", "--image", f"image={photo}")
+    assert (code, out) == (0, '{"predictions": []}\n')
+
+
+def test_raw_progress_streams(servers, backend, mgmt, tmp_path, capsys) -> None:
+    event = json.dumps({"progress": {"step": 1, "total": 1, "stage": ""}}).encode() + b"\n"
+    backend.reply = Reply(event + b"\x89PNG\r\n\x1a\n dream", content_type="application/x-convlens-stream")
+    code, _, _ = run(servers, mgmt, "http", "raw", "deepdream", "--set", "steps=1", "--progress", "-o",
+                         str(tmp_path / "d.png"))
+    assert code == 0 and "1/1" in capsys.readouterr().err  # the bar, on stderr
+    assert (tmp_path / "d.png").read_bytes() == b"\x89PNG\r\n\x1a\n dream"
+    assert backend.last.fields == {"steps": b"1", "progress": b"stream"}

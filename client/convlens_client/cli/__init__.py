@@ -7,8 +7,8 @@
              [--tls-server-name NAME] COMMAND ...
 
 Subcommands come from one module per area, like the client's endpoints: :mod:`.core` (classify, saliency,
-health, models, layers, describe), :mod:`.attribution`, :mod:`.synthesis`, :mod:`.style` and :mod:`.inspect`;
-each has ``add_commands(subparsers) -> {name: runner}``.
+raw, health, models, layers, describe), :mod:`.attribution`, :mod:`.synthesis`, :mod:`.style`, :mod:`.inspect`
+and :mod:`.playground` (the web page); each has ``add_commands(subparsers) -> {name: runner}``.
 
 ``--json`` (global, or after a subcommand) prints JSON instead of text; runners see it as ``args.json``.
 
@@ -44,6 +44,14 @@ def target(text: str) -> Target:
         return int(text)
     except ValueError:
         return text
+
+
+def name_value(text: str) -> tuple[str, str]:
+    """``--set NAME=VALUE`` (or ``--image NAME=FILE``) as (name, value)."""
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return name, value
 
 
 def dump(value: object, out: TextIO) -> None:
@@ -87,7 +95,7 @@ def finish(result: Any, err: TextIO) -> Any:
 
 def build_parser(runners: dict[str, Runner] | None = None) -> argparse.ArgumentParser:
     """The argument parser; ``runners`` (when given) receives each subcommand's runner by name."""
-    from . import attribution, core, inspect, style, synthesis
+    from . import attribution, core, inspect, playground, style, synthesis
 
     parser = argparse.ArgumentParser(
         prog="convlens", description="Classify and explain images with a ConvLens server."
@@ -119,7 +127,7 @@ def build_parser(runners: dict[str, Runner] | None = None) -> argparse.ArgumentP
     parser.add_argument("--client-key", help="PEM key of --client-cert")
     parser.add_argument("--tls-server-name", help="gRPC: the name to check in the server's certificate")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for area in (core, attribution, synthesis, style, inspect):
+    for area in (core, attribution, synthesis, style, inspect, playground):
         added = area.add_commands(sub)
         if runners is not None:
             runners.update(added)

@@ -1,15 +1,19 @@
-"""CLI subcommands of the core endpoints: classify, saliency, health, and models, layers, describe (management)."""
+"""CLI subcommands of the core endpoints: classify, saliency, raw (any endpoint), health, and models, layers,
+describe (management)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TextIO
 
 from ..client import Client
+from ..inputs import sniff
 from ..results import Heatmap, Prediction
-from . import EXTENSIONS, Runner, default_output, dump
+from . import EXTENSIONS, Runner, default_output, dump, finish, name_value
 from .fields import add_field
 
 
@@ -36,6 +40,17 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> di
     add_field(p, "saliency", "view", send_default=True)
     add_field(p, "saliency", "format", only=tuple(EXTENSIONS), send_default=True)  # what the CLI writes to a file
 
+    p = sub.add_parser("raw", help="any endpoint with any fields; the answer as the server encoded it",
+                       description="Call ENDPOINT with image fields (--image NAME=FILE) and text fields (--set "
+                                   "NAME=VALUE) exactly as given; write the answer to -o, or print it when it is JSON.")
+    p.add_argument("endpoint", help="endpoint, e.g. saliency")
+    p.add_argument("--image", type=name_value, action="append", default=[], metavar="NAME=FILE",
+                   help="an image field (repeatable): image=cat.jpg, style_2=wave.jpg")
+    p.add_argument("--set", type=name_value, action="append", default=[], metavar="NAME=VALUE",
+                   help="a text field (repeatable): method=gradcam")
+    p.add_argument("--progress", action="store_true", help="stream progress events; bar on stderr")
+    p.add_argument("-o", "--output", help="output file (default: ENDPOINT.EXT here; JSON is printed)")
+
     p = sub.add_parser("health", help="the server's health (exit status 1 unless Healthy)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p = sub.add_parser("models", help="the served endpoints and their workers (exit status 1 unless all ready)")
@@ -45,8 +60,8 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> di
     p.add_argument("--json", action="store_true", help="print a JSON list")
     p = sub.add_parser("describe", help="what an endpoint offers (JSON)")
     p.add_argument("model", help="endpoint, e.g. saliency")
-    return {"classify": run_classify, "saliency": run_saliency, "health": run_health, "models": run_models,
-            "layers": run_layers, "describe": run_describe}
+    return {"classify": run_classify, "saliency": run_saliency, "raw": run_raw, "health": run_health,
+            "models": run_models, "layers": run_layers, "describe": run_describe}
 
 
 def _class(p: Prediction | None) -> str:
@@ -93,6 +108,22 @@ def run_saliency(client: Client, args: argparse.Namespace, out: TextIO) -> None:
     out.write(f"wrote {output}\n")
     out.write(f"target:    {_class(heatmap.target)}\n")
     out.write(f"predicted: {_class(heatmap.predicted)}\n")
+
+
+def run_raw(client: Client, args: argparse.Namespace, out: TextIO) -> None:
+    """``raw``: the answer written to a file (JSON printed unless ``-o``)."""
+    images, fields = dict(args.image), dict(args.set)
+    if args.progress:
+        data = finish(client.raw_stream(args.endpoint, images, **fields), sys.stderr)
+    else:
+        data = client.raw(args.endpoint, images, **fields)
+    if args.output is None and data[:1] == b"{":
+        out.write(data.decode("utf-8") + "\n")
+        return
+    kind = sniff(data)[1]
+    output = Path(args.output or f"{args.endpoint}.{'bin' if kind == 'bin' else kind}")
+    output.write_bytes(data)
+    out.write(f"wrote {output}\n")
 
 
 def run_health(client: Client, args: argparse.Namespace, out: TextIO) -> int:

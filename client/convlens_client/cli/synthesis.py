@@ -20,16 +20,8 @@ from pathlib import Path
 from typing import Any, Callable, TextIO
 
 from ..results import SynthesisResult
-from . import Runner, finish
+from . import Runner, finish, name_value
 from .fields import add_field
-
-
-def _field(text: str) -> tuple[str, str]:
-    """``--set NAME=VALUE`` as (name, value)."""
-    name, sep, value = text.partition("=")
-    if not sep or not name:
-        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
-    return name, value
 
 
 def consume(items: SynthesisResult | Iterable[Any], err: TextIO) -> SynthesisResult:
@@ -47,7 +39,7 @@ def _common(p: argparse.ArgumentParser, endpoint: str, default_output: str, step
     add_field(p, endpoint, "seed")
     p.add_argument("--progress", action="store_true", help="stream progress events; bar on stderr")
     p.add_argument("--json", action="store_true", help="print the result's numbers as JSON")
-    p.add_argument("--set", type=_field, action="append", default=[], metavar="NAME=VALUE",
+    p.add_argument("--set", type=name_value, action="append", default=[], metavar="NAME=VALUE",
                    help="any other field of the endpoint (repeatable)")
 
 

@@ -97,6 +97,13 @@ class CoreMethods(EndpointMethods):
         ``images`` maps field names (``image``, ``image_2``, ``style``, ...) to images."""
         return self._raw(endpoint, dict(images or {}), fields)
 
+    def raw_stream(
+        self, endpoint: str, images: Mapping[str, ImageInput] | None = None, **fields: Any
+    ) -> Iterator[Any]:
+        """:meth:`raw` of an iterative endpoint with progress: :class:`~convlens_client.Progress` events as they
+        arrive, then the body as the server encoded it (bytes), last."""
+        return self._stream(endpoint, dict(images or {}), fields, None)
+
     def explain(self, image: ImageInput, target: Target = None, timeout: float | None = None) -> bytes:
         """TorchServe's explanation of ``classify`` (``POST /explanations/classify``): a PNG
         saliency map. HTTP only: TorchServe has no gRPC explanations RPC."""
