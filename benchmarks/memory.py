@@ -30,6 +30,7 @@ for _path in (ROOT / "scripts", ROOT / "handlers", ROOT / "client", ROOT / "benc
         sys.path.insert(0, str(_path))
 
 MIB = 1024 * 1024
+STARTUP_TIMEOUT_S = 900  # a shared machine under load may take minutes to start every endpoint: measure it anyway
 # Cumulative import steps: each runs in a fresh interpreter with every step before it, so the difference between
 # two steps is what that step adds. The last two are a worker: TorchServe's worker modules, a loaded backbone.
 IMPORT_STEPS: tuple[tuple[str, str], ...] = (
@@ -134,7 +135,8 @@ def measure_server(endpoints: tuple[str, ...], store: Path | None = None, jvm: s
 
     load_before = os.getloadavg()
     extra = None if jvm is None else {"vmargs": jvm}
-    with running_server(endpoints, model_store=store, extra_config=extra, lazy_torch=lazy_torch) as server:
+    with running_server(endpoints, model_store=store, extra_config=extra, lazy_torch=lazy_torch,
+                        startup_timeout_s=STARTUP_TIMEOUT_S) as server:
         memory = server_memory(server, endpoints)
         ready = dict(server.ready_s)
         first = first_answers(server, endpoints)

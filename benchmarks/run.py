@@ -254,21 +254,24 @@ def memory_and_cold_start(quick: bool) -> dict[str, Any]:
             row["before"] = memory.measure_server(chosen, jvm="", lazy_torch=False)
             print("  before (JVM defaults, torch imported at every worker's start):")
             memory.print_server(row["before"])
-            row["ratios"] = memory_ratios(row["before"], row["after"])
+            row["ratios"] = memory_ratios(memory_summary(row["before"]), memory_summary(row["after"]))
         if name in baseline["profiles"]:
             row["baseline"] = baseline["profiles"][name]
-            row["ratios_to_baseline"] = memory_ratios(baseline["profiles"][name], row["after"])
+            row["ratios_to_baseline"] = memory_ratios(baseline["profiles"][name], memory_summary(row["after"]))
         out[name] = row
     return out
 
 
-def memory_ratios(before: dict[str, Any], after: dict[str, Any]) -> dict[str, float]:
-    """before / after: total PSS, time to all READY, slowest first answer (above 1: after is better)."""
-    def slowest(report: dict[str, Any]) -> float:
-        return max(report["endpoint_ready_s"][e] + s for e, s in report["first_request_s"].items())
+def memory_summary(report: dict[str, Any]) -> dict[str, float]:
+    """The three figures compared across runs: total PSS, time to all READY, time to the slowest first answer."""
+    return {"total_pss_mib": report["memory"]["total_pss_mib"], "ready_s": report["ready_s"],
+            "first_answer_s": max(report["endpoint_ready_s"][e] + s for e, s in report["first_request_s"].items())}
 
-    return {"total_pss": before["memory"]["total_pss_mib"] / after["memory"]["total_pss_mib"],
-            "ready": before["ready_s"] / after["ready_s"], "first_answer": slowest(before) / slowest(after)}
+
+def memory_ratios(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """before / after of each summary figure both have (above 1: after is smaller or faster)."""
+    return {key: before[key] / after[key] for key in ("total_pss_mib", "ready_s", "first_answer_s")
+            if key in before and key in after}
 
 
 def main() -> None:

@@ -103,11 +103,11 @@ def stop_or_reap(process: subprocess.Popen, workdir: Path, timeout: float = 90) 
 
 
 def wait_ready(server: Server, process: subprocess.Popen, log: Path, endpoints: tuple[str, ...],
-               started: float | None = None) -> None:
+               started: float | None = None, timeout_s: float = STARTUP_TIMEOUT_S) -> None:
     """/ping says Healthy while models still load: wait until every endpoint has a READY worker, noting in
     `server.ready_s` when each endpoint first had one (seconds since `started`, default: now)."""
     started = time.monotonic() if started is None else started
-    deadline = started + STARTUP_TIMEOUT_S
+    deadline = started + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"TorchServe exited ({process.returncode}):\n{log.read_text()[-4000:]}")
@@ -121,14 +121,14 @@ def wait_ready(server: Server, process: subprocess.Popen, log: Path, endpoints: 
         except (OSError, KeyError, json.JSONDecodeError, IndexError):  # OSError: refused, reset, timed out (URLError)
             pass
         time.sleep(0.5)
-    raise RuntimeError(f"TorchServe not ready in {STARTUP_TIMEOUT_S}s:\n{log.read_text()[-4000:]}")
+    raise RuntimeError(f"TorchServe not ready in {timeout_s:.0f}s:\n{log.read_text()[-4000:]}")
 
 
 @contextlib.contextmanager
 def running_server(endpoints: tuple[str, ...] = ENDPOINTS, workdir: Path | None = None, *,
                    model_store: Path | None = None, also_load: tuple[str, ...] = (),
                    extra_config: dict[str, object] | None = None, token_ttl_min: float = 60,
-                   lazy_torch: bool = True) -> Iterator[Server]:
+                   lazy_torch: bool = True, startup_timeout_s: float = STARTUP_TIMEOUT_S) -> Iterator[Server]:
     """A TorchServe serving `endpoints` from model_store/, on free loopback ports, stopped on exit.
 
     model_store: serve archives already built there instead (tests: variants with tiny queues, broken weights);
@@ -162,7 +162,7 @@ def running_server(endpoints: tuple[str, ...] = ENDPOINTS, workdir: Path | None 
                                        start_new_session=True, umask=0o077)
         server = Server("127.0.0.1", ports, workdir, 0.0)
         try:
-            wait_ready(server, process, log, endpoints, started)
+            wait_ready(server, process, log, endpoints, started, startup_timeout_s)
             server.cold_start_s = time.monotonic() - started
             yield server
         finally:
