@@ -3,6 +3,7 @@
 #
 #   docker build -t convlens:0.1 .                                  # add --build-arg PREFETCH_VGG=true for VGG-16/19
 #   docker run --gpus all -p 127.0.0.1:8080:8080 -p 127.0.0.1:7070:7070 convlens:0.1
+#   docker run ... -e CONVLENS_ENDPOINTS=stylize convlens:0.1          # serve one profile or endpoint list only
 #
 # CUDA: torch==2.14.1 from PyPI (requirements/lock.txt) is the CUDA 13.0 build and brings its own CUDA/cuDNN
 # libraries as nvidia-* wheels; the base image matches it (and gives ONNX Runtime a system cuDNN). Hosts need an
@@ -61,8 +62,11 @@ RUN mkdir -p "$TORCH_HOME" \
 
 # TorchServe's state (config, key_file.json with the tokens, logs, unpacked archives): the only writable path.
 # Listening on 0.0.0.0 is accepted by the start script only because token authorization is on (the default).
+# CONVLENS_ENDPOINTS: endpoints and profiles this container serves (scripts/profiles.py); every archive stays in
+# the image, only the named ones get workers.
 ENV CONVLENS_RUN_DIR=/run/convlens \
-    CONVLENS_HOST=0.0.0.0
+    CONVLENS_HOST=0.0.0.0 \
+    CONVLENS_ENDPOINTS=all
 RUN mkdir -p "$CONVLENS_RUN_DIR" && chown convlens:convlens "$CONVLENS_RUN_DIR"
 VOLUME ["/run/convlens"]
 

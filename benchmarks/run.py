@@ -9,6 +9,10 @@
   tuning      before/after ratios of the serving path's choices: JPEG draft decoding, the uint8->float copy,
               torch and ONNX Runtime threads, PNG compression level and JPEG for stylized pictures
   stylizer    ONNX Runtime graph variants of the feed-forward stylizer (benchmarks/style.py)
+  memory      proportional set size of the frontend and every worker before the first request, time to all READY
+              and to each first answer (benchmarks/memory.py): `stylize` and `attribution` as shipped and as before
+              issue 20's serving changes (JVM defaults, torch imported by every worker at start) in this run, every
+              endpoint as shipped; ratios to each other and to the figures before issue 20 (benchmarks/baseline.json)
 
     make bench                                   # everything, a few minutes on 2 cores
     .venv/bin/python benchmarks/run.py --quick   # classify, saliency, stylize only, fewer runs
@@ -35,7 +39,7 @@ import common  # puts handlers/, scripts/ and client/ on the path
 import workload
 
 ROOT = common.ROOT
-SECTIONS = ("latency", "throughput", "tuning", "stylizer")
+SECTIONS = ("latency", "throughput", "tuning", "stylizer", "memory")
 QUICK_ENDPOINTS = ("classify", "saliency", "stylize")
 WARMUP_REQUESTS = 300  # per transport, before timing: TorchServe's frontend is a JVM that needs its JIT warm
 TARGETS = {"stylize": ("overhead_pct", 15.0, "% of direct at 512 px"), "classify": ("overhead_ms", 5.0, "ms")}
@@ -228,6 +232,48 @@ def throughput(endpoints: tuple[str, ...], requests: int) -> dict[str, Any]:
             "ratios": gains}
 
 
+# --- memory and cold start ---------------------------------------------------------------------------------------
+
+MEMORY_PROFILES = ("stylize", "attribution")  # measured as shipped and as before, in this run
+BASELINE = Path(__file__).resolve().parent / "baseline.json"  # issue 20's "before" figures, measured once
+
+
+def memory_and_cold_start(quick: bool) -> dict[str, Any]:
+    """Each profile's memory and start times as shipped and as before (same run), `all` as shipped (unless quick:
+    it needs about 3 GiB as shipped and 8 as before); ratios before/after and to the stored baseline."""
+    import memory
+    import profiles
+
+    baseline = json.loads(BASELINE.read_text())
+    out: dict[str, Any] = {}
+    for name in MEMORY_PROFILES[:1] if quick else (*MEMORY_PROFILES, profiles.ALL):
+        chosen = profiles.resolve(name)
+        row: dict[str, Any] = {"after": memory.measure_server(chosen)}
+        memory.print_server(row["after"])
+        if name != profiles.ALL:
+            row["before"] = memory.measure_server(chosen, jvm="", lazy_torch=False)
+            print("  before (JVM defaults, torch imported at every worker's start):")
+            memory.print_server(row["before"])
+            row["ratios"] = memory_ratios(memory_summary(row["before"]), memory_summary(row["after"]))
+        if name in baseline["profiles"]:
+            row["baseline"] = baseline["profiles"][name]
+            row["ratios_to_baseline"] = memory_ratios(baseline["profiles"][name], memory_summary(row["after"]))
+        out[name] = row
+    return out
+
+
+def memory_summary(report: dict[str, Any]) -> dict[str, float]:
+    """The three figures compared across runs: total PSS, time to all READY, time to the slowest first answer."""
+    return {"total_pss_mib": report["memory"]["total_pss_mib"], "ready_s": report["ready_s"],
+            "first_answer_s": max(report["endpoint_ready_s"][e] + s for e, s in report["first_request_s"].items())}
+
+
+def memory_ratios(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """before / after of each summary figure both have (above 1: after is smaller or faster)."""
+    return {key: before[key] / after[key] for key in ("total_pss_mib", "ready_s", "first_answer_s")
+            if key in before and key in after}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sections", default=",".join(SECTIONS), help=f"comma list of {', '.join(SECTIONS)}")
@@ -283,6 +329,9 @@ def main() -> None:
         report["stylizer"] = style.measure(sizes=(256, 512) if args.quick else (256, 512, 1024),
                                            runs=3)
         print(style.variants_table(report["stylizer"]))
+    if "memory" in sections:
+        print("\n== memory (PSS before the first request) and cold start", flush=True)
+        report["memory"] = memory_and_cold_start(args.quick)
     report["elapsed_s"] = time.perf_counter() - started
     report["targets"] = targets(report)
     print_summary(report)
@@ -356,6 +405,14 @@ def print_summary(report: dict) -> None:
         fast = [r["variants"]["fast graph (served)"]["speedup"] for r in report["stylizer"]["rows"]]
         print("stylizer fast graph vs before: " + ", ".join(f"{r['size']} px {x:.2f}x"
                                                            for r, x in zip(report["stylizer"]["rows"], fast)))
+    for name, row in report.get("memory", {}).items():
+        m = row["after"]
+        line = (f"memory {name}: total PSS {m['memory']['total_pss_mib']:.0f} MiB, all READY in {m['ready_s']:.1f} s "
+                f"(load average {m['load_average_before'][0]:.1f})")
+        for key, label in (("ratios", "vs before in this run"), ("ratios_to_baseline", "vs baseline.json")):
+            if key in row:
+                line += f"; {label}: " + ", ".join(f"{k} {v:.2f}x" for k, v in row[key].items())
+        print(line)
     if "tuning" in report:
         print("tuning ratios: " + ", ".join(f"{k} {v['ratio']:.2f}x" for k, v in report["tuning"].items()))
 

@@ -21,6 +21,7 @@ from serving.specs.style import StylizeParams
 
 class StylizeHandler(BatchedHandler):
     task = "stylize"
+    uses_backbone = False  # ONNX Runtime only: the worker imports neither torch nor a backbone
 
     @dataclass
     class Request:
@@ -39,8 +40,8 @@ class StylizeHandler(BatchedHandler):
         if not os.path.isabs(folder):
             folder = os.path.join(context.system_properties.get("model_dir", "."), folder)
         threads = self.config.onnx_threads or None
-        assert self.backbone is not None
-        self.library = runtime.StyleLibrary(folder, threads=threads, device_id=self.backbone.device.index or 0)
+        gpu_id = context.system_properties.get("gpu_id")  # None: TorchServe gave this worker no GPU
+        self.library = runtime.StyleLibrary(folder, threads=threads, device_id=int(gpu_id or 0))
         self.tile = self.config.tile
 
     def prepare(self, fields: dict[str, Any], explain: bool) -> Prepared:

@@ -10,6 +10,8 @@
 #                        Kubernetes Secret volume; loaded by the plugin built from deploy/token-plugin/. Unset:
 #                        TorchServe generates random tokens into $CONVLENS_RUN_DIR/key_file.json.
 #   CONVLENS_RUN_DIR     TorchServe's state (config, key_file.json, logs, unpacked archives); must be writable.
+#   CONVLENS_ENDPOINTS   what this container serves: endpoints and profiles (attribution, inspect, synthesis, style,
+#                        all), comma-separated; unset: all. An unknown name stops it (exit 64) naming the name.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +19,7 @@ cd "$(dirname "$0")/.."
 unset TS_CONFIG_FILE
 
 host="${CONVLENS_HOST:-127.0.0.1}"
+.venv/bin/python scripts/profiles.py >/dev/null || exit 64  # unknown endpoint or profile names: the error names them
 if [ "${CONVLENS_TOKEN_AUTH:-on}" != "on" ] && ! .venv/bin/python -c \
     'import sys; sys.path.insert(0, "scripts"); from write_config import is_loopback; sys.exit(not is_loopback(sys.argv[1]))' \
     "$host"; then

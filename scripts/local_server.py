@@ -17,7 +17,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import build_models
@@ -36,6 +36,7 @@ class Server:
     ports: dict[str, int]
     workdir: Path
     cold_start_s: float
+    ready_s: dict[str, float] = field(default_factory=dict)  # endpoint -> seconds from start to its first READY
 
     @property
     def key_file(self) -> Path:
@@ -72,6 +73,12 @@ class Server:
         return [w["pid"] for w in self.describe(model)[0]["workers"] if w["status"] == "READY"]
 
 
+def worker_pythonpath() -> str:
+    """PYTHONPATH for TorchServe (its frontend passes it on to the workers): scripts/worker_site first, whose
+    sitecustomize makes a worker import torch only when its endpoint uses it, as scripts/serve.sh does."""
+    return os.pathsep.join(p for p in (str(ROOT / "scripts" / "worker_site"), os.environ.get("PYTHONPATH")) if p)
+
+
 def free_ports(n: int) -> list[int]:
     sockets = [socket.socket() for _ in range(n)]
     for s in sockets:
@@ -95,30 +102,39 @@ def stop_or_reap(process: subprocess.Popen, workdir: Path, timeout: float = 90) 
         raise
 
 
-def wait_ready(server: Server, process: subprocess.Popen, log: Path, endpoints: tuple[str, ...]) -> None:
-    """/ping says Healthy while models still load: wait until every endpoint has a READY worker."""
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+def wait_ready(server: Server, process: subprocess.Popen, log: Path, endpoints: tuple[str, ...],
+               started: float | None = None, timeout_s: float = STARTUP_TIMEOUT_S) -> None:
+    """/ping says Healthy while models still load: wait until every endpoint has a READY worker, noting in
+    `server.ready_s` when each endpoint first had one (seconds since `started`, default: now)."""
+    started = time.monotonic() if started is None else started
+    deadline = started + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"TorchServe exited ({process.returncode}):\n{log.read_text()[-4000:]}")
         try:
-            if server.key_file.exists() and all(server.worker_pids(m) for m in endpoints):
-                return
+            if server.key_file.exists():
+                for m in endpoints:
+                    if m not in server.ready_s and server.worker_pids(m):
+                        server.ready_s[m] = time.monotonic() - started
+                if len(server.ready_s) >= len(set(endpoints)):
+                    return
         except (OSError, KeyError, json.JSONDecodeError, IndexError):  # OSError: refused, reset, timed out (URLError)
             pass
         time.sleep(0.5)
-    raise RuntimeError(f"TorchServe not ready in {STARTUP_TIMEOUT_S}s:\n{log.read_text()[-4000:]}")
+    raise RuntimeError(f"TorchServe not ready in {timeout_s:.0f}s:\n{log.read_text()[-4000:]}")
 
 
 @contextlib.contextmanager
 def running_server(endpoints: tuple[str, ...] = ENDPOINTS, workdir: Path | None = None, *,
                    model_store: Path | None = None, also_load: tuple[str, ...] = (),
-                   extra_config: dict[str, object] | None = None, token_ttl_min: float = 60) -> Iterator[Server]:
+                   extra_config: dict[str, object] | None = None, token_ttl_min: float = 60,
+                   lazy_torch: bool = True, startup_timeout_s: float = STARTUP_TIMEOUT_S) -> Iterator[Server]:
     """A TorchServe serving `endpoints` from model_store/, on free loopback ports, stopped on exit.
 
     model_store: serve archives already built there instead (tests: variants with tiny queues, broken weights);
     also_load: models loaded as well but not waited for (e.g. one that must fail its load); extra_config:
-    config.properties keys to add or override; token_ttl_min may be a fraction (TorchServe reads a double).
+    config.properties keys to add or override; token_ttl_min may be a fraction (TorchServe reads a double);
+    lazy_torch=False: workers import torch at start as TorchServe does by itself (before/after benchmarks).
     The server runs with umask 077, so its key file, logs and unpacked archives are its owner's only.
     """
     if model_store is None:
@@ -135,7 +151,8 @@ def running_server(endpoints: tuple[str, ...] = ENDPOINTS, workdir: Path | None 
                                       token_ttl_min=token_ttl_min, extra=extra_config,
                                       models=",".join(f"{m}.mar" for m in (*endpoints, *also_load))))
         env = {**os.environ, "TMPDIR": str(workdir / "tmp"), "TEMP": str(workdir / "tmp"),
-               "LOG_LOCATION": str(workdir / "logs"), "METRICS_LOCATION": str(workdir / "logs")}
+               "LOG_LOCATION": str(workdir / "logs"), "METRICS_LOCATION": str(workdir / "logs"),
+               "PYTHONPATH": worker_pythonpath() if lazy_torch else os.environ.get("PYTHONPATH", "")}
         log = workdir / "torchserve.log"
         torchserve = Path(sys.executable).with_name("torchserve")
         started = time.monotonic()
@@ -145,7 +162,7 @@ def running_server(endpoints: tuple[str, ...] = ENDPOINTS, workdir: Path | None 
                                        start_new_session=True, umask=0o077)
         server = Server("127.0.0.1", ports, workdir, 0.0)
         try:
-            wait_ready(server, process, log, endpoints)
+            wait_ready(server, process, log, endpoints, started, startup_timeout_s)
             server.cold_start_s = time.monotonic() - started
             yield server
         finally:

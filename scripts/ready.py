@@ -2,10 +2,11 @@
 """Readiness check for a running ConvLens: exit 0 only when every endpoint has a READY worker.
 
 TorchServe's /ping answers Healthy while models are still loading (and needs a token anyway), so this asks the
-management describe API, with the management key from key_file.json, about every endpoint in model_store/. Used by
-the Docker HEALTHCHECK and the Kubernetes probes; standard library only, so a probe starts fast. Environment:
-CONVLENS_RUN_DIR (where key_file.json is, default .run), CONVLENS_HOST, CONVLENS_MANAGEMENT_PORT,
-CONVLENS_TOKEN_AUTH (off: TorchServe writes no key file, so no key is sent).
+management describe API, with the management key from key_file.json, about every endpoint the server was told to
+serve (CONVLENS_ENDPOINTS, scripts/profiles.py). Used by the Docker HEALTHCHECK and the Kubernetes probes; standard
+library only, so a probe starts fast. Environment: CONVLENS_RUN_DIR (where key_file.json is, default .run),
+CONVLENS_HOST, CONVLENS_MANAGEMENT_PORT, CONVLENS_TOKEN_AUTH (off: TorchServe writes no key file, so no key is
+sent), CONVLENS_ENDPOINTS.
 """
 from __future__ import annotations
 
@@ -18,14 +19,10 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import profiles
 from write_config import is_loopback
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def expected_models(store: Path) -> list[str]:
-    """The endpoints the server is configured to load: every archive in the model store."""
-    return sorted(p.stem for p in store.glob("*.mar"))
 
 
 def probe_host(host: str) -> str:
@@ -67,8 +64,8 @@ def main() -> int:
     parser.add_argument("--host", default=probe_host(env("CONVLENS_HOST", "127.0.0.1")))
     parser.add_argument("--port", type=int, default=int(env("CONVLENS_MANAGEMENT_PORT", 8081)))
     parser.add_argument("--key-file", type=Path, default=run_dir / "key_file.json")
-    parser.add_argument("--models", help="comma-separated endpoints (default: every model_store/*.mar)")
-    parser.add_argument("--model-store", type=Path, default=ROOT / "model_store")
+    parser.add_argument("--models", help="comma-separated endpoints and profiles (default: CONVLENS_ENDPOINTS, "
+                        "or every endpoint)")
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds per HTTP call")
     parser.add_argument("--wait", type=float, default=0.0, help="keep trying for this many seconds")
     parser.add_argument("--no-token", action="store_true", default=env("CONVLENS_TOKEN_AUTH", "on") == "off",
@@ -77,7 +74,11 @@ def main() -> int:
     args = parser.parse_args()
     if not is_loopback(args.host):
         print(f"warning: probing {args.host}, not loopback", file=sys.stderr)
-    models = args.models.split(",") if args.models else expected_models(args.model_store)
+    try:
+        models = list(profiles.resolve(args.models or env("CONVLENS_ENDPOINTS")))
+    except ValueError as error:
+        print(f"not ready: {error}", file=sys.stderr)
+        return 2
     deadline = time.monotonic() + args.wait
     while True:
         reasons = not_ready(models, args.host, args.port, None if args.no_token else args.key_file, args.timeout)

@@ -4,7 +4,8 @@
 Listeners bind loopback unless told otherwise; token authorization stays on; the model registration API stays
 off; models may only come from the local model store. Environment variables: CONVLENS_HOST, CONVLENS_HTTP_PORT,
 CONVLENS_MANAGEMENT_PORT, CONVLENS_METRICS_PORT, CONVLENS_GRPC_PORT, CONVLENS_GRPC_MANAGEMENT_PORT,
-CONVLENS_TOKEN_TTL_MIN, CONVLENS_TOKEN_AUTH (on|off; off only with a loopback host), CONVLENS_PLUGINS_PATH.
+CONVLENS_TOKEN_TTL_MIN, CONVLENS_TOKEN_AUTH (on|off; off only with a loopback host), CONVLENS_PLUGINS_PATH,
+CONVLENS_ENDPOINTS (the endpoints and profiles to serve, scripts/profiles.py; default all).
 """
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import os
 import re
 import sys
 from pathlib import Path
+
+import profiles
 
 ROOT = Path(__file__).resolve().parents[1]
 # Request/response limits, raised together: a 12-megapixel photo as PNG or as base64 in a JSON body fits, and
@@ -26,6 +29,11 @@ JOB_QUEUE_SIZE = 16
 # Inference/management tokens live an hour (TorchServe's default, a deliberate choice: long enough for a session,
 # short enough that a leaked token soon dies); rotate them with the API key (GET :8081/token?type=inference).
 TOKEN_TTL_MIN = 60.0
+# The Java frontend's JVM: a heap ceiling instead of the default quarter of the machine's memory (it holds requests
+# in flight: 8 concurrent requests at the 48 MiB limit, several copies each, fit), the serial collector (no G1
+# regions and remembered sets: smaller and enough for a frontend that only routes bytes on a few cores), and
+# class data sharing on (TorchServe's default JVM start).
+JVM_ARGS = "-Xms32m -Xmx1g -XX:+UseSerialGC -XX:MaxMetaspaceSize=128m -XX:ReservedCodeCacheSize=64m"
 
 
 def is_loopback(host: str) -> bool:
@@ -41,6 +49,15 @@ def is_loopback(host: str) -> bool:
 def archives(model_store: Path) -> str:
     """load_models value naming every model archive in the store (TorchServe's `all` also takes folders)."""
     return ",".join(sorted(p.name for p in model_store.glob("*.mar")))
+
+
+def chosen_archives(model_store: Path, chosen: str | None) -> str:
+    """load_models value for the endpoints and profiles in `chosen` (CONVLENS_ENDPOINTS); each archive must exist."""
+    names = profiles.resolve(chosen)
+    missing = [n for n in names if not (model_store / f"{n}.mar").is_file()]
+    if missing:
+        raise ValueError(f"no archive in {model_store} for {', '.join(missing)}: run `make models`")
+    return ",".join(f"{n}.mar" for n in names)
 
 
 def config_text(host: str, ports: dict[str, int], model_store: Path, token_ttl_min: float,
@@ -73,6 +90,7 @@ def config_text(host: str, ports: dict[str, int], model_store: Path, token_ttl_m
         "metrics_mode": "prometheus",
         "enable_envvars_config": "false",
         "install_py_dep_per_model": "false",
+        "vmargs": JVM_ARGS,
     }
     if plugins_path is not None:  # e.g. the fixed-token plugin (scripts/build_token_plugin.py)
         lines["plugins_path"] = plugins_path.resolve()
@@ -92,8 +110,9 @@ def main() -> None:
     parser.add_argument("--grpc-port", type=int, default=int(env("CONVLENS_GRPC_PORT", 7070)))
     parser.add_argument("--grpc-management-port", type=int, default=int(env("CONVLENS_GRPC_MANAGEMENT_PORT", 7071)))
     parser.add_argument("--model-store", type=Path, default=ROOT / "model_store")
-    parser.add_argument("--models", help="TorchServe load_models value (default: every *.mar in the model store; "
-                        "not 'all', which would also load the store's stylizers/ folder as a broken model)")
+    parser.add_argument("--models", help="TorchServe load_models value (default: the archives of the endpoints "
+                        "CONVLENS_ENDPOINTS names, every endpoint when unset; never TorchServe's 'all', which would "
+                        "also load the store's stylizers/ folder as a broken model)")
     parser.add_argument("--token-ttl-min", type=float, default=float(env("CONVLENS_TOKEN_TTL_MIN", TOKEN_TTL_MIN)))
     parser.add_argument("--token-auth", choices=("on", "off"), default=env("CONVLENS_TOKEN_AUTH", "on"),
                         help="TorchServe token authorization (off is refused unless the host is loopback)")
@@ -103,7 +122,8 @@ def main() -> None:
              "grpc": args.grpc_port, "grpc_management": args.grpc_management_port}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     try:
-        text = config_text(args.host, ports, args.model_store, args.token_ttl_min, args.models,
+        models = args.models or chosen_archives(args.model_store, env("CONVLENS_ENDPOINTS"))
+        text = config_text(args.host, ports, args.model_store, args.token_ttl_min, models,
                            token_auth=args.token_auth == "on", plugins_path=args.plugins_path)
     except ValueError as error:
         sys.exit(f"error: {error}")

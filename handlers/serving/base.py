@@ -3,19 +3,20 @@
 initialize: load the backbone named in the model's YAML config on TorchServe's device. handle: for each request
 of the batch, flatten its fields, let the endpoint parse and run them on the engine, encode the result; a bad
 request gets its own 4xx status and JSON (or protobuf) error body without failing its neighbours in the batch.
+torch and the backbones are imported only by handlers that use a backbone (`uses_backbone`): `stylize` runs ONNX
+Runtime alone, and its worker stays torch-free (docs/performance.md, "Memory and cold start").
 """
 from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import torch
-
-from convlens.core import backbones, images
+from convlens.core import images
 from convlens.core.errors import ConvLensError, InvalidParameter
 
 from .config import EndpointConfig, yaml_name
@@ -23,6 +24,9 @@ from .encode import encode_error, json_bytes
 from .progress import ProgressStream, close_grpc_stream, over_grpc, progress_requested, send_intermediate
 from .requests import request_fields, wants_proto
 from .spec import REGISTRY, EndpointSpec
+
+if TYPE_CHECKING:
+    from convlens.core import backbones
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +53,7 @@ class ConvLensHandler:
 
     task: ClassVar[str] = ""
     streams_progress: ClassVar[bool] = False  # iterative endpoints: progress=true streams events (progress.py)
+    uses_backbone: ClassVar[bool] = True  # False: no torch, no backbone in this worker (stylize: ONNX Runtime only)
 
     def __init__(self) -> None:
         self.initialized = False
@@ -62,25 +67,34 @@ class ConvLensHandler:
     def initialize(self, context: Any) -> None:
         """Check the model YAML's `convlens:` settings, then load the configured backbone on the worker's device."""
         started = time.perf_counter()
-        props = context.system_properties
         try:
             self.config = EndpointConfig.parse((getattr(context, "model_yaml_config", None) or {}).get("convlens"),
                                                yaml_name(context, self.task))
-            if self.config.torch_threads > 0:
-                torch.set_num_threads(self.config.torch_threads)
-            weights = self.config.weights
-            if weights and not os.path.isabs(weights):
-                weights = os.path.join(props.get("model_dir", "."), weights)
-            gpu_id = props.get("gpu_id")  # None: TorchServe gave this worker no GPU (number_of_gpu=0): stay on CPU
-            device = backbones.pick_device(gpu_id) if gpu_id is not None else torch.device("cpu")
-            self.backbone = backbones.load_backbone(self.config.backbone, weights, device)
+            if self.uses_backbone:
+                self.backbone = self.load_backbone(context.system_properties)
         except Exception as exc:
             # One clear line in the model log; TorchServe then retries this model's worker, others keep serving.
             logger.error("ConvLens %s cannot load its model: %s", self.task, exc)
             raise
         self.initialized = True
-        logger.info("ConvLens %s ready: backbone %s on %s in %.1fs", self.task, self.backbone.name, device,
+        logger.info("ConvLens %s ready: backbone %s in %.1fs", self.task,
+                    f"{self.backbone.name} on {self.backbone.device}" if self.backbone else "none",
                     time.perf_counter() - started)
+
+    def load_backbone(self, props: Mapping[str, Any]) -> backbones.Backbone:
+        """The YAML's backbone (weights relative to the archive) on TorchServe's device, with its torch threads."""
+        import torch
+
+        from convlens.core import backbones
+
+        if self.config.torch_threads > 0:
+            torch.set_num_threads(self.config.torch_threads)
+        weights = self.config.weights
+        if weights and not os.path.isabs(weights):
+            weights = os.path.join(props.get("model_dir", "."), weights)
+        gpu_id = props.get("gpu_id")  # None: TorchServe gave this worker no GPU (number_of_gpu=0): stay on CPU
+        device = backbones.pick_device(gpu_id) if gpu_id is not None else torch.device("cpu")
+        return backbones.load_backbone(self.config.backbone or backbones.DEFAULT_BACKBONE, weights, device)
 
     def handle(self, data: list[Mapping[str, Any]], context: Any) -> list[bytes]:
         """One response per request of the batch, each with its own status and content type."""
@@ -116,7 +130,8 @@ class ConvLensHandler:
         """The caller's error as it is; out of memory as 507; anything else as a logged 500."""
         if isinstance(exc, ConvLensError):
             return exc
-        if isinstance(exc, (MemoryError, torch.OutOfMemoryError)):
+        torch = sys.modules.get("torch")  # a worker without torch cannot run out of torch's memory
+        if isinstance(exc, MemoryError) or (torch is not None and isinstance(exc, torch.OutOfMemoryError)):
             logger.error("out of memory in %s", self.task, exc_info=exc)
             return ServerFault("out of memory while processing this request; try a smaller image", code=507,
                                type="OutOfMemory")
@@ -160,19 +175,16 @@ class ConvLensHandler:
 
     def describe(self) -> dict[str, Any]:
         """What this endpoint offers (TorchServe's describe call with customized=true)."""
-        assert self.backbone is not None
-        return {
-            "endpoint": self.task,
-            "backbone": self.backbone.name,
-            "device": str(self.backbone.device),
-            "torch_threads": torch.get_num_threads(),
-            "layers": list(self.backbone.layers),
-            "default_layer": self.backbone.default_layer,
-            "num_classes": len(self.backbone.labels),
-            "limits": {"max_image_bytes": self.config.max_image_bytes,
-                       "max_image_pixels": self.config.max_image_pixels, "max_image_side": self.config.max_image_side},
-            "fields": self.spec.as_json()["fields"],
-        }
+        limits = {"max_image_bytes": self.config.max_image_bytes, "max_image_pixels": self.config.max_image_pixels,
+                  "max_image_side": self.config.max_image_side}
+        out: dict[str, Any] = {"endpoint": self.task}
+        if self.backbone is not None:
+            import torch
+
+            out.update({"backbone": self.backbone.name, "device": str(self.backbone.device),
+                        "torch_threads": torch.get_num_threads(), "layers": list(self.backbone.layers),
+                        "default_layer": self.backbone.default_layer, "num_classes": len(self.backbone.labels)})
+        return {**out, "limits": limits, "fields": self.spec.as_json()["fields"]}
 
 
 class BatchedHandler(ConvLensHandler):

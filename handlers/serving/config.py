@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from convlens.core import backbones, images
+from convlens.core import images
 from convlens.stylize import runtime
 
 logger = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ class ConfigError(ValueError):
 class EndpointConfig:
     """Every handler setting of an endpoint (YAML key `convlens:`), each default declared here and only here."""
 
-    backbone: str = backbones.DEFAULT_BACKBONE
+    backbone: str | None = None  # None: the engine's default (backbones.DEFAULT_BACKBONE); stylize loads none
     weights: str | None = None  # torchvision weights file: relative to the archive, or an absolute path
     torch_threads: int = 0  # 0 = torch's default (all cores)
     max_image_bytes: int = images.DEFAULT_LIMITS.max_bytes  # per image field

@@ -1,13 +1,18 @@
 """`scripts/serve.sh` (what `make serve` runs): serves on the configured ports and stops cleanly on Ctrl-C."""
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
+import sys
 import time
+from pathlib import Path
 
+import numpy as np
 import psutil
 import requests
+from PIL import Image
 
 from local_server import ENDPOINTS, ROOT, Server, free_ports, stop_or_reap, wait_ready
 
@@ -50,3 +55,39 @@ def test_serve_script_serves_then_stops_cleanly_on_ctrl_c(tmp_path):
         time.sleep(0.5)
     assert not psutil.pid_exists(frontend), "the Java frontend outlived Ctrl-C"
     assert "stopping ConvLens" in log.read_text()
+
+
+def test_serve_script_serves_only_the_chosen_endpoints_and_stylize_without_torch(tmp_path):
+    """CONVLENS_ENDPOINTS=stylize: one model, readiness waits for it alone, and its worker never maps libtorch."""
+    names = ("http", "management", "metrics", "grpc", "grpc_management")
+    ports = dict(zip(names, free_ports(len(names))))
+    env = {**os.environ, "CONVLENS_RUN_DIR": str(tmp_path / "run"), "CONVLENS_HTTP_PORT": str(ports["http"]),
+           "CONVLENS_MANAGEMENT_PORT": str(ports["management"]), "CONVLENS_METRICS_PORT": str(ports["metrics"]),
+           "CONVLENS_GRPC_PORT": str(ports["grpc"]), "CONVLENS_GRPC_MANAGEMENT_PORT": str(ports["grpc_management"]),
+           "CONVLENS_ENDPOINTS": "stylize"}
+    log = tmp_path / "serve.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen([str(ROOT / "scripts" / "serve.sh")], env=env, stdout=out,
+                                   stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_terminal_sigint)
+    server = Server("127.0.0.1", ports, tmp_path / "run", 0.0)
+    try:
+        wait_ready(server, process, log, ("stylize",))
+        assert "endpoints        stylize  (CONVLENS_ENDPOINTS=stylize)" in log.read_text()
+        listed = requests.get(server.url("/models", "management"), timeout=30,
+                              headers={"Authorization": f"Bearer {server.key('management')}"}).json()["models"]
+        assert [m["modelName"] for m in listed] == ["stylize"]
+        ready = subprocess.run([sys.executable, str(ROOT / "scripts" / "ready.py"), "--port",
+                                str(ports["management"])], env=env, capture_output=True, text=True, timeout=60)
+        assert ready.returncode == 0 and ready.stdout.strip() == "ready: stylize"
+        photo = io.BytesIO()
+        Image.fromarray(np.full((48, 64, 3), 128, np.uint8)).save(photo, "PNG")
+        answer = requests.post(server.url("/predictions/stylize"), timeout=120,
+                               files={"image": photo.getvalue()}, data={"style": "pointillism", "format": "png"},
+                               headers={"Authorization": f"Bearer {server.key('inference')}"})
+        assert answer.status_code == 200 and Image.open(io.BytesIO(answer.content)).size == (64, 48)
+        (worker,) = server.worker_pids("stylize")
+        maps = Path(f"/proc/{worker}/maps").read_text()
+        assert "onnxruntime" in maps and "libtorch" not in maps  # torch neither imported nor loaded lazily
+    finally:
+        os.killpg(process.pid, signal.SIGINT)
+        assert stop_or_reap(process, tmp_path) == 0

@@ -2,6 +2,8 @@
 targets are computed right (the suite's figures are checked end to end in tests/integration/test_bench.py)."""
 from __future__ import annotations
 
+import json
+import os
 import sys
 from pathlib import Path
 
@@ -70,3 +72,24 @@ def test_targets_check_classify_in_ms_and_stylize_at_512_in_percent():
         "classify 224 px over http" + every: True, "classify 224 px over grpc" + every: False,
         "stylize 512 px over http" + every: True, "stylize 512 px over grpc" + every: False}
     assert got["stylize 512 px over grpc" + every]["overhead"] == pytest.approx(15.25)
+
+
+def test_memory_figures_read_smaps_rollup_and_ratios_are_before_over_after():
+    import memory  # benchmarks/memory.py
+
+    own = memory.smaps_rollup(os.getpid())
+    assert 0 < own["Pss"] <= own["Rss"] and own["Pss_Anon"] <= own["Pss"]
+
+    def report(pss: float, ready: float, first: dict[str, tuple[float, float]]) -> dict:
+        return {"memory": {"total_pss_mib": pss}, "ready_s": ready,
+                "endpoint_ready_s": {e: r for e, (r, _) in first.items()},
+                "first_request_s": {e: f for e, (_, f) in first.items()}}
+
+    before = run.memory_summary(report(8000.0, 90.0, {"classify": (60.0, 1.0), "stylize": (80.0, 10.0)}))
+    after = run.memory_summary(report(2000.0, 30.0, {"classify": (20.0, 0.5), "stylize": (10.0, 0.5)}))
+    assert before == {"total_pss_mib": 8000.0, "ready_s": 90.0, "first_answer_s": 90.0}  # slowest first answer
+    assert run.memory_ratios(before, after) == pytest.approx({"total_pss_mib": 4.0, "ready_s": 3.0,
+                                                               "first_answer_s": 90 / 20.5})
+    assert run.memory_ratios({"total_pss_mib": 10.0}, after) == {"total_pss_mib": 10.0 / 2000.0}  # only shared keys
+    baseline = json.loads(run.BASELINE.read_text())["profiles"]
+    assert {"stylize", "all"} <= set(baseline) and all(b["total_pss_mib"] > 0 for b in baseline.values())

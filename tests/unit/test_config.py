@@ -44,7 +44,7 @@ def test_unknown_key_names_the_key_the_file_and_a_close_match():
     ("max_image_side", 2.5, r"convlens\.max_image_side must be int, not 2\.5"),
     ("time_budget_s", "60", r"convlens\.time_budget_s must be float, not '60'"),
     ("weights", 3, r"convlens\.weights must be str or null, not 3"),
-    ("backbone", None, r"convlens\.backbone must be str, not None"),
+    ("backbone", 3, r"convlens\.backbone must be str or null, not 3"),
     ("time_budget_s", 0, r"convlens\.time_budget_s must be > 0, not 0\.0"),
     ("torch_threads", -1, r"convlens\.torch_threads must be >= 0, not -1"),
 ])

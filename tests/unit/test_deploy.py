@@ -6,6 +6,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -334,3 +335,55 @@ def test_write_config_cli_refuses_tokenless_public_bind(tmp_path):
                     "0.0.0.0", "--plugins-path", str(plugins)], check=True, capture_output=True, timeout=60)
     text = out.read_text()
     assert "disable_token_authorization=false" in text and f"plugins_path={plugins}" in text
+
+
+# --- one Deployment per profile (deploy/k8s-profiles) -------------------------------------------------------------
+
+PROFILES_DIR = ROOT / "deploy" / "k8s-profiles"
+
+
+def rendered(path: Path) -> list[dict]:
+    """What `kubectl apply -k path` would send: kustomize's output, rendered offline."""
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl (with its built-in kustomize) is not installed")
+    out = subprocess.run([kubectl, "kustomize", str(path)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return [d for d in yaml.safe_load_all(out.stdout) if d]
+
+
+def test_one_deployment_per_profile_each_serving_its_profile_alone():
+    import profiles
+
+    wanted = sorted(set(profiles.profiles()) - {profiles.ALL})
+    overlays = sorted(p.parent.name for p in PROFILES_DIR.glob("*/kustomization.yaml"))
+    assert overlays == wanted
+    top = yaml.safe_load((PROFILES_DIR / "kustomization.yaml").read_text())
+    assert top["resources"] == wanted
+    docs = rendered(PROFILES_DIR)
+    names = [(d["kind"], d["metadata"]["name"]) for d in docs]
+    assert len(names) == len(set(names)), "two profiles render a resource of the same name"
+    for doc in docs:
+        kubernetes_validate.validate(doc, kubernetes_validate.latest_version(), strict=True)
+    by_name = {(d["kind"], d["metadata"]["name"]): d for d in docs}
+    base = resource("Deployment")["spec"]["template"]["spec"]["containers"][0]["resources"]
+    for profile in wanted:
+        deployment = by_name[("Deployment", f"convlens-{profile}")]
+        pod = deployment["spec"]["template"]
+        selector = deployment["spec"]["selector"]["matchLabels"]
+        assert selector["app.kubernetes.io/component"] == profile == pod["metadata"]["labels"][
+            "app.kubernetes.io/component"]
+        container = pod["spec"]["containers"][0]
+        config = container["envFrom"][0]["configMapRef"]["name"]
+        assert by_name[("ConfigMap", config)]["data"]["CONVLENS_ENDPOINTS"] == profile
+        assert profiles.resolve(profile) == profiles.profiles()[profile]  # a name the start script accepts
+        assert {v["name"]: v for v in pod["spec"]["volumes"]}["tokens"]["secret"]["secretName"] == "convlens-tokens"
+        memory = container["resources"]
+        assert memory["requests"]["memory"] != base["requests"]["memory"]  # sized to the profile
+        for kind in ("Service", "PodDisruptionBudget", "NetworkPolicy"):
+            spec = by_name[(kind, f"convlens-{profile}")]["spec"]
+            chosen = spec.get("selector", spec.get("podSelector", {}))
+            chosen = chosen.get("matchLabels", chosen)
+            assert chosen["app.kubernetes.io/component"] == profile, kind  # only this profile's pods
+        assert by_name[("HorizontalPodAutoscaler", f"convlens-{profile}")]["spec"]["scaleTargetRef"]["name"] == \
+            f"convlens-{profile}"

@@ -91,22 +91,23 @@ def test_not_ready_without_key_file_or_server(tmp_path, key_file):
 
 
 def test_command_line_exit_codes_and_defaults(tmp_path, key_file):
+    """The endpoints checked are the ones CONVLENS_ENDPOINTS names (what the server was told to load)."""
     fake = FakeManagement({"classify": ["READY"], "saliency": ["UNLOADING"]})
-    store = tmp_path / "store"
-    store.mkdir()
-    for name in ("classify", "saliency"):
-        (store / f"{name}.mar").write_bytes(b"")
-    cmd = [sys.executable, str(ROOT / "scripts" / "ready.py"), "--port", str(fake.port), "--key-file", str(key_file),
-           "--model-store", str(store)]
+    cmd = [sys.executable, str(ROOT / "scripts" / "ready.py"), "--port", str(fake.port), "--key-file", str(key_file)]
+    env = {**os.environ, "CONVLENS_ENDPOINTS": "saliency,classify"}
     try:
-        not_yet = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
-        only_classify = subprocess.run(cmd + ["--models", "classify"], capture_output=True, text=True, timeout=60)
+        not_yet = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env)
+        only_classify = subprocess.run(cmd + ["--models", "classify"], capture_output=True, text=True, timeout=60,
+                                       env=env)
+        unknown = subprocess.run(cmd, capture_output=True, text=True, timeout=60,
+                                 env={**env, "CONVLENS_ENDPOINTS": "classify,stylise"})
         fake.workers["saliency"] = ["READY"]
-        now = subprocess.run(cmd + ["--quiet"], capture_output=True, text=True, timeout=60)
+        now = subprocess.run(cmd + ["--quiet"], capture_output=True, text=True, timeout=60, env=env)
     finally:
         fake.close()
     assert not_yet.returncode == 1 and "saliency: no READY worker" in not_yet.stderr
     assert only_classify.returncode == 0 and only_classify.stdout.strip() == "ready: classify"
+    assert unknown.returncode == 2 and "unknown endpoints or profiles: stylise;" in unknown.stderr
     assert now.returncode == 0 and now.stdout == ""
     assert ready.probe_host("0.0.0.0") == "127.0.0.1" and ready.probe_host("127.0.0.1") == "127.0.0.1"
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 
 import torch
-from torchvision.transforms.functional import gaussian_blur
 
 from .base import Attribution, auto_batch_size
 
@@ -20,6 +19,8 @@ def blurred(pixels01: torch.Tensor, sigma: float) -> torch.Tensor:
     h, w = pixels01.shape[-2:]
     if radius >= min(h, w):  # reflect padding needs the kernel radius below the image size
         return pixels01.mean(dim=(2, 3), keepdim=True).expand_as(pixels01).clone()
+    from torchvision.transforms.functional import gaussian_blur  # only when blurring: not in every worker's start
+
     return gaussian_blur(pixels01, [size, size], [sigma, sigma])
 
 

@@ -5,7 +5,9 @@ architectures load weights from a local file or torchvision's cache. Nothing is 
 """
 from __future__ import annotations
 
+import ast
 import difflib
+import importlib.util
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -99,10 +101,17 @@ class BackboneSpec:
 
 
 def imagenet_labels() -> list[str]:
-    """The 1000 ImageNet class names, from torchvision's bundled metadata (no download)."""
-    from torchvision.models import ResNet50_Weights
-
-    return list(ResNet50_Weights.IMAGENET1K_V1.meta["categories"])
+    """The 1000 ImageNet class names, from torchvision's bundled metadata (no download), read as a literal from
+    its source file: importing torchvision would cost every worker about 160 MB and a second for one list."""
+    spec = importlib.util.find_spec("torchvision")
+    if spec is None or not spec.submodule_search_locations:
+        raise BackboneUnavailable("torchvision is not installed: it carries the ImageNet class names")
+    source = Path(next(iter(spec.submodule_search_locations))) / "models" / "_meta.py"
+    for node in ast.parse(source.read_text()).body:
+        if (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+                and node.targets[0].id == "_IMAGENET_CATEGORIES"):
+            return list(ast.literal_eval(node.value))
+    raise BackboneUnavailable(f"no ImageNet class names in {source}")
 
 
 # --- EfficientNet-Lite0 (default) -----------------------------------------------------------------------------

@@ -32,12 +32,16 @@ _YIQ_INV = np.linalg.inv(_YIQ).astype(np.float32)
 
 
 def _cuda_usable() -> bool:
-    try:
-        import torch
+    """A CUDA driver that sees at least one device, asked from libcuda itself (what torch.cuda.is_available asks):
+    the stylize worker never imports torch, which alone would add hundreds of MB and seconds to its start."""
+    import ctypes
 
-        return bool(torch.cuda.is_available())
-    except ImportError:  # pragma: no cover - torch is always there in the server
+    try:
+        cuda = ctypes.CDLL("libcuda.so.1")
+    except OSError:  # no NVIDIA driver (or not Linux)
         return False
+    count = ctypes.c_int(0)
+    return cuda.cuInit(0) == 0 and cuda.cuDeviceGetCount(ctypes.byref(count)) == 0 and count.value > 0
 
 
 def _tensorrt_present() -> bool:
