@@ -30,18 +30,19 @@ BLUR_FRACTION = 0.05  # sigma of the removal blur, as a fraction of the image's 
 
 
 def pixel_ranks(importance: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """(H*W,) rank of each pixel, 0 = most important; equal values in a seeded random order."""
+    """(H*W,) rank of each pixel, 0 = most important; equal values in a seeded random order (on the CPU, where
+    the generator is; `curve_probabilities` moves the ranks to the device)."""
     flat = importance.flatten().float().cpu()
     shuffle = torch.randperm(flat.numel(), generator=generator)
     order = shuffle[torch.argsort(flat[shuffle], descending=True, stable=True)]
     ranks = torch.empty_like(order)
-    ranks[order] = torch.arange(order.numel())
+    ranks[order] = torch.arange(order.numel(), device="cpu")
     return ranks
 
 
 def step_counts(pixels: int, steps: int) -> torch.Tensor:
     """How many pixels are removed (or revealed) at each of the steps + 1 points 0, 1/steps, ..., 1."""
-    return torch.round(torch.linspace(0, pixels, steps + 1)).long()
+    return torch.round(torch.linspace(0, pixels, steps + 1, device="cpu")).long()
 
 
 def curve_probabilities(backbone: Backbone, x: torch.Tensor, target: int, ranks: Sequence[torch.Tensor],
@@ -81,10 +82,10 @@ def deletion_insertion(backbone: Backbone, image: np.ndarray, importance: np.nda
         raise ValueError(f"unknown metrics {sorted(unknown)}; choose from {', '.join(METRICS)}")
     x = pixels01(image[None], backbone.device)
     generator = torch.Generator().manual_seed(RANDOM_SEED)
-    mapped = pixel_ranks(torch.from_numpy(np.ascontiguousarray(importance)), generator)
+    mapped = pixel_ranks(torch.as_tensor(np.ascontiguousarray(importance), device="cpu"), generator)
     random = pixel_ranks(torch.rand(importance.shape, generator=generator), generator)
     probs = curve_probabilities(backbone, x, target, [mapped, random], steps, batch_size, deadline)
-    fractions = step_counts(importance.size, steps).numpy() / importance.size
+    fractions = step_counts(importance.size, steps).cpu().numpy() / importance.size
     return tuple(Faithfulness(metric=m, fractions=fractions.astype(np.float32),
                               probabilities=probs[0, METRICS.index(m)], random_probabilities=probs[1, METRICS.index(m)])
                  for m in metrics)
