@@ -1,6 +1,7 @@
 #!/usr/bin/env python
 """Attribution speed: latency of every saliency method at 224 px on the default backbone, and occlusion
-throughput (occluded images per second) against plain batched inference of the same backbone and against a
+throughput (occluded images per second) against plain batched inference of the same backbone, in the engine's
+memory layout (like with like) and in the default one (what the layout choice gains), and against a
 one-forward-pass-per-position loop.
 
     .venv/bin/python benchmarks/attribution.py [--runs 3] [--size 224] [--patch 32] [--stride 16]
@@ -29,7 +30,7 @@ from skimage import data
 
 from convlens import attribution
 from convlens.attribution import occlusion
-from convlens.attribution.base import auto_batch_size
+from convlens.attribution.base import MEMORY_FORMAT, auto_batch_size
 from convlens.core import backbones
 
 
@@ -46,6 +47,15 @@ def median_s(fns: dict[str, Callable[[], object]], runs: int) -> dict[str, float
                 torch.cuda.synchronize()
             samples[name].append(time.perf_counter() - started)
     return {name: statistics.median(s) for name, s in samples.items()}
+
+
+def plain_inference(bb: backbones.Backbone, x: torch.Tensor, positions: int) -> Callable[[], None]:
+    """Classify `positions` images in batches of len(x), in x's memory layout (the engine's: MEMORY_FORMAT)."""
+    def run() -> None:
+        with torch.inference_mode():
+            for start in range(0, positions, len(x)):
+                bb.model(bb.normalize(x[: min(len(x), positions - start)]))
+    return run
 
 
 def main() -> None:
@@ -74,14 +84,10 @@ def main() -> None:
     positions = (len(occlusion.grid_starts(args.size, args.patch, args.stride))) ** 2
     batch = auto_batch_size(args.size, args.size, bb.device, bytes_per_pixel=512)
     x = torch.rand(batch, 3, args.size, args.size, device=bb.device)
-
-    def plain() -> None:
-        with torch.inference_mode():
-            for start in range(0, positions, batch):
-                bb.model(bb.normalize(x[: min(batch, positions - start)]))
-
+    plain = plain_inference(bb, x.contiguous(memory_format=MEMORY_FORMAT), positions)
     occ = {
         "plain batched inference": plain,
+        "plain batched inference, default layout": plain_inference(bb, x.contiguous(), positions),
         "occlusion (batched, auto)": lambda: occlusion.occlusion(bb, pixels, 285, args.patch, args.stride),
         "occlusion (one pass at a time)": lambda: occlusion.occlusion(bb, pixels, 285, args.patch, args.stride,
                                                                       batch_size=1),

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from convlens import attribution
-from convlens.attribution import occlusion
+from convlens.attribution import faithfulness, occlusion, sanity
 from convlens.core import inputs
 from convlens.core.progress import Deadline
+from serving.attribution import evaluated
 from serving.base import ConvLensHandler
 from serving.encode import encode
 from serving.specs.attribution import MAX_OCCLUSION_POSITIONS, OcclusionParams
@@ -23,8 +24,10 @@ class OcclusionHandler(ConvLensHandler):
         pixels = inputs.explanation_pixels(self.decode(p.image, min_side=p.size), p.size)
         target = attribution.TOP1 if p.target is None else backbone.class_index(p.target)
         result = occlusion.occlusion(backbone, pixels, target, p.patch, p.stride, p.fill, p.batch_size, deadline)
-        return encode(result, p.format, view=p.view, colormap=p.colormap)
+        remaining_s = self.config.time_budget_s - deadline.elapsed_s  # one budget for the map and its curves
+        return encode(evaluated(backbone, result, p, remaining_s), p.format, view=p.view, colormap=p.colormap)
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "fills": list(occlusion.FILLS), "max_positions": MAX_OCCLUSION_POSITIONS,
-                "max_seconds": self.config.time_budget_s}
+                "max_seconds": self.config.time_budget_s, "evaluate": list(faithfulness.METRICS),
+                "randomization_test": sanity.randomization_verdicts()["occlusion"]}

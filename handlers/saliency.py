@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from convlens import attribution
+from convlens.attribution import faithfulness, sanity
 from serving.attribution import AttributionHandler
 from serving.base import Prepared
 from serving.specs.attribution import MAX_PASS_PIXELS
@@ -25,4 +26,6 @@ class SaliencyHandler(AttributionHandler):
         options = {name: self.spec.only_with("method", name) for name in attribution.METHODS}
         return {**super().describe(), "methods": list(attribution.METHODS),
                 "neuron_methods": list(attribution.NEURON_METHODS), "method_options": options,
-                "max_pass_pixels": MAX_PASS_PIXELS}
+                "max_pass_pixels": MAX_PASS_PIXELS, "evaluate": list(faithfulness.METRICS),
+                "randomization_test": {m: v for m, v in sanity.randomization_verdicts().items()
+                                       if m in attribution.METHODS}}

@@ -17,7 +17,7 @@ from PIL import Image
 from skimage import data
 
 from convlens import attribution
-from convlens.attribution import occlusion, segment
+from convlens.attribution import occlusion, render, segment
 from convlens.attribution.base import Neuron
 from convlens.core import backbones, colormaps, images, inputs
 
@@ -45,14 +45,15 @@ def main(out: Path) -> None:
     tiles = [("photo", pixels)]
     for method in attribution.METHODS:
         result = attribution.saliency(bb, pixels, [CAT], method=method)[0]
-        values = result.values
-        picture = colormaps.overlay(pixels, values) if "cam" in method else colormaps.heatmap_image(values)
-        tiles.append((method, picture))
+        view = "overlay" if "cam" in method else "heatmap"
+        tiles.append((method, render.saliency_picture(result, view)))  # signed maps: |map| (the default sign)
+        if result.signed:
+            tiles.append((f"{method[:10]}, diverging", render.saliency_picture(result, view, sign="diverging")))
     (out / "attribution_methods.png").write_bytes(images.encode_image(labelled_strip(tiles[:4]), "png"))
     (out / "attribution_methods_2.png").write_bytes(images.encode_image(labelled_strip(tiles[4:]), "png"))
 
     neuron = attribution.saliency(bb, pixels, method="guided_backprop", neuron=Neuron("block12", 10))[0]
-    occ = occlusion.occlusion(bb, pixels, CAT, patch=24, stride=8)
+    occ = occlusion.occlusion(bb, pixels, CAT)  # the endpoint's defaults: patch 32, stride 16
     seg = segment.segment(bb, pixels, CAT)
     white = np.where(seg.mask[..., None], pixels, 255).astype(np.uint8)
     more = [("neuron block12:10", colormaps.heatmap_image(neuron.values)),

@@ -2,14 +2,20 @@
 them, and `classify` answers TorchServe's /explanations route with the same map."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from convlens import attribution
+from convlens.attribution import faithfulness
+from convlens.attribution.results import Heatmap, OcclusionMap
 from convlens.core import inputs
+from convlens.core.backbones import Backbone
+from convlens.core.progress import Deadline
 
 from .base import BatchedHandler, Prepared
 from .encode import encode
-from .specs.attribution import SaliencyParams
+from .specs.attribution import OcclusionParams, SaliencyParams
+
+R = TypeVar("R", Heatmap, OcclusionMap)
 
 
 class AttributionHandler(BatchedHandler):
@@ -35,4 +41,14 @@ class AttributionHandler(BatchedHandler):
         results = attribution.saliency(self.backbone, [pixels for pixels, _, _ in items],
                                        [target for _, target, _ in items], method=first.method,
                                        neuron=first.neuron, options=first.options)
-        return [encode(r, p.format, view=p.view, colormap=p.colormap) for r, (_, _, p) in zip(results, items)]
+        return [encode(evaluated(self.backbone, r, p, self.config.time_budget_s), p.format, view=p.view,
+                       colormap=p.colormap, sign=p.sign or "absolute")
+                for r, (_, _, p) in zip(results, items)]
+
+
+def evaluated(backbone: Backbone, result: R, p: SaliencyParams | OcclusionParams, budget_s: float) -> R:
+    """The result with the deletion/insertion curves the request asks for (`evaluate`), within `budget_s`."""
+    if not p.evaluate:
+        return result
+    deadline = Deadline(budget_s, field="evaluate_steps")
+    return faithfulness.evaluate(backbone, result, p.evaluate, p.evaluate_steps, deadline=deadline)

@@ -8,7 +8,7 @@ import numpy as np
 from google.protobuf.message import Message
 
 from convlens.attribution import render
-from convlens.attribution.results import Heatmap, OcclusionMap, Segmentation
+from convlens.attribution.results import Faithfulness, Heatmap, OcclusionMap, Segmentation
 
 from . import convlens_pb2 as pb
 from .messages import Wire, png_image, prediction_dict, prediction_proto, rounded, value_range
@@ -27,11 +27,26 @@ def map_fields(values: np.ndarray) -> dict[str, Any]:
     return {"width": width, "height": height, "min": lo, "max": hi}
 
 
+def curve_dict(curve: Faithfulness) -> dict[str, Any]:
+    """One deletion/insertion curve in a JSON body: its AUC, the random map's, and both curves."""
+    return {"auc": curve.auc, "random_auc": curve.random_auc, "beats_random": curve.beats_random,
+            "fractions": rounded(curve.fractions), "probabilities": rounded(curve.probabilities),
+            "random_probabilities": rounded(curve.random_probabilities)}
+
+
+def evaluation_json(result: Heatmap | OcclusionMap) -> dict[str, Any]:
+    """`evaluation`: {metric: curve} when the request asked for one, else nothing."""
+    return {"evaluation": {c.metric: curve_dict(c) for c in result.evaluation}} if result.evaluation else {}
+
+
 def heatmap_proto(result: Heatmap | OcclusionMap, values: np.ndarray, **more: Any) -> pb.Heatmap:
-    """The Heatmap message of a map over the image (saliency, or occlusion's probabilities)."""
+    """The Heatmap message of a map over the image (saliency, or occlusion's probabilities), with its curves."""
+    curves = [pb.Faithfulness(metric=c.metric, auc=c.auc, random_auc=c.random_auc,
+                              fractions=c.fractions.tolist(), probabilities=c.probabilities.tolist(),
+                              random_probabilities=c.random_probabilities.tolist()) for c in result.evaluation]
     return pb.Heatmap(**map_fields(values), values=values.ravel().tolist(), method=result.method,
                       backbone=result.backbone, target=prediction_proto(result.target),
-                      predicted=prediction_proto(result.predicted), **more)
+                      predicted=prediction_proto(result.predicted), evaluation=curves, **more)
 
 
 M = TypeVar("M", Heatmap, OcclusionMap)
@@ -50,9 +65,10 @@ class HeatmapWire(MapWire[Heatmap]):
     """Pictures: the map, alone or over the image; npy: the raw map; JSON and proto: the map and the classes."""
 
     response_field = "heatmap"
+    sign: str = "absolute"
 
     def picture(self, result: Heatmap, fmt: str) -> np.ndarray:
-        return render.saliency_picture(result, self.view, self.colormap)
+        return render.saliency_picture(result, self.view, self.colormap, self.sign)
 
     def array(self, result: Heatmap) -> np.ndarray:
         return np.asarray(result.values, dtype=np.float32)
@@ -61,7 +77,7 @@ class HeatmapWire(MapWire[Heatmap]):
         values = self.array(result)
         return {"method": result.method, "backbone": result.backbone, "layer": result.layer,
                 "target": prediction_dict(result.target), "predicted": prediction_dict(result.predicted),
-                **map_fields(values), "values": rounded(values)}
+                **map_fields(values), "values": rounded(values), **evaluation_json(result)}
 
     def message(self, result: Heatmap) -> Message:
         return heatmap_proto(result, self.array(result), layer=result.layer or "")
@@ -86,7 +102,7 @@ class OcclusionWire(MapWire[OcclusionMap]):
         return {**classes(result), "base_probability": result.target.probability, **map_fields(values),
                 "values": rounded(values),
                 "grid": {"rows": rows, "cols": cols, "patch": result.patch, "stride": result.stride,
-                         "fill": result.fill, "values": rounded(result.grid)}}
+                         "fill": result.fill, "values": rounded(result.grid)}, **evaluation_json(result)}
 
     def message(self, result: OcclusionMap) -> Message:
         rows, cols = result.grid.shape

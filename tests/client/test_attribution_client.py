@@ -92,3 +92,37 @@ def test_cli_saliency_layer_and_channel(servers, backend, transport, tmp_path: P
                        "-o", str(tmp_path / "s.png"))
     assert (code, err) == (0, "")
     assert backend.last.fields["layer"] == b"block3" and backend.last.fields["channel"] == b"5"
+
+
+def evaluated_heatmap() -> pb.Response:
+    reply = heatmap(width=3, height=2)
+    reply.heatmap.evaluation.extend([
+        pb.Faithfulness(metric="deletion", auc=0.125, random_auc=0.375, fractions=[0, 0.5, 1],
+                        probabilities=[0.5, 0.0, 0.0], random_probabilities=[0.5, 0.25, 0.0]),
+        pb.Faithfulness(metric="insertion", auc=0.25, random_auc=0.5, fractions=[0, 0.5, 1],
+                        probabilities=[0.0, 0.0, 0.5], random_probabilities=[0.0, 0.5, 0.5])])
+    return reply
+
+
+def test_saliency_evaluation_is_typed_and_sent(client: Client, backend) -> None:
+    backend.reply = proto_reply(evaluated_heatmap())
+    heat = client.saliency(PNG, method="gradcam", evaluate="deletion,insertion", evaluate_steps=8)
+    fields = backend.last.fields
+    assert fields["evaluate"] == b"deletion,insertion" and fields["evaluate_steps"] == b"8"
+    deletion, insertion = heat.faithfulness["deletion"], heat.faithfulness["insertion"]
+    assert (deletion.auc, deletion.random_auc, deletion.beats_random) == (0.125, 0.375, True)
+    assert (insertion.auc, insertion.beats_random) == (0.25, False)  # below the random map's 0.5
+    assert list(deletion.probabilities) == [0.5, 0.0, 0.0] and list(insertion.fractions) == [0, 0.5, 1]
+    assert heat.to_dict()["evaluation"]["deletion"]["random_probabilities"] == [0.5, 0.25, 0.0]
+    backend.reply = proto_reply(heatmap())
+    assert client.saliency(PNG).faithfulness == {} and "evaluation" not in client.saliency(PNG).to_dict()
+
+
+def test_cli_saliency_prints_the_aucs(servers, backend, transport, tmp_path: Path):
+    image = tmp_path / "cat.png"
+    image.write_bytes(PNG)
+    backend.reply = proto_reply(evaluated_heatmap())
+    code, out, err = run(servers, transport, "saliency", str(image), "--format", "json", "--evaluate",
+                         "deletion,insertion", "-o", str(tmp_path / "s.json"))
+    assert (code, err) == (0, "") and backend.last.fields["evaluate"] == b"deletion,insertion"
+    assert "deletion:  AUC 0.125 (random map 0.375)" in out and "insertion: AUC 0.250 (random map 0.500)" in out

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
 import pytest
@@ -69,7 +70,35 @@ def test_segment(server, transport):
         seg = c.segment(CAT, size=64)
         mask_png = c.segment_image(CAT, size=64, view="mask")
     assert isinstance(seg, Segmentation) and (seg.width, seg.height) == (96, 64)
-    assert 0.02 < seg.foreground_fraction < 0.98 and seg.method == "guided_gradcam"
+    assert 0.02 < seg.foreground_fraction < 0.98 and seg.method == "gradcam"
     assert seg.mask.mean() == pytest.approx(seg.foreground_fraction, abs=1e-6)
     assert seg.cutout.size == (96, 64) and seg.cutout.mode == "RGBA"
     np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(mask_png))) > 0, seg.mask)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_faithfulness_on_request_in_proto_and_json(server, transport):
+    with client(server, transport) as c:
+        heat = c.saliency(CAT, target=285, method="gradcam", size=64, evaluate="deletion,insertion",
+                          evaluate_steps=8)
+        body = json.loads(c.saliency_image(CAT, target=285, method="gradcam", size=64, format="json",
+                                           evaluate="insertion", evaluate_steps=8))
+        occ = c.occlusion(CAT, size=64, patch=16, stride=16, evaluate="deletion", evaluate_steps=8)
+        plain = c.saliency(CAT, target=285, size=64)
+        with pytest.raises(InvalidRequest) as err:
+            c.saliency(CAT, size=64, evaluate="deletion,rise")
+        assert err.value.field == "evaluate" and "rise" in str(err.value)
+        with pytest.raises(InvalidRequest) as err:
+            c.saliency(CAT, size=64, layer="block8", channel=3, evaluate="deletion")
+        assert err.value.field == "evaluate"
+    assert plain.evaluation == () and set(heat.faithfulness) == {"deletion", "insertion"}
+    for curve in heat.evaluation:
+        assert len(curve.probabilities) == len(curve.random_probabilities) == 9
+        assert curve.fractions[0] == 0 and curve.fractions[-1] == pytest.approx(1)
+        assert 0 <= curve.auc <= 1 and 0 <= curve.random_auc <= 1
+    deletion, insertion = heat.faithfulness["deletion"], heat.faithfulness["insertion"]
+    # nothing removed = nothing revealed on the other curve's far end: the photo itself
+    assert deletion.probabilities[0] == pytest.approx(insertion.probabilities[-1], rel=1e-4)
+    assert deletion.probabilities[0] == pytest.approx(heat.target.probability, rel=1e-3)
+    assert body["evaluation"]["insertion"]["auc"] == pytest.approx(insertion.auc, rel=1e-5)
+    assert set(occ.heatmap.faithfulness) == {"deletion"}

@@ -100,7 +100,8 @@ def test_one_declaration_gives_parser_errors_and_export(scratch):
 def test_method_options_are_declared_by_the_engine_and_refused_elsewhere():
     spec = SPECS["saliency"]
     assert spec.only_with("method", "smoothgrad") == ["noise", "samples", "batch_size", "seed"]
-    assert spec.only_with("method", "integrated_gradients") == ["batch_size", "seed", "baseline", "steps"]
+    # `sign` draws the signed map: a field of the signed methods, not an engine option
+    assert spec.only_with("method", "integrated_gradients") == ["sign", "batch_size", "seed", "baseline", "steps"]
     assert spec.only_with("method", "gradient") == []
     with pytest.raises(InvalidParameter) as err:
         parse("saliency", {"image": b"i", "steps": "3"})
@@ -117,7 +118,8 @@ def test_export_is_json_and_describes_every_field():
         assert spec["summary"] and spec["fields"], name
         for f in spec["fields"]:
             assert f["help"] and f["type"] in ("image", "images", "text", "int", "float", "choice", "flag",
-                                               "target", "position", "layers", "weights", "blend"), (name, f)
+                                               "target", "position", "layers", "weights", "blend", "metrics"), \
+                (name, f)
             if f["type"] == "choice":
                 assert f.get("default") is None or f["default"] in f["choices"]
             if "minimum" in f and "default" in f:

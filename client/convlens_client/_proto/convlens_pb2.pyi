@@ -28,7 +28,7 @@ class Classification(_message.Message):
     def __init__(self, predictions: _Optional[_Iterable[_Union[Prediction, _Mapping]]] = ..., backbone: _Optional[str] = ...) -> None: ...
 
 class Heatmap(_message.Message):
-    __slots__ = ("width", "height", "values", "min", "max", "method", "backbone", "target", "predicted", "layer")
+    __slots__ = ("width", "height", "values", "min", "max", "method", "backbone", "target", "predicted", "layer", "evaluation")
     WIDTH_FIELD_NUMBER: _ClassVar[int]
     HEIGHT_FIELD_NUMBER: _ClassVar[int]
     VALUES_FIELD_NUMBER: _ClassVar[int]
@@ -39,6 +39,7 @@ class Heatmap(_message.Message):
     TARGET_FIELD_NUMBER: _ClassVar[int]
     PREDICTED_FIELD_NUMBER: _ClassVar[int]
     LAYER_FIELD_NUMBER: _ClassVar[int]
+    EVALUATION_FIELD_NUMBER: _ClassVar[int]
     width: int
     height: int
     values: _containers.RepeatedScalarFieldContainer[float]
@@ -49,7 +50,24 @@ class Heatmap(_message.Message):
     target: Prediction
     predicted: Prediction
     layer: str
-    def __init__(self, width: _Optional[int] = ..., height: _Optional[int] = ..., values: _Optional[_Iterable[float]] = ..., min: _Optional[float] = ..., max: _Optional[float] = ..., method: _Optional[str] = ..., backbone: _Optional[str] = ..., target: _Optional[_Union[Prediction, _Mapping]] = ..., predicted: _Optional[_Union[Prediction, _Mapping]] = ..., layer: _Optional[str] = ...) -> None: ...
+    evaluation: _containers.RepeatedCompositeFieldContainer[Faithfulness]
+    def __init__(self, width: _Optional[int] = ..., height: _Optional[int] = ..., values: _Optional[_Iterable[float]] = ..., min: _Optional[float] = ..., max: _Optional[float] = ..., method: _Optional[str] = ..., backbone: _Optional[str] = ..., target: _Optional[_Union[Prediction, _Mapping]] = ..., predicted: _Optional[_Union[Prediction, _Mapping]] = ..., layer: _Optional[str] = ..., evaluation: _Optional[_Iterable[_Union[Faithfulness, _Mapping]]] = ...) -> None: ...
+
+class Faithfulness(_message.Message):
+    __slots__ = ("metric", "auc", "random_auc", "fractions", "probabilities", "random_probabilities")
+    METRIC_FIELD_NUMBER: _ClassVar[int]
+    AUC_FIELD_NUMBER: _ClassVar[int]
+    RANDOM_AUC_FIELD_NUMBER: _ClassVar[int]
+    FRACTIONS_FIELD_NUMBER: _ClassVar[int]
+    PROBABILITIES_FIELD_NUMBER: _ClassVar[int]
+    RANDOM_PROBABILITIES_FIELD_NUMBER: _ClassVar[int]
+    metric: str
+    auc: float
+    random_auc: float
+    fractions: _containers.RepeatedScalarFieldContainer[float]
+    probabilities: _containers.RepeatedScalarFieldContainer[float]
+    random_probabilities: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, metric: _Optional[str] = ..., auc: _Optional[float] = ..., random_auc: _Optional[float] = ..., fractions: _Optional[_Iterable[float]] = ..., probabilities: _Optional[_Iterable[float]] = ..., random_probabilities: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class Error(_message.Message):
     __slots__ = ("code", "type", "message", "field")

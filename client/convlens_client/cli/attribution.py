@@ -25,6 +25,7 @@ def run_occlusion(client: Client, args: argparse.Namespace, out: TextIO) -> None
     data = client.occlusion_image(
         args.image, target=args.target, view=args.view, format=args.format,
         patch=args.patch, stride=args.stride, fill=args.fill, size=args.size, batch_size=args.batch_size,
+        evaluate=args.evaluate,
     )
     write_output(default_output(args, args.image, "occlusion", args.format), data, out)
 
@@ -47,7 +48,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> di
         "probability most), the raw probability grid (npy), or JSON with the map, grid and geometry.",
     )
     _common(p, "occlusion")
-    for name in ("patch", "stride", "fill", "batch_size"):
+    for name in ("patch", "stride", "fill", "batch_size", "evaluate"):
         add_field(p, "occlusion", name)
     s = sub.add_parser(
         "segment",

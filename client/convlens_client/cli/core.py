@@ -38,6 +38,8 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> di
     add_field(p, "saliency", "layer")
     add_field(p, "saliency", "channel")
     add_field(p, "saliency", "view", send_default=True)
+    add_field(p, "saliency", "sign")
+    add_field(p, "saliency", "evaluate")
     add_field(p, "saliency", "format", only=tuple(EXTENSIONS), send_default=True)  # what the CLI writes to a file
 
     p = sub.add_parser("raw", help="any endpoint with any fields; the answer as the server encoded it",
@@ -92,22 +94,27 @@ def run_saliency(client: Client, args: argparse.Namespace, out: TextIO) -> None:
     if args.format != "json":
         data = client.saliency_image(
             args.image, target=args.target, method=args.method, view=args.view, format=args.format,
-            layer=args.layer, channel=args.channel,
+            layer=args.layer, channel=args.channel, sign=args.sign,
         )
         output.write_bytes(data)
         out.write(json.dumps({"wrote": str(output)}) + "\n" if args.json else f"wrote {output}\n")
         return
     heatmap: Heatmap = client.saliency(
-        args.image, target=args.target, method=args.method, layer=args.layer, channel=args.channel
+        args.image, target=args.target, method=args.method, layer=args.layer, channel=args.channel,
+        evaluate=args.evaluate,
     )
     output.write_text(json.dumps(heatmap.to_dict()) + "\n", encoding="utf-8")
     if args.json:
+        aucs = {m: {"auc": c.auc, "random_auc": c.random_auc} for m, c in heatmap.faithfulness.items()}
         dump({"wrote": str(output), "target": heatmap.target and heatmap.target.to_dict(),
-              "predicted": heatmap.predicted and heatmap.predicted.to_dict()}, out)
+              "predicted": heatmap.predicted and heatmap.predicted.to_dict(), **({"auc": aucs} if aucs else {})},
+             out)
         return
     out.write(f"wrote {output}\n")
     out.write(f"target:    {_class(heatmap.target)}\n")
     out.write(f"predicted: {_class(heatmap.predicted)}\n")
+    for metric, curve in heatmap.faithfulness.items():
+        out.write(f"{metric + ':':<10} AUC {curve.auc:.3f} (random map {curve.random_auc:.3f})\n")
 
 
 def run_raw(client: Client, args: argparse.Namespace, out: TextIO) -> None:

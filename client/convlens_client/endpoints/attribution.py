@@ -23,7 +23,8 @@ class AttributionMethods(EndpointMethods):
         **fields: Any,
     ) -> OcclusionMap:
         """The ``target``'s probability as a ``patch``-pixel square (``fill``: ``mean``, ``zero``,
-        ``blur``) slides over ``image`` every ``stride`` pixels (Zeiler & Fergus 2014)."""
+        ``blur``) slides over ``image`` every ``stride`` pixels (Zeiler & Fergus 2014); with
+        ``evaluate="deletion,insertion"`` the map's faithfulness curves too (``.heatmap.faithfulness``)."""
         params = dict(target=target, patch=patch, stride=stride, fill=fill, size=size, **fields)
         msg = self._request("occlusion", {"image": image}, params, "occlusion")
         return OcclusionMap.from_proto(msg.occlusion)
@@ -49,7 +50,7 @@ class AttributionMethods(EndpointMethods):
         size: int | None = None,
         **fields: Any,
     ) -> Segmentation:
-        """Foreground of ``image`` for ``target``: saliency (``method``, default guided Grad-CAM)
+        """Foreground of ``image`` for ``target``: saliency (``method``, default Grad-CAM)
         seeds OpenCV's GrabCut (Simonyan et al. 2014); the mask and the cut-out."""
         params = dict(target=target, method=method, size=size, **fields)
         msg = self._request("segment", {"image": image}, params, "segmentation")

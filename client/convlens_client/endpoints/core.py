@@ -74,7 +74,8 @@ class CoreMethods(EndpointMethods):
         size: int | None = None,
         **fields: Any,
     ) -> Heatmap:
-        """The saliency map of ``target`` (class index or label; default: top-1) on ``image``."""
+        """The saliency map of ``target`` (class index or label; default: top-1) on ``image``; with
+        ``evaluate="deletion,insertion"`` its faithfulness curves too (``Heatmap.faithfulness``)."""
         params = dict(target=target, method=method, size=size, **fields)
         return Heatmap.from_proto(self._request("saliency", {"image": image}, params, "heatmap").heatmap)
 

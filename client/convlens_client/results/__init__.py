@@ -7,7 +7,7 @@ The class names are the contract the server's result types follow; each ``from_p
 from __future__ import annotations
 
 from .attribution import OcclusionMap, Segmentation
-from .core import Classification, Heatmap, ImageResult, ModelStatus, Prediction
+from .core import Classification, Faithfulness, Heatmap, ImageResult, ModelStatus, Prediction
 from .inspect import (
     ActivationMaps,
     ChannelStat,
@@ -28,6 +28,7 @@ __all__ = [
     "ChannelStat",
     "Classification",
     "Embedding",
+    "Faithfulness",
     "FilterBank",
     "Heatmap",
     "ImageResult",

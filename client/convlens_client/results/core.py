@@ -80,6 +80,36 @@ class Classification:
 
 
 @dataclass(frozen=True)
+class Faithfulness:
+    """One deletion or insertion curve of a map (Petsiuk et al. 2018): the target's probability as the map's most
+    important pixels are removed (blurred) or revealed, and the same for a seeded random map (the baseline)."""
+
+    metric: str  # "deletion" or "insertion"
+    auc: float  # lower is better for deletion, higher for insertion
+    random_auc: float
+    fractions: Sequence[float]
+    probabilities: Sequence[float]
+    random_probabilities: Sequence[float]
+
+    @classmethod
+    def from_proto(cls, msg: pb.Faithfulness) -> Faithfulness:
+        """From a ``convlens.v1.Faithfulness``."""
+        return cls(metric=msg.metric, auc=msg.auc, random_auc=msg.random_auc, fractions=list(msg.fractions),
+                   probabilities=list(msg.probabilities), random_probabilities=list(msg.random_probabilities))
+
+    @property
+    def beats_random(self) -> bool:
+        """Deletion: a smaller AUC than the random map's; insertion: a larger one."""
+        return self.auc < self.random_auc if self.metric == "deletion" else self.auc > self.random_auc
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict, as the server's JSON answer has it."""
+        return {"auc": self.auc, "random_auc": self.random_auc, "beats_random": self.beats_random,
+                "fractions": list(self.fractions), "probabilities": list(self.probabilities),
+                "random_probabilities": list(self.random_probabilities)}
+
+
+@dataclass(frozen=True)
 class Heatmap:
     """A 2-D map of values over the image (e.g. saliency), row-major, ``height * width`` values."""
 
@@ -93,6 +123,7 @@ class Heatmap:
     target: Prediction | None  # the class (or neuron) explained
     predicted: Prediction | None  # the network's top-1 on this image
     layer: str | None  # the layer explained, when the method uses one
+    evaluation: Sequence[Faithfulness] = ()  # deletion/insertion curves, when asked with ``evaluate=``
 
     @classmethod
     def from_proto(cls, msg: pb.Heatmap) -> Heatmap:
@@ -108,7 +139,13 @@ class Heatmap:
             target=Prediction.from_field(msg, "target"),
             predicted=Prediction.from_field(msg, "predicted"),
             layer=msg.layer or None,
+            evaluation=tuple(Faithfulness.from_proto(c) for c in msg.evaluation),
         )
+
+    @property
+    def faithfulness(self) -> dict[str, Faithfulness]:
+        """The curves by metric (``deletion``, ``insertion``); empty unless the request had ``evaluate``."""
+        return {c.metric: c for c in self.evaluation}
 
     @property
     def array(self) -> Any:
@@ -128,6 +165,7 @@ class Heatmap:
             "target": self.target.to_dict() if self.target else None,
             "predicted": self.predicted.to_dict() if self.predicted else None,
             "values": grid_rows(self.values, self.height, self.width),
+            **({"evaluation": {c.metric: c.to_dict() for c in self.evaluation}} if self.evaluation else {}),
         }
 
 

@@ -10,8 +10,8 @@ class Gradient(Attribution):
     """Simonyan et al. 2014: the gradient of the unnormalized class score with respect to the input pixels.
 
     Written by hand rather than with Captum's `Saliency` so the logits of the same forward pass give the
-    predicted class (one forward + one backward per batch instead of two forwards), and because Captum sums
-    channels where the paper takes the max of absolute values.
+    predicted class (one forward + one backward per batch instead of two forwards). Captum's `Saliency` returns
+    the absolute gradient per colour channel (shape kept); `reduce` then takes the paper's max over channels.
     """
 
     name = "gradient"

@@ -19,7 +19,7 @@ from convlens.core.classify import predictions_from_logits
 from convlens.core.errors import InvalidParameter
 from convlens.core.results import Prediction
 
-from .base import TOP1, Attribution, Neuron, resolve_targets
+from .base import TOP1, Attribution, Neuron, pixels01, resolve_targets
 from .cam import GradCAM, GuidedGradCAM
 from .gradient import Gradient
 from .guided import GuidedBackprop
@@ -46,8 +46,7 @@ def to_pixels01(pixels: np.ndarray | Sequence[np.ndarray], device: torch.device)
     """(stacked NxHxWx3 uint8 images, (N, 3, H, W) float tensor in [0, 1] on `device`)."""
     images = pixels if isinstance(pixels, np.ndarray) else np.stack(list(pixels))
     images = images[None] if images.ndim == 3 else images
-    x = torch.from_numpy(np.array(images, copy=True)).permute(0, 3, 1, 2).float().div_(255.0).to(device)
-    return images, x
+    return images, pixels01(images, device)
 
 
 def saliency(backbone: Backbone, pixels: np.ndarray | Sequence[np.ndarray], targets: Sequence[int] | None = None,
@@ -73,5 +72,5 @@ def saliency(backbone: Backbone, pixels: np.ndarray | Sequence[np.ndarray], targ
             target = Prediction(index=neuron.channel, label=neuron.describe(), probability=0.0,
                                 score=float(explainer.scores[n]))
         results.append(Heatmap(values=maps[n], image=images[n], method=method, backbone=backbone.name,
-                                      target=target, predicted=predicted, layer=layer))
+                               target=target, predicted=predicted, layer=layer, signed=METHODS[method].signed))
     return results

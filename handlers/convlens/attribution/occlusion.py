@@ -2,8 +2,9 @@
 probability at each position. Occluded copies are built on the device with one masked `where` per batch and
 classified in batches sized to memory (`batch_size`, auto by default), never one forward pass at a time.
 
-Hand-written rather than Captum's `Occlusion`, which returns output DIFFERENCES averaged per pixel (not the
-probability grid the paper maps) and has no notion of the dataset-mean or blurred fill.
+Hand-written rather than Captum's `Occlusion`, which returns the output DIFFERENCE (unoccluded - occluded)
+averaged per pixel over the windows covering it, not the probability grid the paper maps; its baseline may be
+any tensor (a mean pixel or a blurred copy as well), so the fills here are a choice of convenience, not a gap.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from convlens.core.backbones import Backbone
 from convlens.core.classify import predictions_from_logits
 from convlens.core.progress import Deadline
 
-from .base import TOP1, auto_batch_size, resolve_targets
+from .base import MEMORY_FORMAT, TOP1, auto_batch_size, pixels01, resolve_targets
 from .paths import blurred
 from .results import OcclusionMap
 
@@ -58,7 +59,7 @@ def occlusion_probabilities(backbone: Backbone, x: torch.Tensor, target: int, pa
             o = origins[i:i + batch]
             y0, x0 = o[:, 0].view(-1, 1, 1), o[:, 1].view(-1, 1, 1)
             covered = ((rows >= y0) & (rows < y0 + patch) & (cols >= x0) & (cols < x0 + patch))[:, None]
-            occluded = torch.where(covered, filler, x)
+            occluded = torch.where(covered, filler, x).contiguous(memory_format=MEMORY_FORMAT)
             logits = backbone.model(backbone.normalize(occluded))
             out.append(torch.softmax(logits.float(), dim=1)[:, target])
     return torch.cat(out).view(len(ys), len(xs)).cpu().numpy().astype(np.float32)
@@ -93,8 +94,7 @@ def occlusion(backbone: Backbone, pixels: np.ndarray, target: int = TOP1, patch:
               fill: str = "mean", batch_size: int | None = None, deadline: Deadline | None = None
               ) -> OcclusionMap:
     """Occlusion map of one HxWx3 uint8 image for class `target` (TOP1 = the network's top-1)."""
-    x = torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1)[None].float().div_(255.0)
-    x = x.to(backbone.device)
+    x = pixels01(pixels[None], backbone.device)
     with torch.inference_mode():
         logits = backbone.model(backbone.normalize(x))
     resolved = int(resolve_targets(torch.tensor([target], device=logits.device), logits)[0])

@@ -58,6 +58,7 @@ class IntegratedGradients(Attribution):
     completeness per pixel: the map sums to F(image) - F(baseline)."""
 
     name = "integrated_gradients"
+    signed = True
     options = ("baseline", "steps", "batch_size", "seed")
     baseline: str = "black"
     steps: int = 32
@@ -84,10 +85,12 @@ class IntegratedGradients(Attribution):
 
         n, _, h, w = pixels01.shape
         batch = self.batch_size or auto_batch_size(h, w, pixels01.device)
+        # Captum's internal_batch_size counts path points of ALL images per pass (at least one per image), so
+        # the memory-sized batch is the cap whatever the number of images
         with torch.enable_grad():
             return CaptumIG(self.logits).attribute(
                 pixels01.detach(), baselines=self.baseline_pixels(pixels01), target=targets.tolist(),
-                n_steps=self.steps, method="gausslegendre", internal_batch_size=max(n, batch * n))
+                n_steps=self.steps, method="gausslegendre", internal_batch_size=max(n, batch))
 
     @staticmethod
     def reduce(attribution: torch.Tensor) -> torch.Tensor:

@@ -7,6 +7,10 @@ from convlens.core import colormaps
 
 from .results import Heatmap, OcclusionMap, Segmentation
 
+SIGNS = ("absolute", "positive", "diverging")  # how a signed map is drawn (Captum's visualize_image_attr signs)
+DIVERGING = "bwr"  # blue = against the target, white = 0, red = for it
+SIGNED_CLIP_PERCENTILE = 98.0  # signed maps' outliers, as Captum's visualize_image_attr (outlier_perc=2)
+
 
 def map_picture(image: np.ndarray, values: np.ndarray, view: str = "heatmap", colormap: str = "inferno"
                 ) -> np.ndarray:
@@ -16,9 +20,29 @@ def map_picture(image: np.ndarray, values: np.ndarray, view: str = "heatmap", co
     return colormaps.heatmap_image(values, name=colormap)
 
 
-def saliency_picture(result: Heatmap, view: str = "heatmap", colormap: str = "inferno") -> np.ndarray:
-    """The saliency map as a picture (see `map_picture`)."""
-    return map_picture(result.image, result.values, view, colormap)
+def signed_values(values: np.ndarray, sign: str) -> np.ndarray:
+    """What a signed map's picture shows: its magnitude, its positive part, or the signed values (diverging)."""
+    if sign == "absolute":
+        return np.abs(values)
+    if sign == "positive":
+        return np.clip(values, 0.0, None)
+    if sign == "diverging":
+        return values
+    raise ValueError(f"unknown sign '{sign}'; choose one of {', '.join(SIGNS)}")
+
+
+def saliency_picture(result: Heatmap, view: str = "heatmap", colormap: str = "inferno", sign: str = "absolute"
+                     ) -> np.ndarray:
+    """The saliency map as a picture (see `map_picture`); a signed map (integrated gradients) as `sign` says:
+    the colormap over its magnitude or positive part, or centred on zero in DIVERGING, magnitudes clipped at
+    SIGNED_CLIP_PERCENTILE so a few outlier pixels don't wash it out. Unsigned maps are drawn as they are."""
+    if not result.signed:
+        return map_picture(result.image, result.values, view, colormap)
+    shown = signed_values(result.values, sign)
+    limit = float(np.percentile(np.abs(shown), SIGNED_CLIP_PERCENTILE))
+    if limit > 0:
+        shown = np.clip(shown, -limit, limit)
+    return map_picture(result.image, shown, view, DIVERGING if sign == "diverging" else colormap)
 
 
 def occlusion_picture(result: OcclusionMap, view: str = "heatmap", colormap: str = "inferno") -> np.ndarray:

@@ -9,6 +9,32 @@ from convlens.core.results import Prediction
 
 
 @dataclass(frozen=True)
+class Faithfulness:
+    """One RISE curve of a map (Petsiuk et al. 2018): the target's probability as its most important pixels are
+    removed (`deletion`) or revealed (`insertion`), and the same for a seeded random map (the baseline)."""
+
+    metric: str                      # "deletion" or "insertion"
+    fractions: np.ndarray            # (steps + 1,) share of the pixels removed or revealed, 0 .. 1
+    probabilities: np.ndarray        # (steps + 1,) the target's softmax probability, pixels in the map's order
+    random_probabilities: np.ndarray  # (steps + 1,) the same in a seeded random order
+
+    @property
+    def auc(self) -> float:
+        """Area under the map's curve (trapezoids over the fractions): lower is better for deletion."""
+        return float(np.trapezoid(self.probabilities, self.fractions))
+
+    @property
+    def random_auc(self) -> float:
+        """Area under the random map's curve."""
+        return float(np.trapezoid(self.random_probabilities, self.fractions))
+
+    @property
+    def beats_random(self) -> bool:
+        """Deletion: falls faster than random (smaller AUC); insertion: rises faster (larger AUC)."""
+        return self.auc < self.random_auc if self.metric == "deletion" else self.auc > self.random_auc
+
+
+@dataclass(frozen=True)
 class Heatmap:
     """A saliency map over the pixels the network saw, with the image itself (for overlays) and the classes."""
 
@@ -19,6 +45,14 @@ class Heatmap:
     target: Prediction
     predicted: Prediction
     layer: str | None = None
+    signed: bool = False     # the values keep a sign (integrated gradients): negative = against the target
+    evaluation: tuple[Faithfulness, ...] = ()
+
+    @property
+    def importance(self) -> np.ndarray:
+        """What orders pixels (segment seeds, deletion/insertion): the magnitude, as a signed map's strongly
+        negative pixels matter as much as its positive ones."""
+        return np.abs(self.values).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -41,6 +75,7 @@ class OcclusionMap:
     predicted: Prediction
     method: str = "occlusion"
     layer: str | None = None
+    evaluation: tuple[Faithfulness, ...] = ()
 
     @property
     def importance(self) -> np.ndarray:

@@ -9,10 +9,13 @@ from __future__ import annotations
 from dataclasses import field, replace
 from typing import Any
 
+from convlens.attribution import render
 from convlens.attribution.base import Neuron
+from convlens.attribution.faithfulness import METRICS
 from convlens.attribution.methods import METHODS, NEURON_METHODS
 from convlens.attribution.occlusion import FILLS
 from convlens.attribution.paths import BASELINES
+from convlens.attribution.segment import SEGMENT_METHOD
 from convlens.core.colormaps import COLORMAPS
 from convlens.core.errors import InvalidParameter, TooLarge
 
@@ -23,6 +26,8 @@ from .common import BACKBONE, FORMAT, PHOTO, SEED, SIZE, TARGET, VIEW
 # passes x pixels per request: 100 passes at 224 x 224 (~10 s of EfficientNet-Lite0 on 2 CPU cores)
 MAX_PASS_PIXELS = 100 * 224 * 224
 MAX_OCCLUSION_POSITIONS = 4096
+# deletion/insertion classify 4 x (steps + 1) images; a forward pass costs about a third of forward + backward
+MAX_EVALUATION_PIXELS = 3 * MAX_PASS_PIXELS
 PASS_COUNTS = ("samples", "steps")  # the option that counts a multi-pass method's passes
 
 
@@ -50,6 +55,36 @@ def read_position(fields: Fields, f: Field, values: Values) -> tuple[int, int] |
 
 
 POSITION = Kind("position", required_first(read_position), {"type": "string", "pattern": "^[0-9]+,[0-9]+$"})
+
+
+def read_metrics(fields: Fields, f: Field, values: Values) -> tuple[str, ...] | None:
+    """`deletion,insertion`: the faithfulness metrics to compute, each once (None when absent)."""
+    text = fields.text(f.name)
+    if text is None:
+        return None
+    names = [part.strip().lower() for part in text.split(",")]
+    unknown = [name for name in names if name not in METRICS]
+    if unknown:
+        raise InvalidParameter(f.name, f"unknown metric '{unknown[0][:40]}'; a comma-separated list of "
+                                       f"{', '.join(METRICS)}")
+    return tuple(dict.fromkeys(names))
+
+
+METRIC_LIST = "(" + "|".join(METRICS) + ")"
+EVALUATE = declare(Kind("metrics", read_metrics, {"type": "string",
+                                                   "pattern": f"^{METRIC_LIST}(,{METRIC_LIST})*$"}),
+                   help="faithfulness of the map (json/proto): deletion and/or insertion AUC for the target, "
+                        "with a seeded random map's and the curves (Petsiuk et al. 2018), e.g. "
+                        "`deletion,insertion`")
+EVALUATE_STEPS = Int(20, 4, 100, "steps of the deletion/insertion curves (each: 4 x (steps + 1) forward passes)")
+
+
+def evaluation_cost(p: Any) -> None:
+    """413 when the curves' forward passes x pixels pass MAX_EVALUATION_PIXELS."""
+    images = 4 * (p.evaluate_steps + 1)
+    if p.evaluate and images * p.size * p.size > MAX_EVALUATION_PIXELS:
+        raise TooLarge("evaluate_steps", f"{p.evaluate_steps} steps at size {p.size} classify {images} images; "
+                                         f"4 x (steps + 1) x size^2 <= {MAX_EVALUATION_PIXELS}: lower one of them")
 
 
 @endpoint("classify")
@@ -110,7 +145,17 @@ def only_for(option: str) -> tuple[str, tuple[str, ...]]:
     return "method", methods_using(option)
 
 
-@endpoint("saliency", method_options, inner_neuron)
+def evaluated_class(p: Any) -> None:
+    """Deletion and insertion follow a class's probability: not with an inner neuron."""
+    if p.evaluate and p.neuron is not None:
+        raise InvalidParameter("evaluate", "deletion/insertion follow a class's probability; not with an inner "
+                                           "neuron (layer + channel)")
+
+
+SIGNED_METHODS = tuple(name for name, method in METHODS.items() if method.signed)
+
+
+@endpoint("saliency", method_options, inner_neuron, evaluated_class, evaluation_cost)
 class SaliencyParams:
     """Which pixels made the network decide: a saliency map of a class or an inner neuron, six methods."""
 
@@ -120,8 +165,13 @@ class SaliencyParams:
     size: int = SIZE
     view: str = VIEW
     colormap: str = COLORMAP
+    sign: str | None = Choice("absolute", render.SIGNS, "how the signed map is drawn: its magnitude, its "
+                              "positive part, or diverging around zero in bwr (blue against the target, red "
+                              "for it); magnitudes clipped at the 98th percentile", only=("method", SIGNED_METHODS))
     format: str = FORMAT
     backbone: str | None = BACKBONE
+    evaluate: tuple[str, ...] | None = EVALUATE
+    evaluate_steps: int = EVALUATE_STEPS
     noise: float | None = Float(0.15, 0.0, 1.0, "noise std as a fraction of the image's value range",
                                 only=only_for("noise"))
     samples: int | None = Int(25, 1, 200, "noisy copies averaged", only=only_for("samples"))
@@ -153,7 +203,7 @@ def occlusion_positions(p: Any) -> None:
                                  "or patch")
 
 
-@endpoint("occlusion", occlusion_positions)
+@endpoint("occlusion", occlusion_positions, evaluation_cost)
 class OcclusionParams:
     """How the target's probability drops as a patch slides over the photo (Zeiler & Fergus 2014)."""
 
@@ -168,6 +218,8 @@ class OcclusionParams:
     colormap: str = COLORMAP
     format: str = FORMAT
     backbone: str | None = BACKBONE
+    evaluate: tuple[str, ...] | None = EVALUATE
+    evaluate_steps: int = EVALUATE_STEPS
 
 
 def background_below_foreground(p: Any) -> None:
@@ -182,8 +234,9 @@ class SegmentParams:
 
     image: bytes = PHOTO
     target: int | str | None = TARGET
-    # default guided Grad-CAM: plain gradient maps of EfficientNet-Lite are too speckled to seed GrabCut
-    method: str = Choice("guided_gradcam", tuple(METHODS), "the saliency method seeding GrabCut")
+    # default Grad-CAM: it passes the randomization test (guided Grad-CAM fails it: sanity_results.json) and its
+    # smooth map seeds GrabCut with regions; plain gradient maps of EfficientNet-Lite are too speckled for that
+    method: str = Choice(SEGMENT_METHOD, tuple(METHODS), "the saliency method seeding GrabCut")
     size: int = SIZE
     foreground: float = Float(0.95, 0.5, 0.999, "saliency quantile above which pixels seed the foreground")
     background: float = Float(0.30, 0.0, 0.9, "saliency quantile below which pixels seed the background")

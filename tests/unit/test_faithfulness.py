@@ -1,0 +1,258 @@
+"""Faithfulness and sanity (issue 22): deletion/insertion against known curves, ranking by magnitude, the
+randomization test's pieces, the memory-sized batch of integrated gradients, one memory layout on every path."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from convlens import attribution
+from convlens.attribution import faithfulness, occlusion, sanity, segment
+from convlens.attribution.base import MEMORY_FORMAT
+from convlens.attribution.results import Heatmap
+from convlens.core.backbones import Backbone, Preprocessing
+from convlens.core.results import Prediction
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class TopLeft(nn.Module):
+    """Class 1's logit is 60 x (the mean brightness of the top-left 4x4 pixels - 0.9); class 0's is 0."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        score = 60 * (x[:, :, :4, :4].mean(dim=(1, 2, 3)) - 0.9)
+        return torch.stack([torch.zeros_like(score), score], dim=1)
+
+
+def backbone(model: nn.Module) -> Backbone:
+    return Backbone(name="toy", model=model.eval(), layers={}, labels=["a", "b"],
+                    preprocessing=Preprocessing(mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0)), default_layer="",
+                    device=torch.device("cpu"))
+
+
+def bright_corner() -> np.ndarray:
+    """16x16 dark image with a white top-left 4x4 block."""
+    image = np.zeros((16, 16, 3), np.uint8)
+    image[:4, :4] = 255
+    return image
+
+
+def p1(bb: Backbone, image: np.ndarray) -> float:
+    with torch.no_grad():
+        x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255
+        return float(torch.softmax(bb.model(x), dim=1)[0, 1])
+
+
+def test_deletion_and_insertion_of_the_perfect_map_are_known_step_functions():
+    bb, image = backbone(TopLeft()), bright_corner()
+    perfect = np.zeros((16, 16), np.float32)
+    perfect[:4, :4] = 1.0  # the 16 pixels the model reads, ranked first: 16 pixels = one step of 256 / 16
+    deletion, insertion = faithfulness.deletion_insertion(bb, image, perfect, target=1, steps=16)
+    substrate = faithfulness.blurred(torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255,
+                                     sigma=max(1.0, faithfulness.BLUR_FRACTION * 16))
+    blurred_p = float(torch.softmax(bb.model(substrate), dim=1)[0, 1])
+    original_p = p1(bb, image)
+    assert original_p > 0.99 and blurred_p < 0.05
+    np.testing.assert_allclose(deletion.probabilities, [original_p] + [blurred_p] * 16, rtol=1e-5)
+    np.testing.assert_allclose(insertion.probabilities, [blurred_p] + [original_p] * 16, rtol=1e-5)
+    np.testing.assert_allclose(deletion.fractions, np.arange(17) / 16)
+    # trapezoids: the first step is a ramp between the two values, the rest are flat
+    assert deletion.auc == pytest.approx((original_p + blurred_p) / 2 / 16 + blurred_p * 15 / 16, rel=1e-5)
+    assert deletion.beats_random and insertion.beats_random
+    assert deletion.random_auc > deletion.auc and insertion.random_auc < insertion.auc
+
+
+def test_a_constant_model_gives_flat_curves_for_map_and_random():
+    class Constant(nn.Module):
+        def forward(self, x):
+            return torch.tensor([[0.0, 1.0]]).expand(len(x), 2)
+
+    curves = faithfulness.deletion_insertion(backbone(Constant()), bright_corner(), np.ones((16, 16)), 1, steps=4)
+    p = float(torch.softmax(torch.tensor([0.0, 1.0]), 0)[1])
+    for curve in curves:
+        assert curve.auc == pytest.approx(p, rel=1e-6) and curve.random_auc == pytest.approx(p, rel=1e-6)
+
+
+def test_a_signed_map_is_ranked_by_magnitude():
+    """Integrated gradients' strongly NEGATIVE pixels matter: deletion must remove them first (the defect: they
+    were ranked last, as if negative meant unimportant)."""
+    bb, image = backbone(TopLeft()), bright_corner()
+    signed = np.full((16, 16), 0.01, np.float32)
+    signed[:4, :4] = -1.0
+    heatmap = Heatmap(values=signed, image=image, method="integrated_gradients", backbone="toy",
+                      target=Prediction(1, "b", 1.0, 1.0), predicted=Prediction(1, "b", 1.0, 1.0), signed=True)
+    evaluated = faithfulness.evaluate(bb, heatmap, steps=16)
+    deletion = {c.metric: c for c in evaluated.evaluation}["deletion"]
+    assert deletion.probabilities[1] < 0.5 and deletion.beats_random
+
+
+def test_segment_seeds_grabcut_from_the_magnitude_of_a_signed_map(monkeypatch):
+    image = np.full((48, 48, 3), 40, np.uint8)
+    image[12:36, 12:36] = (220, 60, 30)
+    signed = np.zeros((48, 48), np.float32)
+    signed[12:36, 12:36] = -1.0  # the object pushes the class DOWN: still the object
+    fake = Heatmap(values=signed, image=image, method="integrated_gradients", backbone="toy",
+                   target=Prediction(1, "b", 1.0, 1.0), predicted=Prediction(1, "b", 1.0, 1.0), signed=True)
+    monkeypatch.setattr(segment, "saliency", lambda *a, **k: [fake])
+    result = segment.segment(backbone(TopLeft()), image, method="integrated_gradients", foreground=0.9,
+                             background=0.3)
+    assert result.mask[12:36, 12:36].mean() > 0.9 and result.mask[:8].mean() < 0.05
+    assert (result.saliency >= 0).all()
+
+
+class Recording(nn.Module):
+    """A small conv classifier that records `what` of every batch it is fed."""
+
+    def __init__(self, what) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 2, 3)
+        self.what, self.seen = what, []
+
+    def forward(self, x):
+        self.seen.append(self.what(x))
+        return self.conv(x).mean(dim=(2, 3))
+
+
+def test_integrated_gradients_passes_stay_within_the_batch_whatever_the_number_of_images():
+    """The defect: internal_batch_size was batch x n, so n requests in a TorchServe batch took n x the memory."""
+    model = Recording(len)
+    rows = model.seen
+    bb = backbone(model)
+    images = (np.random.default_rng(0).random((4, 8, 8, 3)) * 255).astype(np.uint8)
+    attribution.saliency(bb, images, [0, 1, 0, 1], method="integrated_gradients",
+                         options={"steps": 16, "batch_size": 8})
+    assert max(rows[1:]) <= 8  # rows[0]: the forward pass that resolves the targets
+    rows.clear()
+    attribution.saliency(bb, images, [0, 1, 0, 1], method="integrated_gradients",
+                         options={"steps": 16, "batch_size": 2})
+    assert max(rows[1:]) == 4  # never below one path point per image (Captum's floor)
+
+
+def test_every_engine_path_feeds_the_network_one_memory_layout():
+    model = Recording(lambda x: x.is_contiguous(memory_format=MEMORY_FORMAT))
+    layouts = model.seen
+    bb = backbone(model)
+    image = (np.random.default_rng(1).random((12, 12, 3)) * 255).astype(np.uint8)
+    for method in ("gradient", "smoothgrad", "integrated_gradients"):
+        heatmap = attribution.saliency(bb, image, [1], method=method, options={} if method == "gradient" else
+                                       {"samples": 2} if method == "smoothgrad" else {"steps": 2})[0]
+    faithfulness.evaluate(bb, heatmap, steps=4)
+    occlusion.occlusion(bb, image, 1, patch=4, stride=4)
+    assert layouts and all(layouts)
+
+
+def test_the_occlusion_benchmark_compares_with_plain_inference_in_the_engines_layout():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import attribution as bench  # benchmarks/attribution.py
+
+    model = Recording(lambda x: x.is_contiguous(memory_format=MEMORY_FORMAT))
+    x = torch.rand(2, 3, 8, 8).contiguous(memory_format=MEMORY_FORMAT)
+    bench.plain_inference(backbone(model), x, positions=3)()
+    assert model.seen == [True, True]
+    assert "MEMORY_FORMAT" in (ROOT / "benchmarks" / "attribution.py").read_text()
+
+
+def test_spearman_matches_scipy_with_ties():
+    from scipy.stats import spearmanr
+
+    rng = np.random.default_rng(2)
+    a = rng.random((9, 7))
+    b = np.round(a + rng.random((9, 7)), 1)  # ties
+    b[0] = 0.0
+    assert sanity.spearman(a, b) == pytest.approx(spearmanr(a.ravel(), b.ravel()).statistic, abs=1e-12)
+    assert sanity.spearman(a, a) == pytest.approx(1.0) and sanity.spearman(a, -a) == pytest.approx(-1.0)
+    assert sanity.spearman(a, np.zeros_like(a)) == 0.0
+
+
+def test_cascading_randomization_reinitialises_only_the_named_stages_of_a_copy():
+    from convlens.core.backbones import EfficientNetLite  # noqa: F401 - the served architecture's stage names
+
+    model = nn.Sequential()
+    model.add_module("stem", nn.Conv2d(3, 4, 3))
+    model.add_module("blocks", nn.ModuleList([nn.Conv2d(4, 4, 1), nn.Conv2d(4, 4, 1)]))
+    model.add_module("pool", nn.AdaptiveAvgPool2d(1))
+    model.add_module("fc", nn.Linear(4, 2))
+    assert sanity.cascade(model) == ["fc", "blocks.1", "blocks.0", "stem"]
+    bb = Backbone(name="toy", model=model, layers={"block1": model.blocks[0]}, labels=["a", "b"],
+                  preprocessing=Preprocessing((0, 0, 0), (1, 1, 1)), default_layer="block1",
+                  device=torch.device("cpu"))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    copy = sanity.randomized(bb, ["fc", "blocks.1"], seed=3)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # the original is untouched
+    after = copy.model.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed == {"fc.weight", "fc.bias", "blocks.1.weight", "blocks.1.bias"}
+    assert copy.layers["block1"] is copy.model.blocks[0]  # named layers point into the copy
+    again = sanity.randomized(bb, ["fc", "blocks.1"], seed=3).model.state_dict()
+    assert all(torch.equal(after[k], again[k]) for k in after)  # seeded
+
+
+def test_pointing_hit_with_tolerance():
+    values = np.zeros((10, 10))
+    values[2, 7] = 1
+    assert sanity.pointing_hit(values, (0, 5, 5, 10))
+    assert not sanity.pointing_hit(values, (3, 0, 10, 5))
+    assert sanity.pointing_hit(values, (3, 0, 10, 7), tolerance=1)
+
+
+def test_the_committed_randomization_table_flags_guided_backprop_and_passes_gradient_and_gradcam():
+    """As measured (Adebayo et al. 2018): guided backprop barely changes with the weights; guided Grad-CAM keeps
+    more of the trained map than Grad-CAM, whose weights it multiplies by guided backprop's edges."""
+    table = json.loads(sanity.RESULTS.read_text())
+    verdict = {m: row["passes"] for m, row in table["methods"].items()}
+    rho = {m: row["spearman"] for m, row in table["methods"].items()}
+    assert set(verdict) == {*attribution.METHODS, "occlusion"}
+    assert verdict["gradient"] and verdict["gradcam"] and not verdict["guided_backprop"]
+    assert rho["guided_backprop"] > 0.9 and rho["guided_gradcam"] > rho["gradcam"]
+    assert sanity.randomization_verdicts() == {m: "passes" if v else "fails" for m, v in verdict.items()}
+
+
+def test_segment_defaults_to_a_method_that_passes_the_randomization_test():
+    from serving.spec import REGISTRY
+    from serving.specs.attribution import SegmentParams  # noqa: F401 - registers the spec
+
+    default = REGISTRY["segment"].field("method").default
+    assert sanity.randomization_verdicts()[default] == "passes"
+    assert segment.segment.__defaults__ is not None and default in segment.segment.__defaults__
+
+
+def test_captum_saliency_keeps_channels_and_occlusion_takes_any_baseline():
+    """What the docstrings now say of Captum (the defect: they said Saliency sums channels)."""
+    import captum.attr as ca
+
+    model = nn.Sequential(nn.Conv2d(3, 2, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    x = torch.rand(1, 3, 8, 8)
+    assert ca.Saliency(model).attribute(x, target=1).shape == x.shape
+    blurred = faithfulness.blurred(x, 2.0)
+    assert ca.Occlusion(model).attribute(x, sliding_window_shapes=(3, 4, 4), baselines=blurred, target=1).shape \
+        == x.shape
+    from convlens.attribution import gradient
+
+    assert "sums channels" not in (gradient.__doc__ or "") + (gradient.Gradient.__doc__ or "")
+
+
+def test_signed_maps_are_drawn_by_magnitude_positive_part_or_diverging_around_zero():
+    from convlens.attribution import render
+
+    values = np.zeros((4, 8), np.float32)
+    values[:, :2], values[:, 6:] = -1.0, 1.0  # against the target on the left, for it on the right
+    image = np.zeros((4, 8, 3), np.uint8)
+    signed = Heatmap(values=values, image=image, method="integrated_gradients", backbone="toy",
+                     target=Prediction(1, "b", 1.0, 1.0), predicted=Prediction(1, "b", 1.0, 1.0), signed=True)
+    absolute = render.saliency_picture(signed, sign="absolute")
+    np.testing.assert_array_equal(absolute[:, 0], absolute[:, 7])  # -1 and +1 look alike: both matter
+    assert absolute[0, 0].sum() > absolute[0, 4].sum()
+    positive = render.saliency_picture(signed, sign="positive")
+    np.testing.assert_array_equal(positive[:, 0], positive[:, 4])  # negative = nothing
+    diverging = render.saliency_picture(signed, sign="diverging")
+    assert tuple(diverging[0, 0]) == (0, 0, 255) and tuple(diverging[0, 7]) == (255, 0, 0)
+    assert tuple(diverging[0, 4]) == (255, 255, 255)  # zero is white
+    unsigned = dataclasses.replace(signed, values=np.abs(values), signed=False)
+    np.testing.assert_array_equal(render.saliency_picture(unsigned, sign="diverging"),
+                                  render.saliency_picture(unsigned))  # unsigned maps ignore `sign`
