@@ -50,8 +50,8 @@ def test_stylize_lite_variant_runs_the_student(server, transport):
     """`variant=lite` runs the distilled student of the named style, which paints close to its teacher."""
     with client(server, transport) as c:
         student = next(s for s in c.styles() if s["variant"] == "lite" and s["kind"] == "single")
-        full = c.stylize(PHOTO, style=student["teacher"], format="png")
-        fast = c.stylize(PHOTO, style=student["teacher"], variant="lite", format="png")
+        full = c.stylize(PHOTO, style=student["teacher"])
+        fast = c.stylize(PHOTO, style=student["teacher"], variant="lite")
         with pytest.raises(InvalidRequest) as err:
             c.stylize(PHOTO, style=student["teacher"], variant="tiny")
     assert full.model == student["teacher"] and fast.model == student["name"] and fast.image.size == (96, 96)
