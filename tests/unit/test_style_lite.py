@@ -130,7 +130,7 @@ def test_distillation_resumes_where_it_stopped(folder, tmp_path):
 def test_shipped_student_is_cheaper_and_paints_as_its_teacher(manifest_path):
     """At least 2.5x fewer FLOPs and parameters than the teacher (counted, not timed), and on a small gallery
     photo every style within its committed PSNR of the teacher's picture (the threshold: 0.5 dB under the
-    measured worst style, and never under 23 dB)."""
+    measured worst style, and never under 22 dB)."""
     manifest = json.loads(manifest_path.read_text())
     teacher_manifest = json.loads((STORE / f"{manifest['teacher']}.json").read_text())
     student = export.model_from_onnx(STORE / manifest["file"], manifest["network"])
@@ -139,7 +139,7 @@ def test_shipped_student_is_cheaper_and_paints_as_its_teacher(manifest_path):
     assert params(teacher) / params(student) >= 2.5
     library = runtime.StyleLibrary(STORE, threads=1)
     threshold = manifest["quality"]["check"]["min_psnr_db"]
-    assert threshold >= 23
+    assert threshold >= 22
     got = quality.check_psnr(library.models[manifest["name"]], library.models[manifest["teacher"]])
     assert min(got.values()) >= threshold, got
     # and not by painting the photo back: the teacher's picture is far from the photo
