@@ -31,7 +31,7 @@ def square(photo: np.ndarray, side: int = 192) -> np.ndarray:
     h, w = photo.shape[:2]
     s = min(h, w)
     crop = photo[(h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
-    return np.asarray(Image.fromarray(crop).resize((side, side), Image.BILINEAR))
+    return np.array(Image.fromarray(crop).resize((side, side), Image.BILINEAR))  # writable: torch.from_numpy takes it
 
 
 def gallery_photos(side: int = SIDE) -> list[np.ndarray]:
