@@ -205,14 +205,18 @@ def throughput(endpoints: tuple[str, ...], requests: int) -> dict[str, Any]:
         store = Path(tmp)
         models = variants(store, endpoints)
         results: dict[str, Any] = {}
+        runs = [(model, model, endpoint, side, workload.fields(endpoint, side))
+                for model, (endpoint, side) in models.items()]
+        if "stylize_shipped" in models:  # the distilled real-time students (issue 20) on the shipped configuration
+            runs.append(("stylize_shipped_lite", "stylize_shipped", "stylize", 512,
+                         {**workload.fields("stylize", 512), "variant": "lite"}))
         with running_server(tuple(models), model_store=store) as server:
             client = clients(server)["http"]
-            for model, (endpoint, side) in models.items():
+            for name, model, endpoint, side, request in runs:
                 total = requests if endpoint != "stylize" else max(8, requests // 4)
-                results[model] = {"endpoint": endpoint, "size": side,
-                                  **load(client, model, workload.fields(endpoint, side), total)}
-                r = results[model]
-                print(f"  {model:22} {r['requests_per_s']:7.2f} req/s   p50 {r['p50_ms']:8.1f} ms  "
+                results[name] = {"endpoint": endpoint, "size": side, **load(client, model, request, total)}
+                r = results[name]
+                print(f"  {name:22} {r['requests_per_s']:7.2f} req/s   p50 {r['p50_ms']:8.1f} ms  "
                       f"p99 {r['p99_ms']:8.1f} ms under load;  alone p50 {r['idle_p50_ms']:8.1f} ms", flush=True)
             client.close()
     gains = {}
@@ -221,6 +225,9 @@ def throughput(endpoints: tuple[str, ...], requests: int) -> dict[str, Any]:
             base = results[f"{e}_before"]["requests_per_s"]
             gains[f"{e} batching {BATCH} vs off"] = results[f"{e}_batch{BATCH}"]["requests_per_s"] / base
             gains[f"{e} shipped vs before"] = results[f"{e}_shipped"]["requests_per_s"] / base
+    if "stylize_shipped_lite" in results:
+        gains["stylize lite vs full (shipped)"] = (results["stylize_shipped_lite"]["requests_per_s"]
+                                                   / results["stylize_shipped"]["requests_per_s"])
     if "classify_2x1threads" in results:
         rate = {m: results[f"classify_{m}threads"]["requests_per_s"] for m in ("1x1", "2x1")}
         rate["1x2"] = results["classify_before"]["requests_per_s"]

@@ -48,7 +48,7 @@ class StylizeHandler(BatchedHandler):
         """Decoded pixels at the output size; same network, blend, options and size may share one pass."""
         p: StylizeParams = self.parse(fields)
         started = time.perf_counter()
-        model, weights = self.library.resolve(p.style, p.blend)
+        model, weights = self.library.resolve(p.style, p.blend, p.variant)
         side = min(p.max_size, self.config.max_output_side)
         image = self.decode(p.image, min_side=side)  # a JPEG may decode at a reduced scale, never below `side`
         if max(image.size) > side:  # never upscale; downscale so the longer side is max_size
@@ -86,5 +86,6 @@ class StylizeHandler(BatchedHandler):
         return {**super().describe(), "styles": self.library.describe(),
                 "single_styles": sorted(self.library.singles()),
                 "blend_styles": self.library.multi().styles if self.library.multi() else [],
+                "variants": self.library.variants(),
                 "providers": runtime.providers(), "tile": self.tile,
                 "max_output_side": self.config.max_output_side}

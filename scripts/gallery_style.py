@@ -1,8 +1,10 @@
 #!/usr/bin/env python
 """README gallery of the style area: every shipped stylizer (and each style of the multi-style network, plus a
-blend) on the same photos, the procedural style images, and one optimization-based transfer.
+blend) on the same photos, each distilled real-time student next to its teacher, the procedural style images, and
+one optimization-based transfer.
 
     .venv/bin/python scripts/gallery_style.py docs/gallery
+    .venv/bin/python scripts/gallery_style.py docs/gallery --only students     # style_students.png alone
 """
 from __future__ import annotations
 
@@ -16,20 +18,17 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 from skimage import data
-from tools.stylizers import patterns  # noqa: E402
+from tools.stylizers import patterns, quality  # noqa: E402
 
 from convlens.core import backbones  # noqa: E402
 from convlens.style import transfer  # noqa: E402
 from convlens.stylize import runtime  # noqa: E402
+from convlens.synthesis.metrics import psnr  # noqa: E402
 
 CELL = 192
 
 
-def square(array: np.ndarray, side: int = CELL) -> np.ndarray:
-    h, w = array.shape[:2]
-    s = min(h, w)
-    crop = array[(h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
-    return np.asarray(Image.fromarray(crop).resize((side, side), Image.BILINEAR))
+square = quality.square
 
 
 def grid(rows: list[list[np.ndarray]], labels: list[str]) -> Image.Image:
@@ -45,11 +44,36 @@ def grid(rows: list[list[np.ndarray]], labels: list[str]) -> Image.Image:
     return sheet
 
 
-def main(out_dir: str) -> None:
+def students(library: runtime.StyleLibrary, photos: list[np.ndarray]) -> Image.Image:
+    """Teacher | student pairs: every single-style network and the style only the multi-style one has, the
+    student's mean PSNR to its teacher over these photos in its label."""
+    pairs: list[tuple[str, runtime.StylizerModel, runtime.StylizerModel, np.ndarray | None]] = []
+    for name, model in library.singles("lite").items():
+        pairs.append((name, library.singles()[name], model, None))
+    lite, full = library.multi("lite"), library.multi()
+    if lite is not None and full is not None:
+        style = next((s for s in lite.styles if s not in library.singles()), lite.styles[-1])
+        pairs.append((f"{full.name}:{style}", full, lite, quality.style_weights(lite, style)))
+    rows: list[list[np.ndarray]] = [[p] for p in photos]
+    labels = ["photo"]
+    for name, teacher, student, weights in pairs:
+        scores = []
+        for row, photo in zip(rows, photos):
+            row += [runtime.stylize(teacher, photo, weights), runtime.stylize(student, photo, weights)]
+            scores.append(psnr(row[-1], row[-2]))
+        labels += [f"{name} full", f"lite {np.mean(scores):.1f} dB"]
+    return grid(rows, labels)
+
+
+def main(out_dir: str, only: str | None = None) -> None:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     library = runtime.StyleLibrary(ROOT / "model_store" / "stylizers")
     photos = [square(data.astronaut()), square(data.chelsea()), square(data.coffee())]
+    if library.variant("lite"):
+        students(library, photos).save(out / "style_students.png")
+    if only == "students":
+        return
     columns: list[tuple[str, runtime.StylizerModel, np.ndarray | None]] = []
     for name, model in library.singles().items():
         columns.append((name, model, None))
@@ -79,8 +103,8 @@ def main(out_dir: str) -> None:
             cells.append(square(r.image))
             labels.append(f"{name}{' (colors kept)' if keep else ''}")
     grid([cells], labels).save(out / "style_transfer.png")
-    print(f"wrote {out}/style_stylizers.png, style_patterns.png, style_transfer.png")
+    print(f"wrote {out}/style_stylizers.png, style_students.png, style_patterns.png, style_transfer.png")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "docs/gallery")
+    main(sys.argv[1] if len(sys.argv) > 1 else "docs/gallery", sys.argv[3] if sys.argv[2:3] == ["--only"] else None)

@@ -5,6 +5,8 @@
 #   scripts/train_stylizers.sh              # train and export everything (about 50 min on 2 CPU cores, 4 in parallel)
 #   JOBS=1 scripts/train_stylizers.sh       # one network at a time
 #   scripts/train_stylizers.sh export       # only re-export the checkpoints already in build/stylizers/
+#   scripts/train_stylizers.sh distill      # the real-time students (issue 20): distil each shipped network,
+#                                           # resumable (run it again after a stop), export, measure quality
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-$PWD/.venv/bin/python}"
@@ -22,6 +24,20 @@ train() {  # train NAME STEPS MINUTES ARGS...
     --out "$CKPT/$name.pt" "$@" > "$CKPT/$name.log" 2>&1 &
 }
 
+if [[ "${1:-all}" == distill ]]; then
+  mkdir -p "$CKPT/lite"
+  for name in stained_glass brush_flow pointillism mosaic4; do  # 4 side by side, 1 thread each, ~55 min
+    while (( $(jobs -rp | wc -l) >= JOBS )); do wait -n; done
+    nice -n 19 "$PY" -m tools.stylizers.distill "$STORE/$name.json" --out "$CKPT/lite/$name.pt" --resume \
+      --steps 2000 --minutes 55 --threads 1 > "$CKPT/lite/$name.log" 2>&1 &
+  done
+  while (( $(jobs -rp | wc -l) > 0 )); do wait -n || { echo "distillation failed: see $CKPT/lite/*.log" >&2; exit 1; }; done
+  for ckpt in "$CKPT"/lite/*.pt; do
+    "$PY" -m tools.stylizers.export "$ckpt" --out "$STORE"
+  done
+  "$PY" -m tools.stylizers.quality "$STORE"/*.lite.json --write
+  exit 0
+fi
 if [[ "${1:-all}" != export ]]; then
   MOSAIC4=(--style stained_glass --style brush_flow --style pointillism --style cubist)
   mkdir -p "$CKPT/base"

@@ -29,9 +29,10 @@ def stylize_reply() -> Reply:
 def test_stylize_sends_blend_and_parses_result(servers: Servers, backend, transport: str) -> None:
     backend.reply = stylize_reply()
     with servers.client(transport) as c:
-        result = c.stylize(PNG, blend={"a": 1, "b": 3}, strength=0.5, preserve_colors=True)
+        result = c.stylize(PNG, blend={"a": 1, "b": 3}, strength=0.5, preserve_colors=True, variant="lite")
     sent = backend.last.fields
     assert sent["blend"] == b"a:1,b:3" and sent["strength"] == b"0.5" and sent["format"] == b"proto"
+    assert sent["variant"] == b"lite"
     assert sent["preserve_colors"] == b"true" and backend.last.model == "stylize"
     assert result.model == "multi4" and result.weights == [0.25, 0.75] and result.data == b"JPEGDATA"
     assert (result.width, result.height, result.format) == (4, 3, "jpeg")
@@ -69,7 +70,12 @@ def test_cli_stylize_writes_the_picture(servers: Servers, backend, tmp_path: Pat
                          str(out_file))
     assert code == 0, err
     assert out_file.read_bytes() == b"\xff\xd8JPEG" and backend.last.fields["blend"] == b"a:1,b:1"
-    assert backend.last.fields["format"] == b"jpeg"
+    assert backend.last.fields["format"] == b"jpeg" and "variant" not in backend.last.fields  # the server's default
+    code, out, err = cli(servers, "stylize", str(image), "--style", "a", "--variant", "lite", "-o", str(out_file))
+    assert code == 0, err
+    assert backend.last.fields["variant"] == b"lite" and backend.last.fields["style"] == b"a"
+    with pytest.raises(SystemExit):  # argparse knows the choices from the declaration
+        cli(servers, "stylize", str(image), "--style", "a", "--variant", "tiny", "-o", str(out_file))
 
 
 def test_cli_style_transfer_sends_every_style(servers: Servers, backend, tmp_path: Path) -> None:

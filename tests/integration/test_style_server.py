@@ -46,6 +46,21 @@ def test_stylize_single_and_blend(server, transport):
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
+def test_stylize_lite_variant_runs_the_student(server, transport):
+    """`variant=lite` runs the distilled student of the named style, which paints close to its teacher."""
+    with client(server, transport) as c:
+        student = next(s for s in c.styles() if s["variant"] == "lite" and s["kind"] == "single")
+        full = c.stylize(PHOTO, style=student["teacher"])
+        fast = c.stylize(PHOTO, style=student["teacher"], variant="lite")
+        with pytest.raises(InvalidRequest) as err:
+            c.stylize(PHOTO, style=student["teacher"], variant="tiny")
+    assert full.model == student["teacher"] and fast.model == student["name"] and fast.image.size == (96, 96)
+    a, b = (np.asarray(r.image, np.float64) / 255 for r in (full, fast))
+    assert 20 < 10 * np.log10(1 / np.mean((a - b) ** 2)) < 60  # close to the teacher, yet another network
+    assert err.value.code == 400 and err.value.field == "variant"
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
 def test_style_transfer_two_styles(server, transport):
     with client(server, transport) as c:
         result = c.style_transfer(PHOTO, STYLE, STYLE, style_weights=[1, 3], steps=3, size=64, optimizer="adam")

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from tools.stylizers import export, nets, patterns, train
+from tools.stylizers import distill, export, lite, nets, patterns, quality, train
 
 from convlens.core import backbones
 from convlens.core.errors import InvalidParameter
@@ -22,10 +22,10 @@ from serving.specs import parse
 TINY = nets.NetConfig(width=4, blocks=1)
 
 
-def randomized(config: nets.NetConfig, seed: int = 0) -> nets.Stylizer:
-    """A stylizer whose per-style scale/shift rows differ (a fresh net has them all equal)."""
+def randomized(config: nets.NetConfig | lite.LiteConfig, seed: int = 0) -> nets.StylizerBase:
+    """A stylizer (teacher or student) whose per-style scale/shift rows differ (a fresh net has them all equal)."""
     torch.manual_seed(seed)
-    model = nets.Stylizer(config).eval()
+    model = lite.build(config.to_dict()).eval()
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, nets.CondInstanceNorm):
@@ -313,8 +313,9 @@ def test_shipped_manifests_are_complete():
         assert (folder / m["file"]).stat().st_size < 2_000_000
         assert m["onnx_max_abs_diff"] <= 1e-3
         for command in m["recipe"].split(" && "):  # each one pastes: today's trainer takes its arguments
-            assert command.startswith(train.RECIPE + " "), command
-            train.parser().parse_args(shlex.split(command.removeprefix(train.RECIPE)))
+            tool = distill if m.get("variant") == "lite" else train
+            assert command.startswith(tool.RECIPE + " "), command
+            tool.parser().parse_args(shlex.split(command.removeprefix(tool.RECIPE)))
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (1, 100), (7, 3), (31, 40)])
@@ -390,45 +391,19 @@ def test_fine_tuning_starts_from_the_checkpoint_and_chains_its_recipe(tmp_path):
 
 # --- quality of the shipped stylizers --------------------------------------------------------------------------
 
-def _square(photo: np.ndarray, side: int = 192) -> np.ndarray:
-    from PIL import Image
-
-    h, w = photo.shape[:2]
-    s = min(h, w)
-    crop = photo[(h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
-    return np.asarray(Image.fromarray(crop).resize((side, side), Image.BILINEAR))
-
-
-def _extreme_share(image: np.ndarray) -> float:
-    """Share of pixels that are near-pure primaries/secondaries (channel spread > 85 % of the range)."""
-    rgb = image.astype(np.float32) / 255
-    return float(((rgb.max(-1) - rgb.min(-1)) > 0.85).mean())
-
-
-def _palette_distance(image: np.ndarray, reference: np.ndarray) -> float:
-    """Sliced Wasserstein distance between the RGB distributions of two uint8 images (fixed directions)."""
-    def t(a: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(a.astype(np.float32) / 255).permute(2, 0, 1)[None]
-
-    directions = losses.random_directions(3, 32, torch.Generator().manual_seed(0))
-    return losses.sliced_wasserstein_loss(t(image), t(reference), directions).item()
-
-
 def test_shipped_stylizers_paint_the_style_without_saturated_blobs():
     """On four gallery photos every shipped style: near-pure saturated pixels under 1 % for single-style nets and
     under 2 % for the 4-style net, whose capacity four styles share (the style images themselves have <= 0.35 %;
     the Gram-trained nets painted 3.5-10 % as green/magenta blobs), and a palette closer to its style image's
     than the photo's own."""
-    import skimage.data
-
     folder = Path(__file__).resolve().parents[2] / "model_store" / "stylizers"
     library = runtime.StyleLibrary(folder, threads=1)
-    photos = [_square(getattr(skimage.data, n)()) for n in ("astronaut", "chelsea", "coffee", "rocket")]
+    photos = quality.gallery_photos(192)
     for model in library.models.values():
-        for i, style in enumerate(model.styles):
-            weights = np.eye(len(model.styles), dtype=np.float32)[i] if model.multi else None
+        for style in model.styles:
             reference = patterns.make(style, 128, 0)
             for k, photo in enumerate(photos):
-                out = runtime.stylize(model, photo, weights)
-                assert _extreme_share(out) < (0.02 if model.multi else 0.01), (model.name, style, k)
-                assert _palette_distance(out, reference) < _palette_distance(photo, reference), (model.name, style, k)
+                out = runtime.stylize(model, photo, quality.style_weights(model, style))
+                assert quality.extreme_share(out) < (0.02 if model.multi else 0.01), (model.name, style, k)
+                assert (quality.palette_distance(out, reference)
+                        < quality.palette_distance(photo, reference)), (model.name, style, k)

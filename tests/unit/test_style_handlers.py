@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from tools.stylizers import export, nets, patterns, train
+from tools.stylizers import export, lite, nets, patterns, train
 
 from serving import convlens_pb2 as pb
 from style_transfer import StyleTransferHandler
@@ -27,6 +27,10 @@ def stylize_handler(tmp_path_factory) -> StylizeHandler:
         nets.save(nets.Stylizer(nets.NetConfig(width=4, blocks=1, styles=len(styles))), str(folder / f"{name}.pt"),
                   {"styles": styles, "recipe": f"{train.RECIPE} --style x"})
         export.export_checkpoint(folder / f"{name}.pt", folder)
+    student = lite.LiteStylizer(lite.LiteConfig(width=4, blocks=1))  # a distilled student of `solo`: solo.lite
+    torch.save({"config": student.config.to_dict(), "state": student.state_dict(), "styles": ["solo"],
+                "teacher": "solo", "recipe": "test"}, folder / "student.pt")
+    export.export_checkpoint(folder / "student.pt", folder)
     ctx = FakeContext()
     ctx.model_yaml_config["convlens"].update(stylizers=str(folder), tile=64, onnx_threads=1)
     handler = StylizeHandler()
@@ -47,12 +51,25 @@ def test_stylize_formats_and_tiles(stylize_handler):
     assert ctx.status[2] == 400 and json.loads(out[2])["field"] == "style"
 
 
+def test_stylize_variant_picks_the_student_and_names_the_field(stylize_handler):
+    ctx = FakeContext()
+    out = stylize_handler.handle([{"image": PHOTO, "style": "solo", "variant": "lite", "format": "proto"},
+                                  {"image": PHOTO, "style": "solo", "format": "proto"},
+                                  {"image": PHOTO, "style": "solo", "variant": "tiny"},
+                                  {"image": PHOTO, "blend": "x:1", "variant": "lite"}], ctx)
+    assert pb.Response.FromString(out[0]).stylize.model == "solo.lite"
+    assert pb.Response.FromString(out[1]).stylize.model == "solo"  # the default variant: the full networks
+    assert ctx.status[2] == 400 and json.loads(out[2])["field"] == "variant"
+    assert ctx.status[3] == 400 and json.loads(out[3])["field"] == "blend"  # no multi-style student here
+
+
 def test_stylize_describe_lists_styles_with_recipes(stylize_handler):
     described = json.loads(stylize_handler.handle([{}], FakeContext({"describe": "True"}))[0])
     names = {s["name"]: s for s in described["styles"]}
     assert names["duo"]["kind"] == "multi" and names["duo"]["styles"] == ["x", "y"]
     assert names["solo"]["recipe"].startswith(train.RECIPE)
     assert described["blend_styles"] == ["x", "y"] and "CPUExecutionProvider" in described["providers"]
+    assert described["variants"] == ["full", "lite"] and names["solo.lite"]["teacher"] == "solo"
 
 
 @pytest.fixture(scope="module")

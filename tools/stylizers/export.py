@@ -24,17 +24,20 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import nets
+from . import lite, nets
 from .fastgraph import FastWrapper
 
 TOLERANCE = 1e-3  # max abs difference ONNX vs PyTorch on [0, 1] images
 OPSET = 17
 
 
+Network = nets.Stylizer | lite.LiteStylizer
+
+
 class ExportWrapper(nn.Module):
     """The graph ONNX sees: explicit blend weights, alpha and statistics in; image and statistics out."""
 
-    def __init__(self, model: nets.Stylizer) -> None:
+    def __init__(self, model: Network) -> None:
         super().__init__()
         self.model = model
         self.multi = model.config.styles > 1
@@ -49,7 +52,7 @@ class ExportWrapper(nn.Module):
         return (out, *used)
 
 
-def example_inputs(model: nets.Stylizer, h: int, w: int, n: int = 1, seed: int = 0) -> dict[str, np.ndarray]:
+def example_inputs(model: Network, h: int, w: int, n: int = 1, seed: int = 0) -> dict[str, np.ndarray]:
     """Named ONNX inputs for an (n, 3, h, w) random image with own statistics (alpha = 0)."""
     rng = np.random.default_rng(seed)
     feeds = {"image": rng.random((n, 3, h, w), dtype=np.float32)}
@@ -62,7 +65,7 @@ def example_inputs(model: nets.Stylizer, h: int, w: int, n: int = 1, seed: int =
     return feeds
 
 
-def export_onnx(model: nets.Stylizer, fast: bool = False) -> bytes:
+def export_onnx(model: Network, fast: bool = False) -> bytes:
     """The ONNX graph of `model` (TorchScript-based exporter; dynamic N, H, W); `fast`: the single-tile graph."""
     model = model.eval().cpu()
     feeds = example_inputs(model, 64, 64)
@@ -77,14 +80,19 @@ def export_onnx(model: nets.Stylizer, fast: bool = False) -> bytes:
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(FastWrapper(model) if fast else ExportWrapper(model),
+        torch.onnx.export(fast_wrapper(model) if fast else ExportWrapper(model),
                           tuple(torch.from_numpy(v) for v in feeds.values()), buffer,
                           input_names=names, output_names=outputs, dynamic_axes=dynamic, opset_version=OPSET,
                           dynamo=False)
     return buffer.getvalue()
 
 
-def max_abs_diff(model: nets.Stylizer, onnx_bytes: bytes, sizes=((64, 96), (132, 100))) -> float:
+def fast_wrapper(model: Network) -> nn.Module:
+    """The single-tile graph's module: the teacher's rewrite (`fastgraph`), or the student's own fused norms."""
+    return lite.LiteFast(model) if isinstance(model, lite.LiteStylizer) else FastWrapper(model)
+
+
+def max_abs_diff(model: Network, onnx_bytes: bytes, sizes=((64, 96), (132, 100))) -> float:
     """Largest |ONNX - PyTorch| over random [0, 1] images of several sizes (and random blends)."""
     import onnxruntime as ort
 
@@ -101,7 +109,7 @@ def max_abs_diff(model: nets.Stylizer, onnx_bytes: bytes, sizes=((64, 96), (132,
     return worst
 
 
-def checked_graph(model: nets.Stylizer, name: str, fast: bool = False) -> tuple[bytes, float]:
+def checked_graph(model: Network, name: str, fast: bool = False) -> tuple[bytes, float]:
     """One exported graph and its max abs difference from PyTorch; raise if above TOLERANCE."""
     onnx_bytes = export_onnx(model, fast)
     diff = max_abs_diff(model, onnx_bytes)
@@ -111,7 +119,7 @@ def checked_graph(model: nets.Stylizer, name: str, fast: bool = False) -> tuple[
     return onnx_bytes, diff
 
 
-def add_fast_graph(model: nets.Stylizer, manifest: dict, out_dir: Path) -> dict:
+def add_fast_graph(model: Network, manifest: dict, out_dir: Path) -> dict:
     """Write <name>.fast.onnx next to the stats graph and name it in the manifest (returned updated)."""
     onnx_bytes, diff = checked_graph(model, manifest["name"], fast=True)
     manifest = {**manifest, "fast_file": f"{manifest['name']}.fast.onnx", "fast_max_abs_diff": diff}
@@ -121,8 +129,12 @@ def add_fast_graph(model: nets.Stylizer, manifest: dict, out_dir: Path) -> dict:
 
 def export_checkpoint(ckpt_path: Path, out_dir: Path) -> dict:
     """Write <name>.onnx, <name>.fast.onnx and <name>.json for one checkpoint; raise if ONNX and PyTorch disagree."""
-    model, ckpt = nets.load(str(ckpt_path))
+    model, ckpt = lite.load(str(ckpt_path))
     name = ckpt_path.stem
+    student = {}
+    if isinstance(model, lite.LiteStylizer):  # a distilled student: NAME.lite next to its teacher NAME
+        teacher = ckpt.get("teacher") or name
+        name, student = f"{teacher}.{lite.ARCH}", {"variant": lite.ARCH, "teacher": teacher}
     onnx_bytes, diff = checked_graph(model, name)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / f"{name}.onnx").write_bytes(onnx_bytes)
@@ -131,20 +143,20 @@ def export_checkpoint(ckpt_path: Path, out_dir: Path) -> dict:
         "name": name, "kind": "multi" if model.config.styles > 1 else "single", "styles": styles,
         "file": f"{name}.onnx", "network": model.config.to_dict(), "steps": int(ckpt.get("steps", 0)),
         "recipe": ckpt.get("recipe", ""), "onnx_max_abs_diff": diff, "opset": OPSET,
-        "stats_channels": model.norm_channels(),
+        "stats_channels": model.norm_channels(), **student,
     }
     manifest = add_fast_graph(model, manifest, out_dir)
     (out_dir / f"{name}.json").write_text(json.dumps(manifest, indent=1) + "\n")
     return manifest
 
 
-def model_from_onnx(path: Path, network: dict) -> nets.Stylizer:
+def model_from_onnx(path: Path, network: dict) -> Network:
     """The PyTorch network holding an exported graph's weights (its `model.*` initializers)."""
     import onnx
     from onnx import numpy_helper
 
     init = {t.name: numpy_helper.to_array(t) for t in onnx.load(str(path)).graph.initializer}
-    model = nets.Stylizer(nets.NetConfig(**network))
+    model = lite.build(network)
     model.load_state_dict({k.removeprefix("model."): torch.from_numpy(v.copy()) for k, v in init.items()
                            if k.startswith("model.")})
     return model.eval()

@@ -8,6 +8,7 @@ shift per channel, and a convex blend weight vector mixes them at run time.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -72,14 +73,15 @@ class CondInstanceNorm(nn.Module):
 
 
 class ConvNorm(nn.Module):
-    """Reflection pad + conv (+ conditional instance norm + ReLU unless `last`)."""
+    """Reflection pad (zeros in the conv with `reflect` False) + conv (+ conditional instance norm + ReLU unless
+    `relu` False)."""
 
     def __init__(self, cin: int, cout: int, kernel: int, stride: int, styles: int, relu: bool = True,
-                 norm: bool = True, upsample: bool = False) -> None:
+                 norm: bool = True, upsample: bool = False, reflect: bool = True) -> None:
         super().__init__()
         self.upsample = upsample
-        self.pad = nn.ReflectionPad2d(kernel // 2)
-        self.conv = nn.Conv2d(cin, cout, kernel, stride)
+        self.pad: nn.Module = nn.ReflectionPad2d(kernel // 2) if reflect else nn.Identity()
+        self.conv = nn.Conv2d(cin, cout, kernel, stride, padding=0 if reflect else kernel // 2)
         self.norm = CondInstanceNorm(cout, styles) if norm else None
         self.relu = relu
 
@@ -104,23 +106,14 @@ class Residual(nn.Module):
         return x + self.b(self.a(x, weights, stats, fixed, alpha), weights, stats, fixed, alpha)
 
 
-class Stylizer(nn.Module):
-    """Image (N, 3, H, W) in [0, 1] -> stylized image of the same size in [0, 1]; fully convolutional.
+class StylizerBase(nn.Module):
+    """What every feed-forward stylizer shares: blend weights, padding to the stride grid, statistics in and out.
 
-    Any H, W work: the input is reflect-padded to a multiple of 4 and the output cropped back.
+    Subclasses build their layers and define `layers(x, weights, stats, fixed, alpha)` on H, W multiples of 4.
     `forward(x)` uses style 0 (single-style nets); `forward(x, weights)` blends styles with (N, S) or (S,) weights.
     """
 
-    def __init__(self, config: NetConfig = SMALL) -> None:
-        super().__init__()
-        self.config = config
-        w, s, k = config.width, config.styles, config.outer_kernel
-        self.down = nn.ModuleList([ConvNorm(3, w, k, 1, s), ConvNorm(w, 2 * w, 3, 2, s),
-                                   ConvNorm(2 * w, 4 * w, 3, 2, s)])
-        self.res = nn.ModuleList([Residual(4 * w, s) for _ in range(config.blocks)])
-        self.up = nn.ModuleList([ConvNorm(4 * w, 2 * w, 3, 1, s, upsample=True),
-                                 ConvNorm(2 * w, w, 3, 1, s, upsample=True)])
-        self.out = ConvNorm(w, 3, k, 1, s, relu=False, norm=False)
+    config: Any
 
     def blend_weights(self, x: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
         if weights is None:
@@ -149,6 +142,38 @@ class Stylizer(nn.Module):
 
     def layers(self, x: torch.Tensor, weights: torch.Tensor | None, stats: list[torch.Tensor] | None,
                fixed: list[torch.Tensor] | None = None, alpha: torch.Tensor | None = None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def norm_channels(self) -> list[int]:
+        """Channel count of each statistics tensor `core` returns (mean and var per norm layer)."""
+        return [c for m in self.modules() if isinstance(m, CondInstanceNorm) for c in (m.scale.shape[1],) * 2]
+
+    def statistics(self, x: torch.Tensor, weights: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """Instance-norm statistics of every layer for `x` (e.g. a thumbnail of a large image)."""
+        h, w = x.shape[-2:]
+        y = F.pad(x, (0, (-w) % 4, 0, (-h) % 4), mode="reflect") if h % 4 or w % 4 else x
+        return self.core(y, self.blend_weights(x, weights))[1]
+
+
+class Stylizer(StylizerBase):
+    """Image (N, 3, H, W) in [0, 1] -> stylized image of the same size in [0, 1]; fully convolutional.
+
+    Any H, W work: the input is reflect-padded to a multiple of 4 and the output cropped back.
+    """
+
+    def __init__(self, config: NetConfig = SMALL) -> None:
+        super().__init__()
+        self.config = config
+        w, s, k = config.width, config.styles, config.outer_kernel
+        self.down = nn.ModuleList([ConvNorm(3, w, k, 1, s), ConvNorm(w, 2 * w, 3, 2, s),
+                                   ConvNorm(2 * w, 4 * w, 3, 2, s)])
+        self.res = nn.ModuleList([Residual(4 * w, s) for _ in range(config.blocks)])
+        self.up = nn.ModuleList([ConvNorm(4 * w, 2 * w, 3, 1, s, upsample=True),
+                                 ConvNorm(2 * w, w, 3, 1, s, upsample=True)])
+        self.out = ConvNorm(w, 3, k, 1, s, relu=False, norm=False)
+
+    def layers(self, x: torch.Tensor, weights: torch.Tensor | None, stats: list[torch.Tensor] | None,
+               fixed: list[torch.Tensor] | None = None, alpha: torch.Tensor | None = None) -> torch.Tensor:
         return (torch.tanh(self.out(self.trunk(x, weights, stats, fixed, alpha), weights, stats)) + 1) / 2
 
     def trunk(self, x: torch.Tensor, weights: torch.Tensor | None, stats: list[torch.Tensor] | None,
@@ -162,16 +187,6 @@ class Stylizer(nn.Module):
         for layer in self.up:
             y = layer(y, weights, stats, fixed, alpha)
         return y
-
-    def norm_channels(self) -> list[int]:
-        """Channel count of each statistics tensor `core` returns (mean and var per norm layer)."""
-        return [c for m in self.modules() if isinstance(m, CondInstanceNorm) for c in (m.scale.shape[1],) * 2]
-
-    def statistics(self, x: torch.Tensor, weights: torch.Tensor | None = None) -> list[torch.Tensor]:
-        """Instance-norm statistics of every layer for `x` (e.g. a thumbnail of a large image)."""
-        h, w = x.shape[-2:]
-        y = F.pad(x, (0, (-w) % 4, 0, (-h) % 4), mode="reflect") if h % 4 or w % 4 else x
-        return self.core(y, self.blend_weights(x, weights))[1]
 
 
 RECEPTIVE_RADIUS = 40  # pixels of context one output pixel sees in the default nets (9+3+3+3x2x3+3+3+9 convs)

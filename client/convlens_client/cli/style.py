@@ -39,7 +39,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> di
     group = p.add_mutually_exclusive_group(required=True)
     add_field(group, "stylize", "style")
     add_field(group, "stylize", "blend")
-    for name in ("strength", "preserve_colors", "max_size"):
+    for name in ("variant", "strength", "preserve_colors", "max_size"):
         add_field(p, "stylize", name)
     add_field(p, "stylize", "format", only=("jpeg", "png"), send_default=True)  # the pictures the CLI writes
     add_field(p, "stylize", "quality")
@@ -66,8 +66,8 @@ def run_stylize(client: Client, args: argparse.Namespace, out: TextIO) -> int | 
     """``stylize``: write the stylized picture."""
     output = default_output(args, args.image, args.style or "blend", args.format)
     data = client.stylize_image(args.image, style=args.style, blend=args.blend, format=args.format,
-                                strength=args.strength, max_size=args.max_size, quality=args.quality,
-                                preserve_colors=True if args.preserve_colors else None)
+                                variant=args.variant, strength=args.strength, max_size=args.max_size,
+                                quality=args.quality, preserve_colors=True if args.preserve_colors else None)
     write_output(output, data, out)
     return 0
 
@@ -79,7 +79,8 @@ def run_styles(client: Client, args: argparse.Namespace, out: TextIO) -> int | N
         out.write(json.dumps(styles, indent=2) + "\n")
         return 0
     width = max([4] + [len(s["name"]) for s in styles])
-    out.write(f"{'name':<{width}}  kind    styles\n")
+    out.write(f"{'name':<{width}}  kind    variant  styles\n")
     for s in styles:
-        out.write(f"{s['name']:<{width}}  {s['kind']:<6}  {', '.join(s['styles'])}\n")
+        variant = s.get("variant", "full")
+        out.write(f"{s['name']:<{width}}  {s['kind']:<6}  {variant:<7}  {', '.join(s['styles'])}\n")
     return 0

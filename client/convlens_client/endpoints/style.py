@@ -62,8 +62,8 @@ class StyleMethods(EndpointMethods):
     def stylize(self, image: ImageInput, style: str | None = None, blend: Blend = None,
                 **fields: Any) -> StylizeResult:
         """Stylize ``image`` with a trained network: ``style`` (a name from :meth:`styles`) or ``blend``
-        (``{"name": weight}`` or ``"name:w,..."`` on the multi-style network). Other fields: strength,
-        preserve_colors, max_size."""
+        (``{"name": weight}`` or ``"name:w,..."`` on the multi-style network). Other fields: variant
+        (``"full"`` or ``"lite"``: the distilled real-time networks), strength, preserve_colors, max_size."""
         params = dict(style=style, blend=blend_text(blend), **fields)
         return StylizeResult.from_proto(self._request("stylize", {"image": image}, params, "stylize").stylize)
 

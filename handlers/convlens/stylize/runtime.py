@@ -185,8 +185,13 @@ class StylizerModel:
         return self.session(fast=True).run(None, feeds)[0]
 
 
+VARIANTS = ("full", "lite")  # the shipped networks, and their distilled real-time students (manifest "variant")
+DEFAULT_VARIANT = "full"     # what `stylize` runs unless a request asks for the other
+
+
 class StyleLibrary:
-    """Every stylizer of a folder of manifests (<name>.json next to <name>.onnx)."""
+    """Every stylizer of a folder of manifests (<name>.json next to <name>.onnx), in its variants: `full` (the
+    trained networks) and `lite` (each one distilled into a cheaper student; the manifest names its `teacher`)."""
 
     def __init__(self, folder: str | Path, threads: int | None = None, device_id: int = 0) -> None:
         self.folder = Path(folder)
@@ -196,39 +201,54 @@ class StyleLibrary:
             self.models[manifest["name"]] = StylizerModel(manifest, self.folder / manifest["file"], threads,
                                                           device_id)
 
-    def singles(self) -> dict[str, StylizerModel]:
-        return {n: m for n, m in self.models.items() if not m.multi}
+    def variant(self, variant: str) -> dict[str, StylizerModel]:
+        """The networks of one variant, by name."""
+        return {n: m for n, m in self.models.items() if m.manifest.get("variant", "full") == variant}
 
-    def multi(self) -> StylizerModel | None:
-        return next((m for m in self.models.values() if m.multi), None)
+    def variants(self) -> list[str]:
+        """The variants with at least one network installed, in VARIANTS order."""
+        return [v for v in VARIANTS if self.variant(v)]
+
+    def singles(self, variant: str = DEFAULT_VARIANT) -> dict[str, StylizerModel]:
+        """Single-style networks of a variant by style name (a student under its teacher's name)."""
+        return {m.manifest.get("teacher", n): m for n, m in self.variant(variant).items() if not m.multi}
+
+    def multi(self, variant: str = DEFAULT_VARIANT) -> StylizerModel | None:
+        return next((m for m in self.variant(variant).values() if m.multi), None)
 
     def describe(self) -> list[dict]:
-        """The styles offered, each with its kind, style names and the command that trained it."""
+        """The styles offered, each with its kind, style names, variant and the command that trained it."""
         return [{k: m.manifest.get(k) for k in ("name", "kind", "styles", "recipe", "steps", "network",
-                                                "onnx_max_abs_diff")} for m in self.models.values()]
+                                                "onnx_max_abs_diff", "teacher", "quality")}
+                | {"variant": m.manifest.get("variant", "full")} for m in self.models.values()]
 
-    def resolve(self, style: str | None, blend: dict[str, float] | None) -> tuple[StylizerModel, np.ndarray | None]:
-        """A single-style model by name, or the multi-style net with normalized blend weights; 400 otherwise."""
+    def resolve(self, style: str | None, blend: dict[str, float] | None, variant: str = DEFAULT_VARIANT
+                ) -> tuple[StylizerModel, np.ndarray | None]:
+        """A single-style model by name, or the multi-style net with normalized blend weights, of `variant`;
+        400 otherwise."""
+        if not self.variant(variant):
+            raise InvalidParameter("variant", f"no '{variant}' networks are installed; installed: "
+                                              f"{', '.join(self.variants())}")
         if blend:
-            net = self.multi()
+            net = self.multi(variant)
             if net is None:
-                raise InvalidParameter("blend", "no multi-style network is installed")
+                raise InvalidParameter("blend", f"no multi-style network is installed ({variant})")
             unknown = sorted(set(blend) - set(net.styles))
             if unknown:
                 raise InvalidParameter("blend", f"unknown style '{unknown[0]}' for network {net.name}; "
                                                 f"its styles: {', '.join(net.styles)}")
             weights = np.array([blend.get(s, 0.0) for s in net.styles], np.float32)
             return net, weights / weights.sum()
-        singles = self.singles()
+        singles = self.singles(variant)
         if style in singles:
             return singles[style], None
-        net = self.multi()
+        net = self.multi(variant)
         if net is not None and style in net.styles:  # a style of the multi net, alone
             weights = np.zeros(len(net.styles), np.float32)
             weights[net.styles.index(style)] = 1.0
             return net, weights
         known = sorted(set(singles) | set(net.styles if net else []))
-        raise InvalidParameter("style", f"unknown style '{style}'; available: {', '.join(known)}")
+        raise InvalidParameter("style", f"unknown style '{style}' ({variant}); available: {', '.join(known)}")
 
 
 def _pad4(x: np.ndarray) -> np.ndarray:

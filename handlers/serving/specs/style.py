@@ -5,6 +5,7 @@ import re
 from typing import Any
 
 from convlens.core.errors import InvalidParameter
+from convlens.stylize import runtime
 
 from ..fields import Fields
 from ..spec import IMAGE, Choice, Field, Flag, Float, Image, Int, Kind, Text, Values, declare, endpoint, required_first
@@ -128,6 +129,8 @@ class StylizeParams:
                              example="brush_flow")
     blend: dict[str, float] | None = declare(BLEND, None, "`name:weight,...` over the multi-style network's "
                                                           "styles (weights >= 0, normalized to sum 1)")
+    variant: str = Choice(runtime.DEFAULT_VARIANT, runtime.VARIANTS, "`full`: the trained networks; `lite`: "
+                          "their real-time students, distilled from them (describe: `quality`)")
     strength: float = Float(1.0, 0.0, 1.0, "mix of stylized and original pixels")
     preserve_colors: bool = Flag("keep the photo's colours (stylized luminance + original chroma, YIQ)")
     max_size: int = Int(1024, 16, MAX_STYLIZE_SIDE, "longest output side, in px (the server's "

@@ -1,0 +1,126 @@
+"""How close a distilled student paints to its teacher, and how well both paint the style (issue 20).
+
+`python -m tools.stylizers.quality model_store/stylizers/NAME.lite.json [--write]` runs the student and its teacher
+through the served path (`runtime.stylize`, fast single-tile graphs) on the gallery photos at 512 px, every style
+alone for a multi-style net, and reports per style: PSNR and SSIM of the student to the teacher, the share of
+near-pure saturated pixels (the blobs Gram-trained nets painted) and the palette distance to the style image, for
+the student, the teacher and the photo itself. `--write` stores the summary under `quality` in the manifest.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from convlens.style import losses
+from convlens.stylize import runtime
+from convlens.synthesis.metrics import psnr, ssim
+
+from . import patterns
+
+GALLERY = ("astronaut", "chelsea", "coffee", "rocket")  # the photos of the gallery and the style unit tests
+SIDE = 512
+
+
+def square(photo: np.ndarray, side: int = 192) -> np.ndarray:
+    """The centred square of an HxWx3 uint8 photo, resized to `side`."""
+    h, w = photo.shape[:2]
+    s = min(h, w)
+    crop = photo[(h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
+    return np.array(Image.fromarray(crop).resize((side, side), Image.BILINEAR))  # writable: torch.from_numpy takes it
+
+
+def gallery_photos(side: int = SIDE) -> list[np.ndarray]:
+    """The gallery photos (scikit-image's), centred squares of `side` px."""
+    import skimage.data
+
+    return [square(getattr(skimage.data, name)(), side) for name in GALLERY]
+
+
+def extreme_share(image: np.ndarray) -> float:
+    """Share of pixels that are near-pure primaries/secondaries (channel spread > 85 % of the range)."""
+    rgb = image.astype(np.float32) / 255
+    return float(((rgb.max(-1) - rgb.min(-1)) > 0.85).mean())
+
+
+def palette_distance(image: np.ndarray, reference: np.ndarray) -> float:
+    """Sliced Wasserstein distance between the RGB distributions of two uint8 images (fixed directions)."""
+    def t(a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(a.astype(np.float32) / 255).permute(2, 0, 1)[None]
+
+    directions = losses.random_directions(3, 32, torch.Generator().manual_seed(0))
+    return losses.sliced_wasserstein_loss(t(image), t(reference), directions).item()
+
+
+def style_weights(model: runtime.StylizerModel, style: str) -> np.ndarray | None:
+    """One style alone: a one-hot blend for a multi-style net, None for a single-style one."""
+    return np.eye(len(model.styles), dtype=np.float32)[model.styles.index(style)] if model.multi else None
+
+
+def compare(student: runtime.StylizerModel, teacher: runtime.StylizerModel, photos: list[np.ndarray]
+            ) -> dict[str, dict[str, float]]:
+    """Per style: student-to-teacher PSNR (mean and worst photo) and SSIM, extreme-pixel shares and palette
+    distances of student, teacher and photo (means over the photos)."""
+    out = {}
+    for style in student.styles:
+        reference = patterns.make(style, 128, 0)
+        rows = []
+        for photo in photos:
+            s = runtime.stylize(student, photo, style_weights(student, style))
+            t = runtime.stylize(teacher, photo, style_weights(teacher, style))
+            rows.append([psnr(s, t), ssim(s, t), extreme_share(s), extreme_share(t), palette_distance(s, reference),
+                         palette_distance(t, reference), palette_distance(photo, reference)])
+        a = np.array(rows)
+        out[style] = {"psnr_db": round(float(a[:, 0].mean()), 2), "psnr_db_worst": round(float(a[:, 0].min()), 2),
+                      "ssim": round(float(a[:, 1].mean()), 4), "extreme_share": round(float(a[:, 2].mean()), 5),
+                      "teacher_extreme_share": round(float(a[:, 3].mean()), 5),
+                      "palette": round(float(a[:, 4].mean()), 5), "teacher_palette": round(float(a[:, 5].mean()), 5),
+                      "photo_palette": round(float(a[:, 6].mean()), 5)}
+    return out
+
+
+CHECK_SIDE = 128   # the unit test's small image: the astronaut at this side, every style
+CHECK_MARGIN = 0.5  # dB below the measured worst style that the test's committed threshold sits
+
+
+def check_psnr(student: runtime.StylizerModel, teacher: runtime.StylizerModel) -> dict[str, float]:
+    """Student-to-teacher PSNR per style on the unit test's small image (the first gallery photo)."""
+    photo = gallery_photos(CHECK_SIDE)[0]
+    return {style: psnr(runtime.stylize(student, photo, style_weights(student, style)),
+                        runtime.stylize(teacher, photo, style_weights(teacher, style))) for style in student.styles}
+
+
+def report(manifest_path: Path, side: int = SIDE) -> dict:
+    """The `quality` summary of one student manifest: per style figures on the gallery at `side`, and the unit
+    test's threshold (`min_psnr_db` on the first photo at CHECK_SIDE px)."""
+    library = runtime.StyleLibrary(manifest_path.parent, threads=1)
+    manifest = json.loads(manifest_path.read_text())
+    student, teacher = library.models[manifest["name"]], library.models[manifest["teacher"]]
+    small = check_psnr(student, teacher)
+    return {"photos": list(GALLERY), "side": side, "styles": compare(student, teacher, gallery_photos(side)),
+            "check": {"photo": GALLERY[0], "side": CHECK_SIDE,
+                      "min_psnr_db": round(min(small.values()) - CHECK_MARGIN, 1)}}
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m tools.stylizers.quality", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("manifests", nargs="+", type=Path, help="student manifests (NAME.lite.json)")
+    p.add_argument("--side", type=int, default=SIDE)
+    p.add_argument("--write", action="store_true", help="store the summary under `quality` in each manifest")
+    args = p.parse_args(argv)
+    for path in args.manifests:
+        quality = report(path, args.side)
+        print(path.name, json.dumps(quality["styles"], indent=1))
+        if args.write:
+            manifest = json.loads(path.read_text())
+            manifest["quality"] = {**manifest.get("quality", {}), **quality}
+            path.write_text(json.dumps(manifest, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
