@@ -116,8 +116,8 @@ def test_export_is_json_and_describes_every_field():
     for name, spec in exported.items():
         assert spec["summary"] and spec["fields"], name
         for f in spec["fields"]:
-            assert f["help"] and f["type"] in ("image", "images", "text", "int", "float", "choice", "flag",
-                                               "target", "position", "layers", "weights", "blend"), (name, f)
+            assert f["help"] and f["type"] in ("image", "images", "text", "int", "float", "choice", "flag", "target",
+                                               "position", "layers", "weights", "blend", "style_ids"), (name, f)
             if f["type"] == "choice":
                 assert f.get("default") is None or f["default"] in f["choices"]
             if "minimum" in f and "default" in f:
