@@ -167,6 +167,7 @@ def main() -> None:
                "seconds": {"network": ours_s, "gatys": gatys_s}}
         rows.append(row)
         pictures.append(np.concatenate([photo, style, ours, theirs], axis=1))
+        save(args, {"pairs": rows}, pictures)  # after every pair: a slow machine keeps what it measured
         sd, cd = row["style_distance"], row["content_distance"]
         print(f"{content_name:>9} x {style_name:<9} style {sd['network']:.4f} vs gatys {sd['gatys']:.4f} "
               f"(photo {sd['photo']:.4f}, ratio {sd['network'] / sd['gatys']:.2f}); content {cd['network']:.3f} vs "
@@ -180,8 +181,13 @@ def main() -> None:
                "speedup_geomean": 1 / ratio("seconds"), "size": args.size, "gatys_steps": args.steps,
                "steps_trained": model.manifest.get("steps"), **speed_512(net, styles["china"], args.runs)}
     print(json.dumps(summary, indent=1))
+    save(args, {"summary": summary, "pairs": rows}, pictures)
+
+
+def save(args: argparse.Namespace, result: dict, pictures: list[np.ndarray]) -> None:
+    """The JSON results and, with --gallery, the pairs side by side (photo | style | network | Gatys)."""
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"summary": summary, "pairs": rows}, indent=1) + "\n")
+    args.json.write_text(json.dumps(result, indent=1) + "\n")
     if args.gallery:
         grid = Image.fromarray(np.concatenate(pictures, axis=0))
         grid.resize((grid.width * 3 // 4, grid.height * 3 // 4), Image.Resampling.LANCZOS).save(args.gallery,
