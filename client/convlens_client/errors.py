@@ -43,7 +43,8 @@ class Unauthorized(ConvLensError):
 
 
 class NotFound(ConvLensError):
-    """The endpoint (TorchServe model) or version does not exist (404)."""
+    """The endpoint (TorchServe model) or version does not exist, or (type ``StyleNotCached``) a ``stylize``
+    style id the server does not hold (404)."""
 
 
 class TooLarge(ConvLensError):

@@ -41,6 +41,8 @@ class EndpointConfig:
     onnx_threads: int = 0  # stylize: ONNX Runtime intra-op threads; 0 = all cores
     tile: int = runtime.TILE  # stylize: tile core side for large images
     max_output_side: int = 4096  # stylize: longest side stylized; larger inputs are downscaled to it
+    style_cache_entries: int = 1024  # stylize: style vectors of style images kept (by content hash)
+    style_cache_bytes: int = 4 << 20  # stylize: ... and their bytes at most (ids + float32 vectors, ~0.5 kB each)
 
     @property
     def limits(self) -> images.ImageLimits:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import threading
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from client_fakes import TOKEN, Reply, Servers, proto_reply
+from client_fakes import TOKEN, Reply, Servers, json_error, proto_reply
 from convlens_client._proto import convlens_pb2 as pb
 from convlens_client.cli import main
 from convlens_client.endpoints.style import blend_text
@@ -50,6 +51,39 @@ def test_style_transfer_numbers_the_style_images(servers: Servers, backend, tran
     assert result.steps == 7 and result.final_losses["style"] < result.start_losses["style"]
 
 
+STYLE_A, STYLE_B = PNG + b"a", PNG + b"b"
+ID_A, ID_B = (hashlib.sha256(s).hexdigest()[:32] for s in (STYLE_A, STYLE_B))
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_stylize_like_sends_images_then_ids_and_resends_on_a_miss(servers: Servers, backend, transport: str) -> None:
+    evicted = {"now": False}
+
+    def reply(request) -> Reply:
+        if "style_id" in request.fields and evicted["now"]:
+            evicted["now"] = False
+            return Reply(json_error(404, "StyleNotCached", "not cached", "style_id"), 404, "application/json")
+        msg = pb.StylizeResult(image=pb.Image(data=b"J", format="jpeg", width=4, height=3), model="arbitrary",
+                               styles=[ID_A, ID_B], weights=[0.25, 0.75], tiles=1)
+        return proto_reply(pb.Response(stylize=msg))
+
+    backend.reply = reply
+    with servers.client(transport) as c:
+        first = c.stylize_like(PNG, STYLE_A, STYLE_B, style_weights=[1, 3], alpha=0.5)
+        sent = backend.last.fields
+        assert sent["style_image"] == STYLE_A and sent["style_image_2"] == STYLE_B and "style_id" not in sent
+        assert sent["style_weights"] == b"1,3" and sent["alpha"] == b"0.5"
+        assert first.model == "arbitrary" and first.styles == [ID_A, ID_B] and first.weights == [0.25, 0.75]
+        c.stylize_like(PNG, STYLE_A, STYLE_B, style_weights=[1, 3])  # the same styles again: ids, no images
+        assert backend.last.fields["style_id"] == f"{ID_A},{ID_B}".encode()
+        assert "style_image" not in backend.last.fields
+        evicted["now"] = True  # the server restarted: the ids miss, the client sends the images again
+        count = len(backend.requests)
+        picture = c.stylize_like_image(PNG, STYLE_A, STYLE_B, style_weights=[1, 3], format="png")
+        assert len(backend.requests) == count + 2 and backend.last.fields["style_image"] == STYLE_A
+        assert backend.requests[-2].fields["style_id"] == f"{ID_A},{ID_B}".encode() and picture
+
+
 def test_blend_text():
     assert blend_text("a:1") == "a:1" and blend_text(None) is None
     assert blend_text({"x": 0.25, "y": 0.75}) == "x:0.25,y:0.75"
@@ -76,6 +110,21 @@ def test_cli_stylize_writes_the_picture(servers: Servers, backend, tmp_path: Pat
     assert backend.last.fields["variant"] == b"lite" and backend.last.fields["style"] == b"a"
     with pytest.raises(SystemExit):  # argparse knows the choices from the declaration
         cli(servers, "stylize", str(image), "--style", "a", "--variant", "tiny", "-o", str(out_file))
+
+
+def test_cli_stylize_with_style_images(servers: Servers, backend, tmp_path: Path) -> None:
+    (tmp_path / "photo.png").write_bytes(PNG)
+    (tmp_path / "a.png").write_bytes(STYLE_A)
+    (tmp_path / "b.png").write_bytes(STYLE_B)
+    backend.reply = Reply(body=b"\xff\xd8JPEG", content_type="image/jpeg")
+    code, out, err = cli(servers, "stylize", str(tmp_path / "photo.png"), "--style-image", str(tmp_path / "a.png"),
+                         "--style-image", str(tmp_path / "b.png"), "--style-weights", "1,2", "--alpha", "0.7")
+    assert code == 0, err
+    fields = backend.last.fields
+    assert fields["style_image"] == STYLE_A and fields["style_image_2"] == STYLE_B
+    assert fields["style_weights"] == b"1.0,2.0" and fields["alpha"] == b"0.7"
+    with pytest.raises(SystemExit):  # argparse: one of --style, --blend, --style-image
+        cli(servers, "stylize", str(tmp_path / "photo.png"), "--style", "x", "--style-image", str(tmp_path / "a.png"))
 
 
 def test_cli_style_transfer_sends_every_style(servers: Servers, backend, tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from PIL import Image
 from skimage import data
 
 from convlens_client import Client, Progress, StyleTransferResult
-from convlens_client.errors import InvalidRequest
+from convlens_client.errors import InvalidRequest, NotFound
 
 TRANSPORTS = ("http", "grpc")
 
@@ -58,6 +58,28 @@ def test_stylize_lite_variant_runs_the_student(server, transport):
     a, b = (np.asarray(r.image, np.float64) / 255 for r in (full, fast))
     assert 20 < 10 * np.log10(1 / np.mean((a - b) ** 2)) < 60  # close to the teacher, yet another network
     assert err.value.code == 400 and err.value.field == "variant"
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_stylize_like_any_picture_then_by_id(server, transport):
+    """Style images through the arbitrary-style network; the second call sends only the ids; a bare unknown id is
+    a 404 naming `style_id`."""
+    painting = encoded((np.random.default_rng(2).random((40, 56, 3)) * 255).astype(np.uint8))
+    with client(server, transport) as c:
+        first = c.stylize_like(PHOTO, STYLE, painting, style_weights=[3, 1], alpha=0.8, preserve_colors=True)
+        calls = []
+        real = c._transport.predict
+        c._transport.predict = lambda model, fields, **kw: calls.append(fields) or real(model, fields, **kw)
+        again = c.stylize_like(PHOTO, STYLE, painting, style_weights=[3, 1], alpha=0.8, preserve_colors=True)
+        with pytest.raises(NotFound) as err:
+            c.stylize(PHOTO, style_id="0" * 32)
+        with pytest.raises(InvalidRequest) as bad:
+            c.stylize(PHOTO, style="x", style_image=STYLE)
+    assert first.model == "arbitrary" and first.weights == [0.75, 0.25] and first.image.size == (96, 96)
+    assert len(first.styles) == 2 and again.styles == first.styles and "style_image" not in calls[0]
+    assert np.array_equal(np.asarray(again.image), np.asarray(first.image))
+    assert err.value.code == 404 and err.value.field == "style_id" and err.value.type == "StyleNotCached"
+    assert bad.value.code == 400 and bad.value.field == "style_image"
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)

@@ -118,7 +118,8 @@ def test_export_is_json_and_describes_every_field():
         assert spec["summary"] and spec["fields"], name
         for f in spec["fields"]:
             assert f["help"] and f["type"] in ("image", "images", "text", "int", "float", "choice", "flag",
-                                               "target", "position", "layers", "weights", "blend", "metrics"), \
+                                               "target", "position", "layers", "weights", "blend", "metrics",
+                                               "style_ids"), \
                 (name, f)
             if f["type"] == "choice":
                 assert f.get("default") is None or f["default"] in f["choices"]

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from tools.stylizers import distill, export, lite, nets, patterns, quality, train
+from tools.stylizers import distill, export, lite, nets, patterns, quality, train, train_arbitrary
 
 from convlens.core import backbones
 from convlens.core.errors import InvalidParameter
@@ -296,8 +296,19 @@ def test_style_transfer_params():
 def test_stylize_params():
     p = parse("stylize", {"image": b"x", "blend": "a:1, b:0.5", "strength": "0.5"})
     assert p.blend == {"a": 1.0, "b": 0.5} and p.strength == 0.5 and p.format == "jpeg"
+    p = parse("stylize", {"image": b"x", "style_image": b"s", "style_image_2": b"t", "style_weights": "1,3",
+                          "alpha": "0.5"})
+    assert p.style_images == (b"s", b"t") and p.style_weights == (1.0, 3.0) and p.alpha == 0.5
+    assert parse("stylize", {"image": b"x", "style_id": f"{'A' * 32}, {'b' * 32}"}).style_ids == ("a" * 32, "b" * 32)
     for bad, field in (({}, "style"), ({"style": "a", "blend": "a:1"}, "blend"), ({"blend": "a:x"}, "blend"),
-                       ({"blend": "a:0"}, "blend"), ({"style": "a", "strength": "2"}, "strength")):
+                       ({"blend": "a:0"}, "blend"), ({"style": "a", "strength": "2"}, "strength"),
+                       ({"style": "a", "style_image": b"s"}, "style_image"), ({"style_image_2": b"s"}, "style_image_2"),
+                       ({"style_image": b"s", "style_id": "a" * 32}, "style_id"), ({"style_id": "xyz"}, "style_id"),
+                       ({"style_id": ",".join(["a" * 32] * 5)}, "style_id"), ({"style": "a", "alpha": "0.5"}, "alpha"),
+                       ({"style_image": b"s", "style_weights": "1,2"}, "style_weights"),
+                       ({"blend": "a:1", "style_weights": "1"}, "style_weights"),
+                       ({"style_image": b"s", "alpha": "1.5"}, "alpha"),
+                       ({**{f"style_image{s}": b"s" for s in ("", "_2", "_3", "_4", "_5")}}, "style_image_5")):
         with pytest.raises(InvalidParameter) as err:
             parse("stylize", {"image": b"x", **bad})
         assert err.value.field == field
@@ -312,8 +323,9 @@ def test_shipped_manifests_are_complete():
     for m in manifests:
         assert (folder / m["file"]).stat().st_size < 2_000_000
         assert m["onnx_max_abs_diff"] <= 1e-3
+        trainer = train_arbitrary if m["kind"] == "arbitrary" else train
         for command in m["recipe"].split(" && "):  # each one pastes: today's trainer takes its arguments
-            tool = distill if m.get("variant") == "lite" else train
+            tool = {"lite": distill}.get(m.get("variant", ""), trainer)
             assert command.startswith(tool.RECIPE + " "), command
             tool.parser().parse_args(shlex.split(command.removeprefix(tool.RECIPE)))
 

@@ -32,13 +32,17 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> di
     p.add_argument("--progress", action="store_true", help="stream progress events; bar on stderr")
 
     p = sub.add_parser("stylize", help="real-time stylization with a trained network",
-                       description="Stylize IMAGE with a shipped network (--style) or a blend of the "
-                       "multi-style network's styles (--blend name:weight,...). See `convlens styles`.")
+                       description="Stylize IMAGE with a shipped network (--style), a blend of the "
+                       "multi-style network's styles (--blend name:weight,...), or like any picture "
+                       "(--style-image FILE, repeatable). See `convlens styles`.")
     p.add_argument("image", help="image file")
     p.add_argument("-o", "--output", help="output file (default: IMAGE_STYLE.EXT here)")
     group = p.add_mutually_exclusive_group(required=True)
     add_field(group, "stylize", "style")
     add_field(group, "stylize", "blend")
+    add_field(group, "stylize", "style_image", action="append", dest="style_images")
+    add_field(p, "stylize", "style_weights", type=_weights)
+    add_field(p, "stylize", "alpha")
     for name in ("variant", "strength", "preserve_colors", "max_size"):
         add_field(p, "stylize", name)
     add_field(p, "stylize", "format", only=("jpeg", "png"), send_default=True)  # the pictures the CLI writes
@@ -64,10 +68,16 @@ def run_style_transfer(client: Client, args: argparse.Namespace, out: TextIO) ->
 
 def run_stylize(client: Client, args: argparse.Namespace, out: TextIO) -> int | None:
     """``stylize``: write the stylized picture."""
-    output = default_output(args, args.image, args.style or "blend", args.format)
-    data = client.stylize_image(args.image, style=args.style, blend=args.blend, format=args.format,
-                                variant=args.variant, strength=args.strength, max_size=args.max_size,
-                                quality=args.quality, preserve_colors=True if args.preserve_colors else None)
+    output = default_output(args, args.image, args.style or ("styled" if args.style_images else "blend"),
+                            args.format)
+    options = dict(format=args.format, variant=args.variant, strength=args.strength, max_size=args.max_size,
+                   quality=args.quality, preserve_colors=True if args.preserve_colors else None)
+    if args.style_images:
+        data = client.stylize_like_image(args.image, *args.style_images, style_weights=args.style_weights,
+                                         alpha=args.alpha, **options)
+    else:
+        data = client.stylize_image(args.image, style=args.style, blend=args.blend, style_weights=args.style_weights,
+                                    alpha=args.alpha, **options)
     write_output(output, data, out)
     return 0
 

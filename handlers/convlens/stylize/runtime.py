@@ -23,6 +23,7 @@ import numpy as np
 from convlens.core.errors import InvalidParameter
 from convlens.core.progress import Deadline
 
+WEIGHTED = ("multi", "arbitrary")  # manifest kinds whose graphs take a `weights` input (a blend, a style vector)
 TILE = 512          # core side of one tile (a multiple of 4)
 MAX_BATCH = 8       # images per ONNX Runtime call under dynamic batching (TensorRT engines are built for it)
 MARGIN = 48         # context around each tile core; > the nets' receptive radius, a multiple of 4
@@ -79,8 +80,8 @@ def provider_options(names: list[str], manifest: dict, fast: bool, device_id: in
         if name == "TensorrtExecutionProvider":
             side, batch = TILE + 2 * MARGIN, MAX_BATCH if fast else 1
             shapes = {"image": ("1x3x32x32", "1x3x512x512", f"{batch}x3x{side}x{side}")}
-            if manifest.get("kind") == "multi":
-                n = len(manifest["styles"])
+            if manifest.get("kind") in WEIGHTED:
+                n = int(manifest["network"]["styles"])
                 shapes["weights"] = (f"1x{n}", f"1x{n}", f"{batch}x{n}")
             if not fast:
                 shapes.update({f"stats_{i}": (f"1x{c}x1x1",) * 3 for i, c in enumerate(manifest["stats_channels"])})
@@ -130,6 +131,11 @@ class StylizerModel:
         return self.manifest["kind"] == "multi"
 
     @property
+    def weighted(self) -> bool:
+        """Whether its graphs take a `weights` input: a multi-style blend or an arbitrary style's vector."""
+        return self.manifest["kind"] in WEIGHTED
+
+    @property
     def fast_path(self) -> Path | None:
         """The fast single-tile graph (fused norms, no statistics), if the export wrote one."""
         name = self.manifest.get("fast_file")
@@ -143,11 +149,12 @@ class StylizerModel:
                 path = self.fast_path if fast else self.path
                 if path is None:
                     raise ValueError(f"{self.path.name} has no fast graph")
-                self._sessions[key] = self._open(path, fast)
+                self._sessions[key] = self.open_graph(path, fast)
             return self._sessions[key]
 
-    def _open(self, path: Path, fast: bool) -> Any:
-        """A session on the best usable providers; CPU alone when a GPU provider fails to start."""
+    def open_graph(self, path: Path, fast: bool = False) -> Any:
+        """A session for one of this network's graphs on the best usable providers; CPU alone when a GPU provider
+        fails to start."""
         import onnxruntime as ort
 
         names = providers()
@@ -164,7 +171,7 @@ class StylizerModel:
             ) -> tuple[np.ndarray, list[np.ndarray]]:
         """(1, 3, H, W) float32 with H, W multiples of 4 -> (stylized, statistics used)."""
         feeds: dict[str, np.ndarray] = {"image": image}
-        if self.multi:
+        if self.weighted:
             feeds["weights"] = np.asarray(weights, np.float32).reshape(1, -1)
         channels = self.manifest["stats_channels"]
         feeds["alpha"] = np.array(1.0 if stats is not None else 0.0, np.float32)
@@ -179,7 +186,7 @@ class StylizerModel:
         if self.fast_path is None:
             return self.run(image, weights, None)[0]
         feeds: dict[str, np.ndarray] = {"image": image}
-        if self.multi:  # one blend for every image of the batch
+        if self.weighted:  # one blend (or style vector) for every image of the batch
             blend = np.asarray(weights, np.float32).reshape(1, -1)
             feeds["weights"] = np.ascontiguousarray(np.broadcast_to(blend, (len(image), blend.shape[1])))
         return self.session(fast=True).run(None, feeds)[0]
@@ -211,10 +218,15 @@ class StyleLibrary:
 
     def singles(self, variant: str = DEFAULT_VARIANT) -> dict[str, StylizerModel]:
         """Single-style networks of a variant by style name (a student under its teacher's name)."""
-        return {m.manifest.get("teacher", n): m for n, m in self.variant(variant).items() if not m.multi}
+        return {m.manifest.get("teacher", n): m for n, m in self.variant(variant).items()
+                if m.manifest["kind"] == "single"}
 
     def multi(self, variant: str = DEFAULT_VARIANT) -> StylizerModel | None:
         return next((m for m in self.variant(variant).values() if m.multi), None)
+
+    def arbitrary(self) -> StylizerModel | None:
+        """The arbitrary-style network (any style image, `arbitrary.py`), if one is installed."""
+        return next((m for m in self.models.values() if m.manifest["kind"] == "arbitrary"), None)
 
     def describe(self) -> list[dict]:
         """The styles offered, each with its kind, style names, variant and the command that trained it."""
