@@ -1,15 +1,18 @@
 #!/usr/bin/env python
 """README pictures of the synthesis endpoints, made on the engine (no server): one PNG per technique.
 
-    .venv/bin/python scripts/gallery_synthesis.py docs/gallery
+    .venv/bin/python scripts/gallery_synthesis.py docs/gallery [--only classviz,neuron]
 
-Writes synthesis_classviz.png, synthesis_fooling.png (photo | fooled | difference x10),
+Writes synthesis_classviz.png (goldfish, flamingo, strawberry, pizza: the default Lucid recipe on top, Yosinski's
+pixels below), synthesis_neuron.png (channel 12 of block6 and block10, Lucid on top, pixels below; the block10
+neuron; four diverse images of block10's channel), synthesis_fooling.png (photo | fooled | difference x10),
 synthesis_inversion.png (photo | from stem | from block4 | from block10), synthesis_deepdream.png
 (photo | block4 | block10) and synthesis_texture.png (sample | texture twice its size (192 px from a 96 px sample)).
 Seeded: the same machine makes the same pictures. A few minutes on 2 CPU cores.
 """
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import time
@@ -24,14 +27,34 @@ sys.path.insert(0, str(ROOT / "handlers"))
 
 from convlens.core import backbones, images  # noqa: E402
 from convlens.synthesis import Objective, classviz, deepdream, fooling, inversion, texture  # noqa: E402
-from convlens.synthesis.render import strip  # noqa: E402
+from convlens.synthesis.render import GAP, strip  # noqa: E402
 
 
 def resized(array: np.ndarray, width: int, height: int) -> np.ndarray:
     return np.array(Image.fromarray(array).resize((width, height), Image.BILINEAR))
 
 
-def main(out_dir: Path) -> None:
+def column(rows: list[np.ndarray]) -> np.ndarray:
+    """Strips one above the other on white, left-aligned."""
+    width = max(r.shape[1] for r in rows)
+    padded = [np.pad(r, ((0, GAP), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
+    return np.concatenate(padded)[:-GAP]
+
+
+def feature_viz(bb, save) -> None:
+    """Classes and inner channels, the default recipe (fourier) above the pixel one, at default fields."""
+    classes = (1, 130, 949, 963)  # goldfish, flamingo, strawberry, pizza
+    save("classviz", column([strip([classviz(bb, Objective(target=t), param=param).image for t in classes])
+                             for param in ("fourier", "pixel")]))
+    channels = [Objective(layer="block6", channel=12), Objective(layer="block10", channel=12)]
+    lucid = [classviz(bb, o).image for o in channels]
+    lucid.append(classviz(bb, Objective(layer="block10", channel=12, kind="neuron")).image)
+    pixel = [classviz(bb, o, param="pixel").image for o in channels]
+    diverse = classviz(bb, channels[1], count=4, seed=1)
+    save("neuron", column([strip(lucid), strip(pixel), strip([image for _, image in diverse.images])]))
+
+
+def main(out_dir: Path, only: set[str] | None = None) -> None:
     from skimage import data
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -47,9 +70,11 @@ def main(out_dir: Path) -> None:
         print(f"wrote {path} ({picture.shape[1]}x{picture.shape[0]})", flush=True)
 
     started = time.perf_counter()
-    viz = [classviz(bb, Objective(target=t), size=128, steps=80, seed=1).image for t in (1, 130)]  # goldfish, flamingo
-    viz.append(classviz(bb, Objective(target=1), size=128, steps=80, param="fourier", seed=1).image)
-    save("classviz", strip(viz))
+    if only is None or only & {"classviz", "neuron"}:
+        feature_viz(bb, save)
+    if only is not None:
+        print(f"gallery in {time.perf_counter() - started:.0f}s")
+        return
     fooled = fooling(bb, cat, 105, max_steps=100, confidence=0.9)  # Egyptian cat -> koala
     print(f"  fooling: {fooled.original[0].label} -> {fooled.predicted[0].label} in {fooled.steps} steps, "
           f"L-inf {fooled.metrics['linf_levels']:.0f}/255")
@@ -65,6 +90,9 @@ def main(out_dir: Path) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: gallery_synthesis.py OUT_DIR")
-    main(Path(sys.argv[1]))
+    parser = argparse.ArgumentParser(description="README pictures of the synthesis endpoints")
+    parser.add_argument("out_dir", type=Path)
+    parser.add_argument("--only", default=None, help="comma-separated: classviz,neuron (both made together); "
+                                                     "default: every picture")
+    args = parser.parse_args()
+    main(args.out_dir, None if args.only is None else set(args.only.split(",")))
