@@ -5,7 +5,7 @@
 
 Writes synthesis_classviz.png (goldfish, flamingo, strawberry, pizza: the default Lucid recipe on top, Yosinski's
 pixels below), synthesis_neuron.png (channel 12 of block6 and block10, Lucid on top, pixels below; the block10
-neuron; four diverse images of block10's channel), synthesis_fooling.png (photo | fooled | difference x10),
+neuron; two diverse images of block10's channel), synthesis_fooling.png (photo | fooled | difference x10),
 synthesis_inversion.png (photo | from stem | from block4 | from block10), synthesis_deepdream.png
 (photo | block4 | block10) and synthesis_texture.png (sample | texture twice its size (192 px from a 96 px sample)).
 Seeded: the same machine makes the same pictures. A few minutes on 2 CPU cores.
@@ -13,6 +13,7 @@ Seeded: the same machine makes the same pictures. A few minutes on 2 CPU cores.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import sys
 import time
@@ -41,20 +42,44 @@ def column(rows: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(padded)[:-GAP]
 
 
-def feature_viz(bb, save) -> None:
+CLASSES = (1, 130, 949, 963)  # goldfish, flamingo, strawberry, pizza
+CHANNELS = (("block6", 12), ("block10", 12))
+
+
+def viz_jobs() -> dict[str, tuple[dict, dict]]:
+    """name -> (Objective fields, classviz options) of every feature-visualization picture, at default fields."""
+    jobs: dict[str, tuple[dict, dict]] = {"diverse": ({"layer": "block10", "channel": 12}, {"count": 2, "seed": 1})}
+    for param in ("fourier", "pixel"):  # the slow ones first: the pool's processes finish together
+        jobs.update({f"class {t} {param}": ({"target": t}, {"param": param}) for t in CLASSES})
+        jobs.update({f"{layer}:{c} {param}": ({"layer": layer, "channel": c}, {"param": param})
+                     for layer, c in CHANNELS})
+        if param == "fourier":
+            jobs["neuron"] = ({"layer": "block10", "channel": 12, "kind": "neuron"}, {})
+    return jobs
+
+
+def run_job(job: tuple[dict, dict]) -> list[np.ndarray]:
+    """One picture (or a diverse set) on a fresh backbone: jobs run in separate processes."""
+    torch.set_num_threads(int(os.environ.get("CONVLENS_TORCH_THREADS", "1")))
+    fields, options = job
+    started = time.perf_counter()
+    result = classviz(backbones.load_backbone(), Objective(**fields), **options)
+    print(f"  {fields} {options}: {result.metrics} in {time.perf_counter() - started:.0f}s", flush=True)
+    return [image for _, image in result.images]
+
+
+def feature_viz(save, jobs: int) -> None:
     """Classes and inner channels, the default recipe (fourier) above the pixel one, at default fields."""
-    classes = (1, 130, 949, 963)  # goldfish, flamingo, strawberry, pizza
-    save("classviz", column([strip([classviz(bb, Objective(target=t), param=param).image for t in classes])
+    todo = viz_jobs()
+    with multiprocessing.get_context("spawn").Pool(jobs) as pool:
+        done = dict(zip(todo, pool.map(run_job, todo.values(), chunksize=1)))
+    save("classviz", column([strip([done[f"class {t} {param}"][0] for t in CLASSES])
                              for param in ("fourier", "pixel")]))
-    channels = [Objective(layer="block6", channel=12), Objective(layer="block10", channel=12)]
-    lucid = [classviz(bb, o).image for o in channels]
-    lucid.append(classviz(bb, Objective(layer="block10", channel=12, kind="neuron")).image)
-    pixel = [classviz(bb, o, param="pixel").image for o in channels]
-    diverse = classviz(bb, channels[1], count=4, seed=1)
-    save("neuron", column([strip(lucid), strip(pixel), strip([image for _, image in diverse.images])]))
+    rows = [[done[f"{layer}:{c} {param}"][0] for layer, c in CHANNELS] for param in ("fourier", "pixel")]
+    save("neuron", column([strip(rows[0] + done["neuron"]), strip(rows[1]), strip(done["diverse"])]))
 
 
-def main(out_dir: Path, only: set[str] | None = None) -> None:
+def main(out_dir: Path, only: set[str] | None = None, jobs: int = 1) -> None:
     from skimage import data
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -71,7 +96,7 @@ def main(out_dir: Path, only: set[str] | None = None) -> None:
 
     started = time.perf_counter()
     if only is None or only & {"classviz", "neuron"}:
-        feature_viz(bb, save)
+        feature_viz(save, jobs)
     if only is not None:
         print(f"gallery in {time.perf_counter() - started:.0f}s")
         return
@@ -94,5 +119,6 @@ if __name__ == "__main__":
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("--only", default=None, help="comma-separated: classviz,neuron (both made together); "
                                                      "default: every picture")
+    parser.add_argument("--jobs", type=int, default=1, help="processes for the feature visualizations")
     args = parser.parse_args()
-    main(args.out_dir, None if args.only is None else set(args.only.split(",")))
+    main(args.out_dir, None if args.only is None else set(args.only.split(",")), args.jobs)

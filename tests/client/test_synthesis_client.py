@@ -148,10 +148,10 @@ def test_cli_streams_with_a_progress_bar_and_writes_every_picture(tmp_path: Path
 def test_classviz_sends_the_objective_count_and_diversity():
     t = FakeTransport(predict=synthesis("classviz").SerializeToString())
     result = client_with(t).classviz(layer="block10", channel=12, objective="neuron", count=3, diversity=50.0,
-                                     param="pixel")
+                                     param="fourier")
     _, model, fields = t.calls[0]
     assert model == "classviz" and fields["objective"] == "neuron" and fields["count"] == "3"
-    assert fields["diversity"] == "50.0" and fields["param"] == "pixel" and fields["layer"] == "block10"
+    assert fields["diversity"] == "50.0" and fields["param"] == "fourier" and fields["layer"] == "block10"
     assert "target" not in fields and "steps" not in fields and result.technique == "classviz"
 
 

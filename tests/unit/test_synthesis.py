@@ -111,7 +111,7 @@ def test_classviz_raises_the_class_score_and_reports_progress(backbone):
 
 def test_classviz_of_a_channel_and_batched_equals_unbatched(backbone):
     objective = Objective(layer="block3", channel=5)
-    kw = dict(size=40, steps=3, count=2, seed=7, jitter=4, clip_norm_pct=10, param="pixel", diversity=0.0)
+    kw = dict(size=40, steps=3, count=2, seed=7, jitter=4, clip_norm_pct=10, param="pixel")
     batched = classviz(backbone, objective, batch_size=2, **kw)
     single = classviz(backbone, objective, batch_size=1, **kw)
     np.testing.assert_allclose(batched.raw, single.raw, atol=1e-4)

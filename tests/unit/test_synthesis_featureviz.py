@@ -94,7 +94,8 @@ def test_diversity_is_the_mean_gram_cosine_between_images():
 def test_each_parameterization_has_its_own_defaults():
     lucid, pixel = recipe(), recipe("pixel")
     assert (lucid.param, lucid.steps, lucid.l2, lucid.blur_every) == ("fourier", 256, 0.0, 0)
-    assert (pixel.steps, pixel.l2, pixel.blur_every) == (100, 1e-3, 4)
+    assert (pixel.steps, pixel.l2, pixel.blur_every, pixel.diversity) == (100, 1e-3, 4, 0.0)
+    assert lucid.diversity > 0 and recipe("pixel", diversity=5.0).diversity == 5.0
     assert recipe("pixel", steps=7, blur_every=0).blur_every == 0
     for name in ("blur_every", "clip_norm_pct", "clip_contrib_pct"):
         with pytest.raises(InvalidParameter) as err:

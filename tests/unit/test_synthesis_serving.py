@@ -154,6 +154,7 @@ def test_fooling_formats(fooling_handler, fmt, check):
     ({"target": "1", "blur_every": "2"}, "blur_every"),  # Yosinski's regularizers: param=pixel only
     ({"target": "1", "clip_norm_pct": "5"}, "clip_norm_pct"),
     ({"target": "1", "diversity": "-1"}, "diversity"),
+    ({"target": "1", "param": "pixel", "diversity": "10"}, "diversity"),  # Olah's term: param=fourier only
 ])
 def test_classviz_limits_name_the_field(row, field):
     with pytest.raises(InvalidParameter) as err:

@@ -42,13 +42,15 @@ class Recipe:
 
 
 def recipe(param: str = "fourier", *, steps: int | None = None, l2: float | None = None,
-           blur_every: int | None = None, **options: Any) -> Recipe:
+           blur_every: int | None = None, diversity: float | None = None, **options: Any) -> Recipe:
     """A recipe with each parameterization's own defaults for what is not given (pixel: 100 steps, L2 1e-3,
-    blur every 4 steps; fourier: 256 steps, no L2, no blur); 400 for a pixel-only option with fourier."""
+    blur every 4 steps, no diversity; fourier: 256 steps, no L2, no blur, diversity DIVERSITY); 400 for a
+    pixel-only option with fourier."""
     pixel = param == "pixel"
     r = Recipe(param=param, steps=steps or (100 if pixel else 256),
                l2=(1e-3 if pixel else 0.0) if l2 is None else l2,
-               blur_every=(4 if pixel else 0) if blur_every is None else blur_every, **options)
+               blur_every=(4 if pixel else 0) if blur_every is None else blur_every,
+               diversity=(0.0 if pixel else DIVERSITY) if diversity is None else diversity, **options)
     if not pixel:
         for name in ("blur_every", "clip_norm_pct", "clip_contrib_pct"):
             if getattr(r, name):

@@ -91,8 +91,9 @@ class ClassvizParams(Synthesis):
     clip_contrib_pct: float | None = Float(0.0, 0.0, 99.0, "zero pixels of the smallest contribution, this "
                                                            "percentile", only=PIXEL)
     count: int = Int(1, 1, 8, "images side by side (seeds `seed`, `seed+1`, ...)")
-    diversity: float = Float(DIVERSITY, 0.0, 1e4, "weight of the diversity term (Olah et al. 2017) that makes "
-                                                 "the images of one batch differ (count > 1)")
+    diversity: float | None = Float(DIVERSITY, 0.0, 1e4, "weight of the diversity term (Olah et al. 2017) that "
+                                                        "makes the images of one batch differ (count > 1)",
+                                    only=("param", ("fourier",)))
     batch_size: int = Int(4, 1, 8, "images optimized together")
 
 
