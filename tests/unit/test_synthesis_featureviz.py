@@ -127,7 +127,7 @@ def high_frequency_share(picture) -> float:
 
 def test_lucid_default_is_structure_where_pixels_are_noise(backbone):
     """On 64 px and 40 steps: the default puts far less power where the degradation cuts (pixels: ~0.38, the
-    default ~0.16 measured) and is the class through `classify`'s own resize and crop; the pixel recipe reaches
+    default ~0.06 measured) and is the class through `classify`'s own resize and crop; the pixel recipe reaches
     a high score at its own size but is not the class once `classify` looks at it (measured p < 0.01)."""
     lucid = classviz(backbone, Objective(target=GOLDFISH), size=64, steps=40).image
     pixel = classviz(backbone, Objective(target=GOLDFISH), size=64, steps=40, param="pixel").image
