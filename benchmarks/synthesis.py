@@ -36,9 +36,9 @@ def photo() -> np.ndarray:
 def cases(bb, image, steps):
     """name -> (run(steps) -> result, steps per unit, default step count of the endpoint)."""
     return {
-        "classviz (pixel, class)": (lambda n: classviz(bb, Objective(target=1), size=SIZE, steps=n), 100),
-        "classviz (fourier)": (lambda n: classviz(bb, Objective(target=1), size=SIZE, steps=n, param="fourier"),
-                               100),
+        "classviz (pixel, class)": (lambda n: classviz(bb, Objective(target=1), size=SIZE, steps=n, param="pixel"),
+                                    100),
+        "classviz (fourier, the default)": (lambda n: classviz(bb, Objective(target=1), size=SIZE, steps=n), 256),
         "fooling": (lambda n: fooling(bb, image, 1, max_steps=n, confidence=0.9), 100),
         "inversion (block4)": (lambda n: inversion(bb, image, "block4", steps=n), 200),
         "deepdream (block8, 3 octaves)": (lambda n: deepdream(bb, image, "block8", octaves=3,

@@ -1,15 +1,19 @@
 #!/usr/bin/env python
 """README pictures of the synthesis endpoints, made on the engine (no server): one PNG per technique.
 
-    .venv/bin/python scripts/gallery_synthesis.py docs/gallery
+    .venv/bin/python scripts/gallery_synthesis.py docs/gallery [--only classviz,neuron]
 
-Writes synthesis_classviz.png, synthesis_fooling.png (photo | fooled | difference x10),
+Writes synthesis_classviz.png (goldfish, flamingo, strawberry, pizza: the default Lucid recipe on top, Yosinski's
+pixels below), synthesis_neuron.png (channel 12 of block6 and block10, Lucid on top, pixels below; the block10
+neuron; two diverse images of block10's channel), synthesis_fooling.png (photo | fooled | difference x10),
 synthesis_inversion.png (photo | from stem | from block4 | from block10), synthesis_deepdream.png
 (photo | block4 | block10) and synthesis_texture.png (sample | texture twice its size (192 px from a 96 px sample)).
 Seeded: the same machine makes the same pictures. A few minutes on 2 CPU cores.
 """
 from __future__ import annotations
 
+import argparse
+import multiprocessing
 import os
 import sys
 import time
@@ -24,14 +28,58 @@ sys.path.insert(0, str(ROOT / "handlers"))
 
 from convlens.core import backbones, images  # noqa: E402
 from convlens.synthesis import Objective, classviz, deepdream, fooling, inversion, texture  # noqa: E402
-from convlens.synthesis.render import strip  # noqa: E402
+from convlens.synthesis.render import GAP, strip  # noqa: E402
 
 
 def resized(array: np.ndarray, width: int, height: int) -> np.ndarray:
     return np.array(Image.fromarray(array).resize((width, height), Image.BILINEAR))
 
 
-def main(out_dir: Path) -> None:
+def column(rows: list[np.ndarray]) -> np.ndarray:
+    """Strips one above the other on white, left-aligned."""
+    width = max(r.shape[1] for r in rows)
+    padded = [np.pad(r, ((0, GAP), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
+    return np.concatenate(padded)[:-GAP]
+
+
+CLASSES = (1, 130, 949, 963)  # goldfish, flamingo, strawberry, pizza
+CHANNELS = (("block6", 12), ("block10", 12))
+
+
+def viz_jobs() -> dict[str, tuple[dict, dict]]:
+    """name -> (Objective fields, classviz options) of every feature-visualization picture, at default fields."""
+    jobs: dict[str, tuple[dict, dict]] = {"diverse": ({"layer": "block10", "channel": 12}, {"count": 2, "seed": 1})}
+    for param in ("fourier", "pixel"):  # the slow ones first: the pool's processes finish together
+        jobs.update({f"class {t} {param}": ({"target": t}, {"param": param}) for t in CLASSES})
+        jobs.update({f"{layer}:{c} {param}": ({"layer": layer, "channel": c}, {"param": param})
+                     for layer, c in CHANNELS})
+        if param == "fourier":
+            jobs["neuron"] = ({"layer": "block10", "channel": 12, "kind": "neuron"}, {})
+    return jobs
+
+
+def run_job(job: tuple[dict, dict]) -> list[np.ndarray]:
+    """One picture (or a diverse set) on a fresh backbone: jobs run in separate processes."""
+    torch.set_num_threads(int(os.environ.get("CONVLENS_TORCH_THREADS", "1")))
+    fields, options = job
+    started = time.perf_counter()
+    result = classviz(backbones.load_backbone(), Objective(**fields), **options)
+    print(f"  {fields} {options}: {result.metrics} in {time.perf_counter() - started:.0f}s", flush=True)
+    return [image for _, image in result.images]
+
+
+def feature_viz(save, jobs: int) -> None:
+    """Classes and inner channels, the default recipe (fourier) above the pixel one, at default fields."""
+    todo = viz_jobs()
+    with multiprocessing.get_context("spawn").Pool(jobs) as pool:
+        done = dict(zip(todo, pool.map(run_job, todo.values(), chunksize=1)))
+    save("classviz", column([strip([done[f"class {t} {param}"][0] for t in CLASSES])
+                             for param in ("fourier", "pixel")]))
+    rows = [[done[f"{layer}:{c} {param}"][0] for layer, c in CHANNELS] for param in ("fourier", "pixel")]
+    save("neuron", column([strip(rows[0] + done["neuron"]), strip(rows[1]), strip(done["diverse"])]))
+
+
+def main(out_dir: Path, only: set[str] | None = None, jobs: int = 1) -> None:
     from skimage import data
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -47,9 +95,11 @@ def main(out_dir: Path) -> None:
         print(f"wrote {path} ({picture.shape[1]}x{picture.shape[0]})", flush=True)
 
     started = time.perf_counter()
-    viz = [classviz(bb, Objective(target=t), size=128, steps=80, seed=1).image for t in (1, 130)]  # goldfish, flamingo
-    viz.append(classviz(bb, Objective(target=1), size=128, steps=80, param="fourier", seed=1).image)
-    save("classviz", strip(viz))
+    if only is None or only & {"classviz", "neuron"}:
+        feature_viz(save, jobs)
+    if only is not None:
+        print(f"gallery in {time.perf_counter() - started:.0f}s")
+        return
     fooled = fooling(bb, cat, 105, max_steps=100, confidence=0.9)  # Egyptian cat -> koala
     print(f"  fooling: {fooled.original[0].label} -> {fooled.predicted[0].label} in {fooled.steps} steps, "
           f"L-inf {fooled.metrics['linf_levels']:.0f}/255")
@@ -65,6 +115,10 @@ def main(out_dir: Path) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: gallery_synthesis.py OUT_DIR")
-    main(Path(sys.argv[1]))
+    parser = argparse.ArgumentParser(description="README pictures of the synthesis endpoints")
+    parser.add_argument("out_dir", type=Path)
+    parser.add_argument("--only", default=None, help="comma-separated: classviz,neuron (both made together); "
+                                                     "default: every picture")
+    parser.add_argument("--jobs", type=int, default=1, help="processes for the feature visualizations")
+    args = parser.parse_args()
+    main(args.out_dir, None if args.only is None else set(args.only.split(",")), args.jobs)

@@ -143,3 +143,27 @@ def test_cli_streams_with_a_progress_bar_and_writes_every_picture(tmp_path: Path
     fields = t.calls[0][2]
     assert fields["max_steps"] == "9" and fields["size"] == "64" and fields["target"] == "goldfish"
     assert "2/2" in err.getvalue() and "linf=0.01" in out.getvalue()
+
+
+def test_classviz_sends_the_objective_count_and_diversity():
+    t = FakeTransport(predict=synthesis("classviz").SerializeToString())
+    result = client_with(t).classviz(layer="block10", channel=12, objective="neuron", count=3, diversity=50.0,
+                                     param="fourier")
+    _, model, fields = t.calls[0]
+    assert model == "classviz" and fields["objective"] == "neuron" and fields["count"] == "3"
+    assert fields["diversity"] == "50.0" and fields["param"] == "fourier" and fields["layer"] == "block10"
+    assert "target" not in fields and "steps" not in fields and result.technique == "classviz"
+
+
+def test_cli_classviz_passes_objective_and_diversity(tmp_path: Path, monkeypatch):
+    t = FakeTransport(predict=synthesis("classviz").SerializeToString())
+    monkeypatch.setattr("convlens_client.cli.Client", lambda **kw: client_with(t))
+    out, err = io.StringIO(), io.StringIO()
+    status = main(["classviz", "--layer", "block6", "--channel", "3", "--objective", "neuron", "--count", "2",
+                   "--diversity", "10", "-o", str(tmp_path / "v.png")], out=out, err=err)
+    assert status == 0, err.getvalue()
+    fields = t.calls[0][2]
+    assert (fields["objective"], fields["count"], fields["layer"], fields["channel"]) == ("neuron", "2", "block6", "3")
+    assert float(fields["diversity"]) == 10.0
+    with pytest.raises(SystemExit):  # choices come from the spec
+        main(["classviz", "--target", "1", "--objective", "pixels"], out=out, err=io.StringIO())

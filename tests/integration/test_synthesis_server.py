@@ -34,11 +34,30 @@ def client(server, transport: str) -> Client:
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_classviz_raises_the_class_score(server, transport):
     with client(server, transport) as c:
-        result = c.classviz(target="goldfish", size=48, steps=5, count=2, seed=3)
+        result = c.classviz(target="goldfish", size=48, steps=5, count=2, seed=3, param="pixel")
     assert result.technique == "classviz" and len(result.images) == 2
     assert all((i.width, i.height) == (48, 48) for i in result.images)
     assert result.metrics["final_score"] > result.metrics["initial_score"] + 1.0
     assert result.predicted[0].index == GOLDFISH and result.seed == 3
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_classviz_neuron_objective_with_diverse_images(server, transport):
+    """The Lucid recipe (the default) on a neuron, two images pushed apart; the objective rises in both."""
+    with client(server, transport) as c:
+        # jitter is in image px, seen 256/40 times larger: off here so the centre neuron stays on one spot
+        result = c.classviz(layer="block3", channel=5, objective="neuron", count=2, diversity=10, size=40,
+                            steps=12, seed=2, jitter=0)
+        assert result.layer == "block3" and len(result.images) == 2 and not result.predicted
+        assert result.metrics["final_score"] > result.metrics["initial_score"]
+        first, second = (i.array.astype(int) for i in result.images)
+        assert np.abs(first - second).mean() > 5  # different seeds and the diversity term: different pictures
+        with pytest.raises(InvalidRequest) as err:
+            c.classviz(target="goldfish", objective="neuron", steps=1)
+        assert err.value.code == 400 and err.value.field == "objective"
+        with pytest.raises(InvalidRequest) as err:
+            c.classviz(target="goldfish", blur_every=2, steps=1)  # pixel-only regularizer with the default
+        assert err.value.code == 400 and err.value.field == "blur_every"
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)

@@ -33,6 +33,8 @@ ALLOWED = {
         "a CPU kernel: gaussian_blur moves it to x's device, ssim runs on CPU",
     ("convlens/synthesis/regularizers.py", "random_shifts", "randint"):
         "seeded CPU draws read back as Python ints (jitter offsets)",
+    ("convlens/synthesis/transforms.py", "Robustness.sample", "rand"):
+        "seeded CPU draws read back as Python floats (shift, scale, angle)",
     ("convlens/synthesis/image_param.py", "fft_scale", "fftfreq"): "a CPU table: FourierParam moves it",
     ("convlens/synthesis/image_param.py", "fft_scale", "rfftfreq"): "a CPU table: FourierParam moves it",
     ("convlens/synthesis/metrics.py", "_as_tensor", "from_numpy"): "picture metrics (PSNR, SSIM) run on CPU",

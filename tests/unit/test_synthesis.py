@@ -101,7 +101,7 @@ def test_fourier_parameterization_is_valid_and_seeded():
 
 def test_classviz_raises_the_class_score_and_reports_progress(backbone):
     events = []
-    result = classviz(backbone, Objective(target=GOLDFISH), size=48, steps=6, progress=events.append)
+    result = classviz(backbone, Objective(target=GOLDFISH), size=48, steps=6, param="pixel", progress=events.append)
     assert result.metrics["final_score"] > result.metrics["initial_score"] + 1
     assert [e.step for e in events] == list(range(1, 7)) and events[-1].total == 6
     assert events[-1].preview is not None and result.image.shape == (48, 48, 3)
@@ -111,7 +111,7 @@ def test_classviz_raises_the_class_score_and_reports_progress(backbone):
 
 def test_classviz_of_a_channel_and_batched_equals_unbatched(backbone):
     objective = Objective(layer="block3", channel=5)
-    kw = dict(size=40, steps=3, count=2, seed=7, jitter=4, clip_norm_pct=10)
+    kw = dict(size=40, steps=3, count=2, seed=7, jitter=4, clip_norm_pct=10, param="pixel")
     batched = classviz(backbone, objective, batch_size=2, **kw)
     single = classviz(backbone, objective, batch_size=1, **kw)
     np.testing.assert_allclose(batched.raw, single.raw, atol=1e-4)
@@ -174,7 +174,7 @@ def test_texture_lowers_the_gram_loss_from_noise_at_a_larger_size(backbone):
 
 def test_deadline_stops_every_loop_with_a_413(backbone):
     expired = Deadline(0.0, field="steps")
-    for run in (lambda: classviz(backbone, Objective(target=1), size=32, steps=5, deadline=expired),
+    for run in (lambda: classviz(backbone, Objective(target=1), size=32, steps=5, param="pixel", deadline=expired),
                 lambda: inversion(backbone, CAT, "stem", steps=5, deadline=expired),
                 lambda: texture(backbone, CAT, ["stem"], size=(32, 32), steps=5, deadline=expired)):
         with pytest.raises(TimeLimitExceeded) as err:

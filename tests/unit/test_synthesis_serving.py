@@ -148,11 +148,27 @@ def test_fooling_formats(fooling_handler, fmt, check):
     ({"target": "1", "count": "99"}, "count"),
     ({"target": "1", "progress": "maybe"}, "progress"),
     ({"target": "1", "tagret": "2"}, "tagret"),
+    ({"target": "1", "objective": "neuron"}, "objective"),
+    ({"objective": "class", "layer": "block3", "channel": "1"}, "target"),
+    ({"target": "1", "objective": "pixels"}, "objective"),
+    ({"target": "1", "blur_every": "2"}, "blur_every"),  # Yosinski's regularizers: param=pixel only
+    ({"target": "1", "clip_norm_pct": "5"}, "clip_norm_pct"),
+    ({"target": "1", "diversity": "-1"}, "diversity"),
+    ({"target": "1", "param": "pixel", "diversity": "10"}, "diversity"),  # Olah's term: param=fourier only
 ])
 def test_classviz_limits_name_the_field(row, field):
     with pytest.raises(InvalidParameter) as err:
         parse("classviz", row)
     assert err.value.field == field
+
+
+def test_classviz_defaults_are_the_lucid_recipe_and_pixel_keeps_its_regularizers():
+    lucid = parse("classviz", {"target": "1"})
+    assert (lucid.param, lucid.steps, lucid.objective, lucid.blur_every, lucid.blur_sigma) == (
+        "fourier", None, None, None, None)
+    pixel = parse("classviz", {"target": "1", "param": "pixel", "blur_every": "3", "clip_norm_pct": "5"})
+    assert (pixel.blur_every, pixel.blur_sigma, pixel.clip_norm_pct) == (3, 0.5, 5.0)
+    assert parse("classviz", {"layer": "block3", "channel": "1", "objective": "neuron"}).objective == "neuron"
 
 
 @pytest.mark.parametrize("task, row, field", [

@@ -1,6 +1,7 @@
 """CLI subcommands of the synthesis endpoints (classviz, fooling, inversion, deepdream, texture).
 
-    convlens classviz --target goldfish -o goldfish.png [--steps N] [--size PX] [--count K] [--param fourier]
+    convlens classviz --target goldfish -o goldfish.png [--steps N] [--size PX] [--count K] [--diversity W]
+                  [--param fourier|pixel] [--layer L --channel C [--objective neuron]]
     convlens fooling cat.jpg --target koala -o fooled.png      (also writes fooled_difference.png)
     convlens inversion cat.jpg --layer block4 -o inverted.png
     convlens deepdream cat.jpg --layer block8 --octaves 3 -o dream.png
@@ -69,7 +70,7 @@ def _runner(call: Callable[[Any, argparse.Namespace, dict[str, Any]], Any], err:
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> dict[str, Runner]:
     """Add this area's subcommands to ``sub``; return their runners by name."""
     p = sub.add_parser("classviz", help="images that a class (or an inner channel) likes most")
-    for name in ("target", "layer", "channel", "size", "count", "param"):
+    for name in ("target", "layer", "channel", "objective", "size", "count", "diversity", "param"):
         add_field(p, "classviz", name)
     _common(p, "classviz", "classviz.png")
 
@@ -102,8 +103,8 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> di
         return {n: getattr(args, n) for n in names if getattr(args, n) is not None}
 
     return {
-        "classviz": _runner(lambda c, a, f: c.classviz(**opt(a, "target", "layer", "channel", "size", "count",
-                                                               "param"), **f)),
+        "classviz": _runner(lambda c, a, f: c.classviz(**opt(a, "target", "layer", "channel", "objective",
+                                                               "size", "count", "diversity", "param"), **f)),
         "fooling": _runner(lambda c, a, f: c.fooling(Path(a.image), a.target, **opt(a, "max_steps", "confidence"),
                                                      **{"max_steps" if k == "steps" else k: v for k, v in f.items()})),
         "inversion": _runner(lambda c, a, f: c.inversion(Path(a.image), **opt(a, "layer", "size", "tv_weight"),

@@ -58,15 +58,20 @@ class SynthesisMethods(EndpointMethods):
         size: int | None = None,
         count: int | None = None,
         seed: int | None = None,
+        objective: str | None = None,
+        param: str | None = None,
+        diversity: float | None = None,
         stream: bool = False,
         **fields: Any,
     ) -> SynthesisResult | Streamed:
-        """Images that maximize class ``target``'s score, or the mean of ``channel`` at ``layer``.
+        """Images that maximize class ``target``'s score, or ``channel`` at ``layer`` (``objective``: ``class``,
+        ``channel`` (its mean) or ``neuron`` (its centre)); ``count`` images pushed apart by ``diversity``.
 
-        More fields: ``l2``, ``blur_every``, ``blur_sigma``, ``jitter``, ``clip_norm_pct``,
-        ``clip_contrib_pct``, ``param`` (``pixel`` | ``fourier``), ``lr``, ``batch_size``."""
+        ``param``: ``fourier`` (the default, Olah et al. 2017) or ``pixel`` (Yosinski et al. 2015). More fields:
+        ``l2``, ``blur_every``, ``blur_sigma``, ``jitter``, ``clip_norm_pct``, ``clip_contrib_pct``, ``lr``,
+        ``batch_size``."""
         params = dict(target=target, layer=layer, channel=channel, steps=steps, size=size, count=count,
-                      seed=seed, **fields)
+                      seed=seed, objective=objective, param=param, diversity=diversity, **fields)
         return self._synthesis("classviz", {}, params, stream)
 
     def classviz_image(self, target: Target = None, stream: bool = False, **fields: Any) -> Any:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from convlens.core.errors import InvalidParameter
+from convlens.synthesis.objectives import DIVERSITY, KINDS
 
 from ..fields import Fields
 from ..spec import Choice, Field, Float, Image, Int, Kind, Target, Text, Values, declare, endpoint, required_first
@@ -31,6 +32,7 @@ def read_layer_list(fields: Fields, f: Field, values: Values) -> tuple[str, ...]
 LAYERS = Kind("layers", required_first(read_layer_list), {"type": "string", "pattern": "^[^,]+(,[^,]+)*$"},
               wire=",".join)
 LR = "learning rate: mean pixel change per step"
+PIXEL = ("param", ("pixel",))  # Yosinski's pixel-space regularizers
 
 
 class Synthesis:
@@ -43,16 +45,22 @@ class Synthesis:
 
 
 def target_or_neuron(p: Any) -> None:
-    """classviz explains a class `target`, or an inner neuron `layer` + `channel`: exactly one of the two."""
+    """classviz explains a class `target`, or an inner channel or neuron (`layer` + `channel`): exactly one, and
+    an `objective` that fits it."""
     if p.target is not None and (p.layer is not None or p.channel is not None):
         raise InvalidParameter("layer" if p.layer is not None else "channel",
                                "give either a class `target` or a `layer` and `channel`, not both")
+    if p.objective == "class" and p.target is None:
+        raise InvalidParameter("target", "objective=class needs a class `target` (index or label)")
     if p.target is None:
         if p.layer is None:
             raise InvalidParameter("target", "give a class `target` (index or label), or a `layer` and a "
-                                             "`channel` to visualize an inner neuron")
+                                             "`channel` to visualize an inner channel or neuron")
         if p.channel is None:
             raise InvalidParameter("channel", f"`channel` is required with `layer` ({p.layer})")
+    elif p.objective not in (None, "class"):
+        raise InvalidParameter("objective", f"objective={p.objective} needs a `layer` and `channel`, not a "
+                                            "`target`")
 
 
 @endpoint("classviz", target_or_neuron)
@@ -63,19 +71,29 @@ class ClassvizParams(Synthesis):
                                       example=1)
     layer: str | None = Text("the layer of an inner channel to visualize instead of a class")
     channel: int | None = Int(None, 0, 65535, "the channel of `layer`")
-    steps: int = Int(100, 1, 1000, "optimization steps")
+    objective: str | None = Choice(None, KINDS, "what to maximize: a class score, a channel's mean, or one "
+                                                "neuron (the channel at the centre); default: class with `target`, "
+                                                "channel with `layer`")
+    param: str = Choice("fourier", ("fourier", "pixel"), "fourier: Olah et al. 2017 (Lucid), a colour-decorrelated "
+                                                        "spectrum with Adam under random pad, jitter, scale and "
+                                                        "rotation; pixel: Yosinski et al. 2015")
+    steps: int | None = Int(None, 1, 1000, "optimization steps (default: 256 for fourier, 100 for pixel)")
     size: int = Int(128, 32, MAX_SIDE, "side of the image, in px")
-    lr: float = Float(0.05, 1e-5, 1.0, LR)
-    l2: float = Float(1e-3, 0.0, 10.0, "L2 decay towards the mean image")
-    blur_every: int | None = Int(None, 0, 1000, "blur every this many steps (default: 4 for pixel, off for "
-                                                "fourier; 0: off)")
-    blur_sigma: float = Float(0.5, 0.0, 5.0, "blur strength (Gaussian sigma in px)")
+    lr: float = Float(0.05, 1e-5, 1.0, "learning rate: Adam's for fourier, the mean pixel change per step for "
+                                       "pixel")
+    l2: float | None = Float(None, 0.0, 10.0, "L2 decay towards the mean image (default: 1e-3 for pixel, 0 for "
+                                              "fourier)")
+    blur_every: int | None = Int(None, 0, 1000, "blur every this many steps (default 4, 0: off)", only=PIXEL)
+    blur_sigma: float | None = Float(0.5, 0.0, 5.0, "blur strength (Gaussian sigma in px)", only=PIXEL)
     jitter: int = Int(8, 0, 64, "random shift per step, in px")
-    clip_norm_pct: float = Float(0.0, 0.0, 99.0, "zero pixels of the smallest norm, this percentile")
-    clip_contrib_pct: float = Float(0.0, 0.0, 99.0, "zero pixels of the smallest contribution, this percentile")
-    param: str = Choice("pixel", ("pixel", "fourier"), "optimize pixels, or a colour-decorrelated spectrum "
-                                                       "(Lucid-style, with Adam)")
+    clip_norm_pct: float | None = Float(0.0, 0.0, 99.0, "zero pixels of the smallest norm, this percentile",
+                                        only=PIXEL)
+    clip_contrib_pct: float | None = Float(0.0, 0.0, 99.0, "zero pixels of the smallest contribution, this "
+                                                           "percentile", only=PIXEL)
     count: int = Int(1, 1, 8, "images side by side (seeds `seed`, `seed+1`, ...)")
+    diversity: float | None = Float(DIVERSITY, 0.0, 1e4, "weight of the diversity term (Olah et al. 2017) that "
+                                                        "makes the images of one batch differ (count > 1)",
+                                    only=("param", ("fourier",)))
     batch_size: int = Int(4, 1, 8, "images optimized together")
 
 
