@@ -11,11 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from skimage import data
 from tools.stylizers import export, nets, patterns, train
 
 from convlens.core import backbones
 from convlens.core.errors import InvalidParameter
-from convlens.style import losses, transfer
+from convlens.style import color, losses, metrics, transfer
 from convlens.stylize import runtime
 from serving.specs import parse
 
@@ -266,6 +267,58 @@ def test_transfer_multiscale_blend_preserve_colors_and_deadline(backbone):
         transfer.style_transfer(backbone, content, styles, s, deadline=Deadline(0.0))
 
 
+def _tensor(image: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float() / 255
+
+
+def test_match_palette_takes_the_references_colours_and_keeps_the_structure():
+    """Distribution transfer: the recoloured photo's RGB distribution is the reference's (palette distance ~0),
+    and the photo's structure survives (its luminance ranks, Spearman > 0.9)."""
+    photo = _square(data.chelsea(), 64)
+    reference = patterns.make("stained_glass", 64)
+    out = color.match_palette(_tensor(photo), _tensor(reference), torch.Generator().manual_seed(0))
+    result = (out[0].permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+    assert metrics.palette_distance(result, reference) < 0.05 * metrics.palette_distance(photo, reference)
+    lum = [np.asarray(a, np.float64) @ [0.299, 0.587, 0.114] for a in (photo, result)]
+    ranks = [np.argsort(np.argsort(v.ravel())) for v in lum]
+    assert np.corrcoef(*ranks)[0, 1] > 0.9
+
+
+def test_sliced_loss_is_fixed_between_redraws_and_zero_on_its_own_target(backbone):
+    """Transfer's sliced loss: one function per optimizer step (L-BFGS line searches need that), new directions
+    at redraw(); the style's own features give exactly 0."""
+    extractor = losses.FeatureExtractor(backbone, ["stem", "block2"])
+    style = _tensor(patterns.make("pointillism", 48))
+    target = losses.with_pixels(extractor(style), style)
+    loss = losses.SlicedLoss([target], ["pixels", "stem", "block2"], torch.Generator().manual_seed(0),
+                             redraw_every_call=False)
+    other = _tensor(patterns.make("cubist", 48))
+    feats = losses.with_pixels(extractor(other), other)
+    with torch.no_grad():
+        first, again = float(loss(feats)), float(loss(feats))
+        loss.redraw()
+        redrawn, own = float(loss(feats)), float(loss(target))
+    assert first == again and redrawn != first and first > 1e-3 and own < 1e-9
+
+
+def test_transfer_defaults_paint_the_styles_palette_without_saturated_pixels(backbone):
+    """At the default fields (sliced loss, palette match) a small transfer has no more near-pure pixels than
+    allowed (<= 1 % or the style's own share) and a palette much closer to the style's than the photo's; the old
+    defaults (Gram, no palette match, weight 10) leave the photo's palette nearly as it was."""
+    photo = _square(data.chelsea(), 64)
+    content = _tensor(photo)
+    for name in ("stained_glass", "brush_flow"):
+        reference = patterns.make(name, 64)
+        new = transfer.style_transfer(backbone, content, [_tensor(reference)],
+                                      transfer.TransferSettings(size=64, steps=10)).image
+        old = transfer.style_transfer(backbone, content, [_tensor(reference)], transfer.TransferSettings(
+            size=64, steps=10, style_loss="gram", match_palette=False, style_weight=10.0)).image
+        before = metrics.palette_distance(photo, reference)
+        assert metrics.near_pure_share(new) <= max(0.01, metrics.near_pure_share(reference)), name
+        assert metrics.palette_distance(new, reference) < 0.5 * before, name
+        assert metrics.palette_distance(old, reference) > 0.5 * before, name
+
+
 # --- patterns and params -------------------------------------------------------------------------------------
 
 def test_patterns_are_deterministic_and_distinct():
@@ -399,21 +452,6 @@ def _square(photo: np.ndarray, side: int = 192) -> np.ndarray:
     return np.asarray(Image.fromarray(crop).resize((side, side), Image.BILINEAR))
 
 
-def _extreme_share(image: np.ndarray) -> float:
-    """Share of pixels that are near-pure primaries/secondaries (channel spread > 85 % of the range)."""
-    rgb = image.astype(np.float32) / 255
-    return float(((rgb.max(-1) - rgb.min(-1)) > 0.85).mean())
-
-
-def _palette_distance(image: np.ndarray, reference: np.ndarray) -> float:
-    """Sliced Wasserstein distance between the RGB distributions of two uint8 images (fixed directions)."""
-    def t(a: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(a.astype(np.float32) / 255).permute(2, 0, 1)[None]
-
-    directions = losses.random_directions(3, 32, torch.Generator().manual_seed(0))
-    return losses.sliced_wasserstein_loss(t(image), t(reference), directions).item()
-
-
 def test_shipped_stylizers_paint_the_style_without_saturated_blobs():
     """On four gallery photos every shipped style: near-pure saturated pixels under 1 % for single-style nets and
     under 2 % for the 4-style net, whose capacity four styles share (the style images themselves have <= 0.35 %;
@@ -430,5 +468,6 @@ def test_shipped_stylizers_paint_the_style_without_saturated_blobs():
             reference = patterns.make(style, 128, 0)
             for k, photo in enumerate(photos):
                 out = runtime.stylize(model, photo, weights)
-                assert _extreme_share(out) < (0.02 if model.multi else 0.01), (model.name, style, k)
-                assert _palette_distance(out, reference) < _palette_distance(photo, reference), (model.name, style, k)
+                assert metrics.near_pure_share(out) < (0.02 if model.multi else 0.01), (model.name, style, k)
+                assert (metrics.palette_distance(out, reference)
+                        < metrics.palette_distance(photo, reference)), (model.name, style, k)
