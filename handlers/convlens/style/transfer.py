@@ -147,7 +147,7 @@ def style_transfer(backbone: Backbone, content: torch.Tensor, styles: Sequence[t
     generator = torch.Generator(device="cpu").manual_seed(s.seed)
     if s.match_palette and not s.preserve_colors:  # the content in the styles' palette: content target and start
         palette = torch.cat([resize_to(x, 128).reshape(1, 3, -1) for x in styles], dim=2)[..., None]
-        content = color.match_palette(content, palette, generator)
+        content = color.match_palette(resize_to(content, s.size), palette, generator)  # (cheaper at the output size)
     sizes = pass_sizes(s.size, s.multiscale)
     per_pass = [s.steps // len(sizes)] * len(sizes)
     per_pass[0] += s.steps - sum(per_pass)
