@@ -23,6 +23,7 @@ sys.path.insert(0, str(ROOT / "handlers"))
 
 from convlens.core import backbones
 from convlens.synthesis import Objective, classviz, deepdream, fooling, inversion, texture
+from convlens.synthesis.texture import DEFAULT_LAYERS
 
 SIZE = 224
 
@@ -43,8 +44,8 @@ def cases(bb, image, steps):
         "inversion (block4)": (lambda n: inversion(bb, image, "block4", steps=n), 200),
         "deepdream (block8, 3 octaves)": (lambda n: deepdream(bb, image, "block8", octaves=3,
                                                               steps=max(1, n // 3)), 30),
-        "texture (4 layers)": (lambda n: texture(bb, image, ["stem", "block2", "block4", "block6"],
-                                                 size=(SIZE, SIZE), steps=n), 200),
+        "texture (sliced, default layers)": (lambda n: texture(bb, image, DEFAULT_LAYERS, size=(SIZE, SIZE),
+                                                               steps=n), 200),
     }
 
 

@@ -32,7 +32,8 @@ class StyleTransferHandler(ConvLensHandler):
                                                           field="style" if i == 0 else f"style_{i + 1}")))[None]
                   for i, data in enumerate(p.styles)]
         settings = transfer.TransferSettings(
-            content_weight=p.content_weight, style_weight=p.style_weight, tv_weight=p.tv_weight,
+            content_weight=p.content_weight, style_weight=p.style_weight, style_loss=p.style_loss,
+            match_palette=p.palette == "match", tv_weight=p.tv_weight,
             style_weights=p.style_weights, style_scale=p.style_scale, preserve_colors=p.preserve_colors,
             init=p.init, optimizer=p.optimizer, steps=p.steps, size=p.size, smoothing=p.smoothing, seed=p.seed)
         deadline = Deadline(self.config.time_budget_s, field="steps")
@@ -46,6 +47,7 @@ class StyleTransferHandler(ConvLensHandler):
         return {**super().describe(), "style_layers": list(style_layers), "content_layer": content_layer,
                 "max_styles": MAX_STYLES,
                 "optimizers": self.spec.choices("optimizer"), "inits": self.spec.choices("init"),
+                "style_losses": self.spec.choices("style_loss"),
                 "limits_style_transfer": {"max_steps": float(self.config.max_steps),  # floats, as ever
                                           "max_size": float(self.config.max_size),
                                           "time_budget_s": self.config.time_budget_s}}

@@ -90,6 +90,25 @@ def test_style_transfer_two_styles(server, transport):
     assert result.style_weights == [0.25, 0.75] and result.image.size == (64, 64)
 
 
+def palette_gap(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean gap between two pictures' per-channel colour quantiles (levels of 255)."""
+    q = np.linspace(0, 1, 101)
+    return float(np.mean([np.abs(np.quantile(a[..., c], q) - np.quantile(b[..., c], q)).mean() for c in range(3)]))
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_style_transfer_defaults_take_the_styles_palette(server, transport):
+    """Default fields (sliced loss, palette=match) move the photo's colours to the style's; gram with palette=none
+    (the old defaults) leaves them far from it."""
+    content = np.array(Image.open(io.BytesIO(PHOTO)).convert("RGB"))
+    style = np.array(Image.open(io.BytesIO(STYLE)).convert("RGB"))
+    with client(server, transport) as c:
+        new = c.style_transfer(PHOTO, STYLE, steps=3, size=64)
+        old = c.style_transfer(PHOTO, STYLE, steps=3, size=64, style_loss="gram", palette="none")
+    gap = palette_gap(content, style)
+    assert palette_gap(np.asarray(new.image), style) < 0.3 * gap < palette_gap(np.asarray(old.image), style)
+
+
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_bad_style_inputs_name_the_field(server, transport):
     with client(server, transport) as c:

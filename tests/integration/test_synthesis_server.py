@@ -14,6 +14,7 @@ from convlens_client.errors import InvalidRequest
 
 TRANSPORTS = ("http", "grpc")
 GOLDFISH = 1
+KOALA = 105
 
 
 def png(array: np.ndarray) -> bytes:
@@ -23,6 +24,7 @@ def png(array: np.ndarray) -> bytes:
 
 
 CAT = png(np.array(Image.fromarray(data.chelsea()).resize((96, 64), Image.BILINEAR)))
+CAT_PHOTO = png(data.chelsea())  # fooled at the default size: shorter side 224, as classify sees it resized to 256
 BRICKS = png(np.array(Image.fromarray(data.brick()).convert("RGB").resize((48, 48), Image.BILINEAR)))
 
 
@@ -75,6 +77,19 @@ def test_fooling_reaches_the_target_and_the_png_still_fools(server, transport):
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
+def test_the_fooled_png_fools_classify(server, transport):
+    """The cat photo fooled into a koala at the default fields; its PNG sent to `classify` comes back a koala, with
+    the probability `fooling` reported (the old loop, on the squashed photo, left classify saying 'tabby cat')."""
+    with client(server, transport) as c:
+        assert c.classify(CAT_PHOTO, topk=1)[0].index != KOALA
+        result = c.fooling(CAT_PHOTO, target="koala")
+        answer = c.classify(result.get("fooled").data, topk=1)[0]
+    assert result.converged and result.predicted[0].index == KOALA
+    assert answer.index == KOALA and answer.probability > 0.9
+    assert answer.probability == pytest.approx(result.metrics["classify_probability"], abs=1e-4)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
 def test_inversion_reports_quality(server, transport):
     with client(server, transport) as c:
         result = c.inversion(CAT, layer="stem", steps=40, size=64, tv_weight=0.2)
@@ -92,11 +107,14 @@ def test_deepdream_keeps_the_size_and_raises_the_activation(server, transport):
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
-def test_texture_of_a_larger_size_lowers_the_gram_loss(server, transport):
+def test_texture_of_a_larger_size_lowers_the_style_loss(server, transport):
     with client(server, transport) as c:
-        result = c.texture(BRICKS, size=64, layers=["stem", "block2"], steps=20)
-    assert (result.first.width, result.first.height) == (64, 64)
-    assert result.metrics["gram_loss"] * 5 < result.metrics["initial_gram_loss"]
+        result = c.texture(BRICKS, size=64, layers=["pixels", "stem", "block2"], steps=20)
+        gram = c.texture(BRICKS, size=48, layers=["stem"], steps=3, loss="gram", palette="none")
+    assert (result.first.width, result.first.height) == (64, 64) and result.layer == "pixels,stem,block2"
+    assert result.metrics["style_loss"] * 4 < result.metrics["initial_style_loss"]
+    assert result.metrics["near_pure_share"] <= 0.01 and result.metrics["palette_distance"] < 0.01
+    assert (gram.first.width, gram.first.height) == (48, 48)
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)

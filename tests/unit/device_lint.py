@@ -50,6 +50,15 @@ ALLOWED = {
         "the seeded random baseline map on the CPU generator: curve_probabilities moves its ranks",
     ("stylizers/fastgraph.py", "space_to_depth_conv", "zeros"):
         "an exact weight rewrite on numpy-sourced CPU weights at export time",
+    ("convlens/style/color.py", "match_palette", "randn"):
+        "seeded CPU draw of a colour rotation, orthonormalized on CPU, then moved to the image's device",
+    ("convlens/style/metrics.py", "palette_distance.tensor", "from_numpy"): "picture metrics run on CPU (uint8 arrays)",
+    ("stylizers/distill.py", "Teacher.__call__", "from_numpy"): "the teacher is an ONNX Runtime CPU session",
+    ("stylizers/distill.py", "Teacher.__call__", "numpy"): "the teacher is an ONNX Runtime CPU session",
+    ("stylizers/distill.py", "blend_weights", "from_numpy"): "distillation trains on CPU (its teacher is ONNX on CPU)",
+    ("stylizers/export_arbitrary.py", "export_encoder", "rand"): "ONNX export runs on CPU (the model is moved there)",
+    ("stylizers/export_arbitrary.py", "encoder_max_abs_diff", "rand"): "the ONNX check runs after export, on CPU",
+    ("stylizers/export_arbitrary.py", "encoder_max_abs_diff", "numpy"): "the ONNX check runs after export, on CPU",
 }
 
 

@@ -126,7 +126,7 @@ def test_export_is_json_and_describes_every_field():
             if "minimum" in f and "default" in f:
                 assert f["minimum"] <= f["default"] <= f["maximum"], (name, f)
     texture = {f["name"]: f for f in exported["texture"]["fields"]}
-    assert texture["layers"]["default"] == "stem,block2,block4,block6"  # as a client sends it
+    assert texture["layers"]["default"] == "pixels,stem,block2,block4,block6"  # as a client sends it
     tsne = {f["name"]: f for f in exported["tsne"]["fields"]}
     assert tsne["image"]["numbered"] and tsne["image"]["zip"] == "zip" and tsne["image"]["max_images"] == 32
 

@@ -11,11 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from skimage import data
 from tools.stylizers import distill, export, lite, nets, patterns, quality, train, train_arbitrary
 
 from convlens.core import backbones
 from convlens.core.errors import InvalidParameter
-from convlens.style import losses, transfer
+from convlens.style import color, losses, metrics, transfer
 from convlens.stylize import runtime
 from serving.specs import parse
 
@@ -237,10 +238,12 @@ def test_library_resolves_styles_and_blends(library):
 
 @pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
 def test_transfer_lowers_content_and_style_losses_from_noise(backbone, optimizer):
-    content = torch.rand(1, 3, 48, 48) * 0.2 + torch.linspace(0, 0.8, 48).view(1, 1, 1, 48)
+    noise = torch.rand(1, 3, 48, 48, generator=torch.Generator().manual_seed(0))
+    content = noise * 0.2 + torch.linspace(0, 0.8, 48).view(1, 1, 1, 48)
     style = torch.from_numpy(patterns.make("stained_glass", 64)).permute(2, 0, 1)[None].float() / 255
+    # style_weight 2 balances the two terms for the sliced loss (seeds 0-2: content 0.8 -> 0.3, style 0.44 -> 0.3)
     s = transfer.TransferSettings(steps=12, size=48, init="noise", optimizer=optimizer, learning_rate=0.05,
-                                  content_weight=1.0, style_weight=1.0, tv_weight=0.0)
+                                  content_weight=1.0, style_weight=2.0, tv_weight=0.0)
     events = []
     r = transfer.style_transfer(backbone, content, [style], s, progress=events.append)
     assert r.final_losses["content"] < r.start_losses["content"] and r.final_losses["style"] < r.start_losses["style"]
@@ -264,6 +267,59 @@ def test_transfer_multiscale_blend_preserve_colors_and_deadline(backbone):
     assert transfer.style_transfer(backbone, channels_last, styles, s).image.shape == (40, 60, 3)
     with pytest.raises(TimeLimitExceeded):
         transfer.style_transfer(backbone, content, styles, s, deadline=Deadline(0.0))
+
+
+def _tensor(image: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float() / 255
+
+
+def test_match_palette_takes_the_references_colours_and_keeps_the_structure():
+    """Distribution transfer: the recoloured photo's RGB distribution is the reference's (palette distance ~0),
+    and the photo's structure survives (its luminance ranks: Spearman 0.75 here, against ~0 for an unrelated
+    picture; a per-pixel colour remap can reorder pixels only between the style's few hues)."""
+    photo = quality.square(data.chelsea(), 64)
+    reference = patterns.make("stained_glass", 64)
+    out = color.match_palette(_tensor(photo), _tensor(reference), torch.Generator().manual_seed(0))
+    result = (out[0].permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+    assert metrics.palette_distance(result, reference) < 0.05 * metrics.palette_distance(photo, reference)
+    lum = [np.asarray(a, np.float64) @ [0.299, 0.587, 0.114] for a in (photo, result)]
+    ranks = [np.argsort(np.argsort(v.ravel())) for v in lum]
+    assert np.corrcoef(*ranks)[0, 1] > 0.7
+
+
+def test_sliced_loss_is_fixed_between_redraws_and_zero_on_its_own_target(backbone):
+    """Transfer's sliced loss: one function per optimizer step (L-BFGS line searches need that), new directions
+    at redraw(); the style's own features give exactly 0."""
+    extractor = losses.FeatureExtractor(backbone, ["stem", "block2"])
+    style = _tensor(patterns.make("pointillism", 48))
+    target = losses.with_pixels(extractor(style), style)
+    loss = losses.SlicedLoss([target], ["pixels", "stem", "block2"], torch.Generator().manual_seed(0),
+                             redraw_every_call=False)
+    other = _tensor(patterns.make("cubist", 48))
+    feats = losses.with_pixels(extractor(other), other)
+    with torch.no_grad():
+        first, again = float(loss(feats)), float(loss(feats))
+        loss.redraw()
+        redrawn, own = float(loss(feats)), float(loss(target))
+    assert first == again and redrawn != first and first > 1e-3 and own < 1e-9
+
+
+def test_transfer_defaults_paint_the_styles_palette_without_saturated_pixels(backbone):
+    """At the default fields (sliced loss, palette match) a small transfer has no more near-pure pixels than
+    allowed (<= 1 % or the style's own share) and a palette much closer to the style's than the photo's; the old
+    defaults (Gram, no palette match, weight 10) leave the photo's palette nearly as it was."""
+    photo = quality.square(data.chelsea(), 64)
+    content = _tensor(photo)
+    for name in ("stained_glass", "brush_flow"):
+        reference = patterns.make(name, 64)
+        new = transfer.style_transfer(backbone, content, [_tensor(reference)],
+                                      transfer.TransferSettings(size=64, steps=10)).image
+        old = transfer.style_transfer(backbone, content, [_tensor(reference)], transfer.TransferSettings(
+            size=64, steps=10, style_loss="gram", match_palette=False, style_weight=10.0)).image
+        before = metrics.palette_distance(photo, reference)
+        assert metrics.near_pure_share(new) <= max(0.01, metrics.near_pure_share(reference)), name
+        assert metrics.palette_distance(new, reference) < 0.5 * before, name
+        assert metrics.palette_distance(old, reference) > 0.5 * before, name
 
 
 # --- patterns and params -------------------------------------------------------------------------------------
@@ -416,6 +472,6 @@ def test_shipped_stylizers_paint_the_style_without_saturated_blobs():
             reference = patterns.make(style, 128, 0)
             for k, photo in enumerate(photos):
                 out = runtime.stylize(model, photo, quality.style_weights(model, style))
-                assert quality.extreme_share(out) < (0.02 if model.multi else 0.01), (model.name, style, k)
-                assert (quality.palette_distance(out, reference)
-                        < quality.palette_distance(photo, reference)), (model.name, style, k)
+                assert metrics.near_pure_share(out) < (0.02 if model.multi else 0.01), (model.name, style, k)
+                assert (metrics.palette_distance(out, reference)
+                        < metrics.palette_distance(photo, reference)), (model.name, style, k)

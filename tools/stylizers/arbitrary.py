@@ -30,7 +30,7 @@ from convlens.style import losses
 
 from . import nets
 
-PIXELS = "pixels"  # the RGB image itself (its statistics carry the palette); same pseudo-layer name as train.py
+PIXELS = losses.PIXELS  # the RGB image itself (its statistics carry the palette)
 
 
 @dataclass(frozen=True)
@@ -114,11 +114,11 @@ class StyleFeatures:
         self.config = config
         if extractor is None:
             backbone = backbones.load_backbone(config.backbone, device=device or torch.device("cpu"))
-            extractor = losses.FeatureExtractor(backbone, [n for n in config.layers if n != PIXELS])
+            extractor = losses.FeatureExtractor(backbone, losses.network_layers(config.layers))
         self.extractor = extractor
 
     def features(self, image01: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {**self.extractor(image01), PIXELS: image01}
+        return losses.with_pixels(self.extractor(image01), image01)
 
     def statistics(self, image01: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():

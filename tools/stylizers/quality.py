@@ -13,10 +13,9 @@ import json
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image
 
-from convlens.style import losses
+from convlens.style.metrics import near_pure_share, palette_distance
 from convlens.stylize import runtime
 from convlens.synthesis.metrics import psnr, ssim
 
@@ -41,21 +40,6 @@ def gallery_photos(side: int = SIDE) -> list[np.ndarray]:
     return [square(getattr(skimage.data, name)(), side) for name in GALLERY]
 
 
-def extreme_share(image: np.ndarray) -> float:
-    """Share of pixels that are near-pure primaries/secondaries (channel spread > 85 % of the range)."""
-    rgb = image.astype(np.float32) / 255
-    return float(((rgb.max(-1) - rgb.min(-1)) > 0.85).mean())
-
-
-def palette_distance(image: np.ndarray, reference: np.ndarray) -> float:
-    """Sliced Wasserstein distance between the RGB distributions of two uint8 images (fixed directions)."""
-    def t(a: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(a.astype(np.float32) / 255).permute(2, 0, 1)[None]
-
-    directions = losses.random_directions(3, 32, torch.Generator().manual_seed(0))
-    return losses.sliced_wasserstein_loss(t(image), t(reference), directions).item()
-
-
 def style_weights(model: runtime.StylizerModel, style: str) -> np.ndarray | None:
     """One style alone: a one-hot blend for a multi-style net, None for a single-style one."""
     return np.eye(len(model.styles), dtype=np.float32)[model.styles.index(style)] if model.multi else None
@@ -72,7 +56,7 @@ def compare(student: runtime.StylizerModel, teacher: runtime.StylizerModel, phot
         for photo in photos:
             s = runtime.stylize(student, photo, style_weights(student, style))
             t = runtime.stylize(teacher, photo, style_weights(teacher, style))
-            rows.append([psnr(s, t), ssim(s, t), extreme_share(s), extreme_share(t), palette_distance(s, reference),
+            rows.append([psnr(s, t), ssim(s, t), near_pure_share(s), near_pure_share(t), palette_distance(s, reference),
                          palette_distance(t, reference), palette_distance(photo, reference)])
         a = np.array(rows)
         out[style] = {"psnr_db": round(float(a[:, 0].mean()), 2), "psnr_db_worst": round(float(a[:, 0].min()), 2),

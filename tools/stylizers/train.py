@@ -19,7 +19,6 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -116,7 +115,7 @@ def train(args: argparse.Namespace) -> Path:
     content_layer = args.content_layer or content_layer
     if not style_layers or not content_layer:
         raise SystemExit(f"give --style-layers and --content-layer for loss network {args.loss_net}")
-    extractor = losses.FeatureExtractor(backbone, [name for name in [*style_layers, content_layer] if name != PIXELS],
+    extractor = losses.FeatureExtractor(backbone, losses.network_layers([*style_layers, content_layer]),
                                         smoothing=args.smoothing)
 
     styles = [style_image(s, args.style_size, args.seed) for s in args.style]
@@ -167,19 +166,16 @@ def train(args: argparse.Namespace) -> Path:
     return out
 
 
-PIXELS = "pixels"  # pseudo-layer: the RGB image itself, so a style loss can match the style's palette
+PIXELS = losses.PIXELS
 
 
 def features(extractor: losses.FeatureExtractor, image01: torch.Tensor) -> dict[str, torch.Tensor]:
     """The extractor's layers plus the image itself under PIXELS."""
-    return {**extractor(image01), PIXELS: image01}
-
-
-StyleLoss = Callable[[dict[str, torch.Tensor], torch.Tensor], torch.Tensor]
+    return losses.with_pixels(extractor(image01), image01)
 
 
 def gram_style_loss(extractor: losses.FeatureExtractor, images: list[np.ndarray], layers: list[str],
-                    device: torch.device, seed: int) -> StyleLoss:
+                    device: torch.device, seed: int) -> losses.StyleLoss:
     """Gram-matrix MSE per layer against each image's own style, each layer divided by its targets' mean square."""
     with torch.no_grad():
         targets = []
@@ -188,7 +184,8 @@ def gram_style_loss(extractor: losses.FeatureExtractor, images: list[np.ndarray]
             targets.append({name: losses.gram(feats[name])[0] for name in layers})
         scale = {name: float(torch.stack([t[name] for t in targets]).pow(2).mean()) for name in layers}
 
-    def loss(feats: dict[str, torch.Tensor], which: torch.Tensor) -> torch.Tensor:
+    def loss(feats: dict[str, torch.Tensor], which: torch.Tensor | None = None) -> torch.Tensor:
+        assert which is not None
         return sum(torch.mean((losses.gram(feats[name]) - torch.stack([targets[int(i)][name] for i in which])) ** 2)
                    / scale[name] for name in layers) / len(layers)
 
@@ -196,31 +193,13 @@ def gram_style_loss(extractor: losses.FeatureExtractor, images: list[np.ndarray]
 
 
 def sliced_style_loss(extractor: losses.FeatureExtractor, images: list[np.ndarray], layers: list[str],
-                      device: torch.device, seed: int) -> StyleLoss:
+                      device: torch.device, seed: int) -> losses.StyleLoss:
     """Sliced Wasserstein distance per layer on fresh random directions each step, divided by the targets' mean
     square; penalizes the saturated outlier patches that Gram matching allows."""
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         targets = [features(extractor, pixels(img, device)) for img in images]
-    return sliced_loss_to(targets, layers, generator)
-
-
-def sliced_loss_to(targets: list[dict[str, torch.Tensor]], layers: list[str], generator: torch.Generator) -> StyleLoss:
-    """The sliced Wasserstein style loss against precomputed target features (one dict of (1, C, h, w) per style;
-    the arbitrary-style trainer passes a fresh set every step), directions drawn from `generator`."""
-    with torch.no_grad():
-        scale = {name: float(torch.cat([t[name].flatten() for t in targets]).pow(2).mean()) for name in layers}
-
-    def loss(feats: dict[str, torch.Tensor], which: torch.Tensor) -> torch.Tensor:
-        total = torch.zeros((), device=which.device)
-        for name in layers:
-            dirs = losses.random_directions(feats[name].shape[1], feats[name].shape[1], generator, feats[name].device)
-            per_image = [losses.sliced_wasserstein_loss(feats[name][k:k + 1], targets[int(i)][name], dirs)
-                         for k, i in enumerate(which)]
-            total = total + torch.stack(per_image).mean() / scale[name]
-        return total / len(layers)
-
-    return loss
+    return losses.sliced_loss_to(targets, layers, generator)
 
 
 STYLE_LOSSES = {"gram": gram_style_loss, "sliced": sliced_style_loss}

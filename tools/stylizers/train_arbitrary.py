@@ -8,7 +8,7 @@ Every step pairs `--batch` content crops of the bundled photos (`train.random_cr
 images from `style_sampler.StyleSampler` (eleven pattern families with random palettes and scales, plus the photos
 themselves; `--holdout` families/photos are never trained on). The style images go once through the frozen
 EfficientNet-Lite0 (the loss network): their layer statistics feed the style encoder, and the same features are the
-targets of the sliced Wasserstein style loss (`train.sliced_loss_to`, Heitz et al. 2021, with the `pixels`
+targets of the sliced Wasserstein style loss (`losses.sliced_loss_to`, Heitz et al. 2021, with the `pixels`
 pseudo-layer for the palette). Everything a step draws comes from (seed, step), so a resumed run continues the
 stream instead of repeating it. A checkpoint is written every `--checkpoint-minutes` (atomically) with its recipe,
 optimizer state and the held-out evaluation history, and a preview PNG (content | style | output rows, held-out
@@ -48,7 +48,7 @@ class Losses:
         self.style_layers = args.style_layers.split(",")
         self.content_layer = args.content_layer
         layers = [*encoder.layers, *self.style_layers, self.content_layer]
-        self.extractor = losses.FeatureExtractor(backbone, [n for n in dict.fromkeys(layers) if n != train.PIXELS])
+        self.extractor = losses.FeatureExtractor(backbone, losses.network_layers(layers))
         self.features = arbitrary.StyleFeatures(encoder, self.extractor)
         self.args, self.device = args, device
 
@@ -64,7 +64,7 @@ class Losses:
         c_loss = losses.content_loss(fy[self.content_layer], fx) / fx.pow(2).mean().clamp_min(1e-8)
         targets = [{n: sf[n][k:k + 1] for n in self.style_layers} for k in range(len(styles))]
         which = torch.arange(len(styles)).to(self.device)
-        s_loss = train.sliced_loss_to(targets, self.style_layers, generator)(fy, which)
+        s_loss = losses.sliced_loss_to(targets, self.style_layers, generator)(fy, which)
         a = self.args
         total = a.content_weight * c_loss + a.style_weight * s_loss + a.tv_weight * losses.tv_loss(y)
         return total, c_loss, s_loss

@@ -25,8 +25,8 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> di
     p.add_argument("style", nargs="+", help="style image file(s), blended by --style-weights")
     p.add_argument("-o", "--output", help="output file (default: CONTENT_styled.EXT here)")
     add_field(p, "style_transfer", "style_weights", type=_weights)
-    for name in ("content_weight", "style_weight", "tv_weight", "style_scale", "steps", "size", "seed", "init",
-                 "optimizer", "preserve_colors"):
+    for name in ("style_loss", "palette", "content_weight", "style_weight", "tv_weight", "style_scale", "steps",
+                 "size", "seed", "init", "optimizer", "preserve_colors"):
         add_field(p, "style_transfer", name)
     add_field(p, "style_transfer", "format", only=("png", "jpeg", "npy"), send_default=True)  # what the CLI writes
     p.add_argument("--progress", action="store_true", help="stream progress events; bar on stderr")
@@ -56,7 +56,8 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> di
 def run_style_transfer(client: Client, args: argparse.Namespace, out: TextIO) -> int | None:
     """``style-transfer``: write the picture (a progress bar on stderr with ``--progress``)."""
     output = default_output(args, args.content, "styled", args.format)
-    fields = dict(style_weights=args.style_weights, content_weight=args.content_weight,
+    fields = dict(style_weights=args.style_weights, style_loss=args.style_loss, palette=args.palette,
+                  content_weight=args.content_weight,
                   style_weight=args.style_weight, tv_weight=args.tv_weight, style_scale=args.style_scale,
                   steps=args.steps, size=args.size, seed=args.seed, init=args.init, optimizer=args.optimizer,
                   preserve_colors=True if args.preserve_colors else None)

@@ -92,9 +92,9 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> di
         add_field(p, "deepdream", name)
     _common(p, "deepdream", "deepdream.png")
 
-    p = sub.add_parser("texture", help="a new texture with the Gram statistics of a sample")
+    p = sub.add_parser("texture", help="a new texture with the feature statistics of a sample")
     p.add_argument("image")
-    for name in ("size", "layers"):
+    for name in ("size", "layers", "loss"):
         add_field(p, "texture", name)
     _common(p, "texture", "texture.png")
 
@@ -111,5 +111,5 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> di
                                                          **f)),
         "deepdream": _runner(lambda c, a, f: c.deepdream(Path(a.image), guide=Path(a.guide) if a.guide else None,
                                                          **opt(a, "layer", "octaves"), **f)),
-        "texture": _runner(lambda c, a, f: c.texture(Path(a.image), **opt(a, "size", "layers"), **f)),
+        "texture": _runner(lambda c, a, f: c.texture(Path(a.image), **opt(a, "size", "layers", "loss"), **f)),
     }

@@ -51,9 +51,9 @@ class StyleMethods(EndpointMethods):
                        style_weights: Sequence[float] | None = None, stream: bool = False,
                        **fields: Any) -> StyleTransferResult | Iterator[Progress | StyleTransferResult]:
         """Optimization-based style transfer of ``content`` towards one or more style images (blended by
-        ``style_weights``). Other fields: content_weight, style_weight, tv_weight, style_scale,
-        preserve_colors, init, optimizer, steps, size, seed, backbone. With ``stream=True``: an iterator of
-        :class:`Progress` events ending with the result."""
+        ``style_weights``). Other fields: style_loss (sliced, gram), palette (match, none), content_weight,
+        style_weight, tv_weight, style_scale, preserve_colors, init, optimizer, steps, size, seed, backbone. With
+        ``stream=True``: an iterator of :class:`Progress` events ending with the result."""
         images = {"content": content, **style_images(style, more_styles)}
         params = dict(style_weights=list(style_weights) if style_weights else None, **fields)
         if stream:

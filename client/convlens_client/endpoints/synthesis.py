@@ -89,11 +89,13 @@ class SynthesisMethods(EndpointMethods):
         stream: bool = False,
         **fields: Any,
     ) -> SynthesisResult | Streamed:
-        """Change ``image`` minimally until the network predicts ``target`` with ``confidence``.
+        """Change ``image`` minimally until the server's ``classify`` predicts ``target`` with ``confidence``
+        for the returned PNG (optimized through classify's own resize and crop).
 
-        Images ``fooled`` and ``difference`` (magnified); metrics ``linf``, ``l2``, ``target_probability``;
-        ``original`` / ``predicted`` top classes. More fields: ``step_size``, ``max_change``, ``magnify``,
-        ``size``."""
+        Images ``fooled`` and ``difference`` (magnified); metrics ``classify_probability`` (what ``classify``
+        answers for the fooled PNG), ``linf``, ``l2``, ``target_probability``; ``original`` / ``predicted``: the
+        top classes ``classify`` gives the photo and the fooled PNG. More fields: ``step_size``, ``max_change``,
+        ``magnify``, ``size``."""
         if target is None:
             raise ValueError("fooling() needs a target class")
         params = dict(target=target, max_steps=max_steps, confidence=confidence, **fields)
@@ -157,12 +159,14 @@ class SynthesisMethods(EndpointMethods):
         layers: str | Sequence[str] | None = None,
         steps: int | None = None,
         seed: int | None = None,
+        loss: str | None = None,
         stream: bool = False,
         **fields: Any,
     ) -> SynthesisResult | Streamed:
-        """A ``size`` x ``size`` texture with the Gram statistics of ``image`` at ``layers``; metric
-        ``gram_loss``. More fields: ``lr``, ``source_size``."""
-        params = dict(size=size, layers=_layers(layers), steps=steps, seed=seed, **fields)
+        """A ``size`` x ``size`` texture with the feature statistics of ``image`` at ``layers`` (``pixels``: its
+        colours) by the ``loss`` ``sliced`` (default) or ``gram``; metrics ``style_loss``, ``near_pure_share``,
+        ``palette_distance``. More fields: ``lr``, ``source_size``."""
+        params = dict(size=size, layers=_layers(layers), steps=steps, seed=seed, loss=loss, **fields)
         return self._synthesis("texture", {"image": image}, params, stream)
 
     def texture_image(self, image: ImageInput, stream: bool = False, **fields: Any) -> Any:

@@ -16,9 +16,10 @@ class SynthesisResult:
     """What a synthesis endpoint made: pictures (the main one first) and numbers.
 
     ``metrics`` by technique: classviz ``initial_score``, ``final_score``, ``target_probability``; fooling
-    ``target_probability``, ``linf``, ``l2`` (pixels in [0, 1]), ``linf_levels``; inversion ``psnr``, ``ssim``,
-    ``feature_loss``; deepdream ``activation_norm_before``/``after``; texture ``gram_loss``,
-    ``initial_gram_loss``.
+    ``classify_probability`` (what ``classify`` answers for the fooled PNG), ``target_probability`` (on the
+    optimized view), ``linf``, ``l2`` (pixels in [0, 1]), ``linf_levels``; inversion ``psnr``, ``ssim``,
+    ``feature_loss``; deepdream ``activation_norm_before``/``after``; texture ``style_loss``,
+    ``initial_style_loss``, ``near_pure_share``, ``sample_near_pure_share``, ``palette_distance``.
     """
 
     technique: str

@@ -3,8 +3,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
+from PIL import Image
 
+from . import inputs
 from .backbones import Backbone
 from .results import Classification, Prediction
 
@@ -24,3 +27,10 @@ def classify(backbone: Backbone, pixels01: torch.Tensor, topk: int = 5) -> list[
     top = torch.topk(logits, k=min(topk, logits.shape[-1]), dim=-1).indices
     return [Classification(predictions_from_logits(backbone, logits[n], top[n]), backbone.name)
             for n in range(logits.shape[0])]
+
+
+@torch.inference_mode()
+def classify_logits(backbone: Backbone, pixels: np.ndarray) -> torch.Tensor:
+    """The logits (1-D) `classify` answers for an HxWx3 uint8 image: its resize and crop recipe, as it runs them."""
+    crop = inputs.classification_pixels(Image.fromarray(pixels), backbone.preprocessing)
+    return backbone.model(backbone.normalize(inputs.to_tensor(crop)[None].to(backbone.device)))[0]

@@ -1,4 +1,5 @@
-"""Perceptual losses of style transfer: content (feature MSE), style (Gram-matrix MSE), total variation.
+"""Perceptual losses of style transfer: content (feature MSE), style (Gram-matrix MSE or sliced Wasserstein),
+total variation; the one definition the served engine and the stylizer trainers (tools/stylizers) share.
 
 Gram normalization: G = F Fᵀ / (C·H·W) for features F of shape C×(H·W), as in Johnson's neural-style and
 pytorch/examples, so style losses of layers with different sizes are comparable and image size changes little.
@@ -8,6 +9,7 @@ squared feature difference; TV loss = mean of squared forward differences along 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Protocol
 
 import torch
 from torch import nn
@@ -62,6 +64,76 @@ def random_directions(channels: int, count: int, generator: torch.Generator | No
     """(channels, count) random unit vectors, the projection axes of one sliced Wasserstein evaluation."""
     v = torch.randn(channels, count, generator=generator)
     return (v / v.norm(dim=0, keepdim=True)).to(device or "cpu")
+
+
+PIXELS = "pixels"  # pseudo-layer: the RGB image itself, so a style loss also matches the style's palette
+
+
+
+class StyleLoss(Protocol):
+    """A style loss of features (a dict by layer name) against one style per image (`which`) or the blend."""
+
+    def __call__(self, feats: dict[str, torch.Tensor], which: torch.Tensor | None = None) -> torch.Tensor: ...
+
+
+def with_pixels(features: dict[str, torch.Tensor], image01: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Network features plus the image itself under PIXELS."""
+    return {**features, PIXELS: image01}
+
+
+def network_layers(layers: Iterable[str]) -> list[str]:
+    """The layers a network must compute: `layers` without the PIXELS pseudo-layer, duplicates dropped."""
+    return [name for name in dict.fromkeys(layers) if name != PIXELS]
+
+
+class SlicedLoss:
+    """The sliced Wasserstein style loss against precomputed target features (one dict of (1, C, h, w) per style),
+    each layer divided by its targets' mean square, on random directions from `generator`.
+
+    Called with `which` (one style index per image), each image is compared with its own style; with `which=None`,
+    each image with every style, weighted by `blend` (summing to 1). `redraw_every_call` draws fresh directions for
+    every evaluation (stochastic training); otherwise they change only at `redraw()`, so an optimizer's line
+    search (L-BFGS) sees one fixed function per step.
+    """
+
+    def __init__(self, targets: Sequence[dict[str, torch.Tensor]], layers: Sequence[str],
+                 generator: torch.Generator, blend: Sequence[float] | None = None,
+                 redraw_every_call: bool = True) -> None:
+        self.targets, self.layers, self.generator = list(targets), list(layers), generator
+        self.weights = list(blend) if blend is not None else [1.0 / len(self.targets)] * len(self.targets)
+        self.redraw_every_call = redraw_every_call
+        with torch.no_grad():
+            self.scale = {name: float(torch.cat([t[name].flatten() for t in self.targets]).pow(2).mean())
+                          for name in self.layers}
+        self.directions: dict[str, torch.Tensor] = {}
+
+    def redraw(self) -> None:
+        """Fresh random directions for every layer (C of them for C channels)."""
+        self.directions = {name: random_directions(self.targets[0][name].shape[1], self.targets[0][name].shape[1],
+                                                   self.generator, self.targets[0][name].device)
+                           for name in self.layers}
+
+    def __call__(self, feats: dict[str, torch.Tensor], which: torch.Tensor | None = None) -> torch.Tensor:
+        if self.redraw_every_call or not self.directions:
+            self.redraw()
+        total = torch.zeros((), device=feats[self.layers[0]].device)
+        for name in self.layers:
+            dirs = self.directions[name].to(feats[name].device)
+            if which is None:
+                per_image = [torch.stack([w * sliced_wasserstein_loss(feats[name][k:k + 1], t[name], dirs)
+                                          for w, t in zip(self.weights, self.targets)]).sum()
+                             for k in range(feats[name].shape[0])]
+            else:
+                per_image = [sliced_wasserstein_loss(feats[name][k:k + 1], self.targets[int(i)][name], dirs)
+                             for k, i in enumerate(which)]
+            total = total + torch.stack(per_image).mean() / max(self.scale[name], 1e-12)
+        return total / len(self.layers)
+
+
+def sliced_loss_to(targets: Sequence[dict[str, torch.Tensor]], layers: Sequence[str],
+                   generator: torch.Generator) -> StyleLoss:
+    """The stylizer trainers' sliced Wasserstein style loss: fresh directions every call (see SlicedLoss)."""
+    return SlicedLoss(targets, layers, generator)
 
 
 def tv_loss(image: torch.Tensor) -> torch.Tensor:

@@ -14,6 +14,9 @@ VIEW = Choice("heatmap", ("heatmap", "overlay"), "the map alone, or over the pho
 FORMAT = Choice("png", FORMATS, "png/jpeg: a picture; json/npy/proto: the numbers (proto: convlens.v1.Response)")
 BACKBONE = Text("the network; only the served one is accepted (describe: `backbone`)")
 SEED = Int(0, 0, MAX_SEED, "random seed: equal requests give equal results")
+PALETTE = Choice("match", ("match", "none"), "match: take the style's (sample's) exact colour distribution "
+                                             "(distribution transfer, Pitié et al. 2005); none: colours from the "
+                                             "losses only")
 PROGRESS = Flag("stream progress events, then the result (`stream`: the gRPC StreamPredictions opt-in)",
                 choices=(STREAM,))
 BATCH_SIZE = Int(16, 1, 64, "images per forward pass")

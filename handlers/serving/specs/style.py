@@ -5,16 +5,18 @@ import re
 from typing import Any
 
 from convlens.core.errors import InvalidParameter
+from convlens.style.transfer import DEFAULT_STYLE_WEIGHT, STYLE_LOSSES
 from convlens.stylize import arbitrary, runtime
 
 from ..fields import Fields
 from ..spec import IMAGE, Choice, Field, Flag, Float, Image, Int, Kind, Text, Values, declare, endpoint, required_first
-from .common import BACKBONE, FORMATS, PHOTO, PROGRESS, SEED
+from .common import BACKBONE, FORMATS, PALETTE, PHOTO, PROGRESS, SEED
 
 MAX_STYLES = 4  # style, style_2, ..., style_4 (and style_image, ..., style_image_4)
 MAX_TRANSFER_STEPS = 1000  # hard cap; the endpoint's YAML sets a lower serving limit
 MAX_TRANSFER_SIZE = 1024
 MAX_STYLIZE_SIDE = 8192
+DEFAULT_WEIGHTS = ", ".join(f"{v:g} with {k}" for k, v in DEFAULT_STYLE_WEIGHT.items())
 WEIGHTS = re.compile(r"^[^,]+(,[^,]+)*$")
 STYLE_ID = re.compile(rf"[0-9a-f]{{{arbitrary.ID_LENGTH}}}")
 
@@ -120,8 +122,12 @@ class StyleTransferParams:
     style_weights: tuple[float, ...] | None = declare(STYLE_WEIGHTS, None, "comma-separated blend of the style "
                                                                            "images' Gram targets, e.g. `1,3` "
                                                                            "(default: equal)")
+    style_loss: str = Choice("sliced", STYLE_LOSSES, "sliced Wasserstein on the features and the colours "
+                                                     "(Heitz et al. 2021), or gram (Gatys et al. 2016)")
+    palette: str = PALETTE  # recolours the content first; not with `preserve_colors`
     content_weight: float = Float(1.0, 0.0, 1e6, "content loss weight")
-    style_weight: float = Float(10.0, 0.0, 1e6, "style loss weight (each layer relative to its target)")
+    style_weight: float | None = Float(None, 0.0, 1e6, "style loss weight, each layer relative to its target "
+                                                       f"(default: {DEFAULT_WEIGHTS})")
     tv_weight: float = Float(100.0, 0.0, 1e6, "total-variation weight (smoothness)")
     style_scale: float = Float(1.0, 0.1, 4.0, "style images resized to `style_scale * size` (bigger: coarser "
                                               "strokes)")

@@ -8,11 +8,14 @@ from __future__ import annotations
 from typing import Any
 
 from convlens.core.errors import InvalidParameter
+from convlens.style.losses import PIXELS
 from convlens.synthesis.objectives import DIVERSITY, KINDS
+from convlens.synthesis.texture import DEFAULT_LAYERS as TEXTURE_LAYERS
+from convlens.synthesis.texture import LOSSES as TEXTURE_LOSSES
 
 from ..fields import Fields
 from ..spec import Choice, Field, Float, Image, Int, Kind, Target, Text, Values, declare, endpoint, required_first
-from .common import BACKBONE, FORMAT, PHOTO, PROGRESS, SEED
+from .common import BACKBONE, FORMAT, PALETTE, PHOTO, PROGRESS, SEED
 
 MAX_SIDE = 512
 MAX_LAYERS = 8
@@ -143,12 +146,16 @@ class DeepdreamParams(Synthesis):
 
 @endpoint("texture")
 class TextureParams(Synthesis):
-    """A new texture of any size with the Gram statistics of a sample (Gatys et al. 2015)."""
+    """A new texture of any size with the feature statistics of a sample (Gatys et al. 2015; Heitz et al. 2021)."""
 
     image: bytes = PHOTO
     size: int = Int(128, 32, MAX_SIDE, "side of the texture, in px (may exceed the sample's)")
-    layers: tuple[str, ...] = declare(LAYERS, ("stem", "block2", "block4", "block6"),
-                                      "comma-separated layers whose Gram matrices are matched")
+    layers: tuple[str, ...] = declare(LAYERS, TEXTURE_LAYERS,
+                                      f"comma-separated layers whose statistics are matched (`{PIXELS}`: the "
+                                      "colours themselves)")
+    loss: str = Choice("sliced", TEXTURE_LOSSES, "sliced Wasserstein (whole feature distributions, no saturated "
+                                                 "blobs) or gram (Gram matrices, Gatys 2015)")
+    palette: str = PALETTE  # the finished texture recoloured to the sample's colour distribution
     steps: int = Int(200, 1, 2000, "optimization steps")
     lr: float = Float(0.02, 1e-5, 1.0, LR)
     source_size: int = Int(256, 32, MAX_SIDE, "longer side of the sample, in px")
