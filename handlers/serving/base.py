@@ -11,17 +11,19 @@ import os
 import time
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
 
 from convlens.core import backbones, images
-from convlens.core.errors import ConvLensError, InvalidParameter
+from convlens.core.errors import ConvLensError
 
 from .config import EndpointConfig, yaml_name
 from .encode import encode_error, json_bytes
 from .progress import ProgressStream, close_grpc_stream, over_grpc, progress_requested, send_intermediate
 from .requests import request_fields, wants_proto
+from .shelf import BackboneShelf
 from .spec import REGISTRY, EndpointSpec
 
 logger = logging.getLogger(__name__)
@@ -52,7 +54,8 @@ class ConvLensHandler:
 
     def __init__(self) -> None:
         self.initialized = False
-        self.backbone: backbones.Backbone | None = None
+        self.backbone: backbones.Backbone | None = None  # the configured default
+        self.shelf: BackboneShelf | None = None  # the default and the registered models a request may name
         self.config = EndpointConfig()
         self.progress: ProgressStream | None = None  # the current request's progress callback, when streaming
         self.send_progress = send_intermediate
@@ -74,13 +77,17 @@ class ConvLensHandler:
             gpu_id = props.get("gpu_id")  # None: TorchServe gave this worker no GPU (number_of_gpu=0): stay on CPU
             device = backbones.pick_device(gpu_id) if gpu_id is not None else torch.device("cpu")
             self.backbone = backbones.load_backbone(self.config.backbone, weights, device)
+            models = Path(props.get("model_dir", ".")) / self.config.models
+            self.shelf = BackboneShelf(self.backbone, models if models.is_dir() else None,
+                                       self.config.max_loaded_models)
         except Exception as exc:
             # One clear line in the model log; TorchServe then retries this model's worker, others keep serving.
             logger.error("ConvLens %s cannot load its model: %s", self.task, exc)
             raise
         self.initialized = True
-        logger.info("ConvLens %s ready: backbone %s on %s in %.1fs", self.task, self.backbone.name, device,
-                    time.perf_counter() - started)
+        logger.info("ConvLens %s ready: backbone %s on %s in %.1fs (registered models: %s)", self.task,
+                    self.backbone.name, device, time.perf_counter() - started,
+                    ", ".join(self.shelf.names()[1:]) or "none")
 
     def handle(self, data: list[Mapping[str, Any]], context: Any) -> list[bytes]:
         """One response per request of the batch, each with its own status and content type."""
@@ -151,12 +158,12 @@ class ConvLensHandler:
         return images.decode_image(data, field=field, limits=self.config.limits, min_side=min_side)
 
     def check_backbone(self, requested: str | None) -> backbones.Backbone:
-        """The served backbone; a request naming another one gets a 400 that says which are served."""
-        assert self.backbone is not None
-        if requested and requested != self.backbone.name:
-            raise InvalidParameter("backbone", f"backbone '{requested}' is not served by this endpoint; "
-                                               f"available: {self.backbone.name}")
-        return self.backbone
+        """The requested backbone (none: the default): the default or a registered model, loaded on first use;
+        a request naming another one gets a 400 that says which are served."""
+        if self.shelf is None or self.shelf.default is not self.backbone:  # given a backbone directly (tests)
+            assert self.backbone is not None
+            self.shelf = BackboneShelf(self.backbone)
+        return self.shelf.get(requested)
 
     def describe(self) -> dict[str, Any]:
         """What this endpoint offers (TorchServe's describe call with customized=true)."""
@@ -168,7 +175,9 @@ class ConvLensHandler:
             "torch_threads": torch.get_num_threads(),
             "layers": list(self.backbone.layers),
             "default_layer": self.backbone.default_layer,
+            "layer_defaults": self.backbone.layer_defaults,
             "num_classes": len(self.backbone.labels),
+            "backbones": (self.shelf or BackboneShelf(self.backbone)).describe(),
             "limits": {"max_image_bytes": self.config.max_image_bytes,
                        "max_image_pixels": self.config.max_image_pixels, "max_image_side": self.config.max_image_side},
             "fields": self.spec.as_json()["fields"],

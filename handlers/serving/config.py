@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from convlens.core import backbones, images
+from convlens.core import backbones, images, user_models
 from convlens.stylize import runtime
 
 logger = logging.getLogger(__name__)
@@ -30,6 +30,8 @@ class EndpointConfig:
 
     backbone: str = backbones.DEFAULT_BACKBONE
     weights: str | None = None  # torchvision weights file: relative to the archive, or an absolute path
+    models: str = user_models.FOLDER  # folder of registered models (convlens-models add), relative to the archive
+    max_loaded_models: int = 2  # registered models kept loaded per worker at once (least recently used unloaded)
     torch_threads: int = 0  # 0 = torch's default (all cores)
     max_image_bytes: int = images.DEFAULT_LIMITS.max_bytes  # per image field
     max_image_pixels: int = images.DEFAULT_LIMITS.max_pixels

@@ -18,6 +18,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> di
     p = sub.add_parser("classify", help="the most probable classes of an image")
     p.add_argument("image", help="image file")
     add_field(p, "classify", "topk", send_default=True)
+    add_field(p, "classify", "backbone")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     p = sub.add_parser(
@@ -33,6 +34,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> di
     add_field(p, "saliency", "method", checked=False, send_default=True)  # the server checks it (and says which)
     add_field(p, "saliency", "layer")
     add_field(p, "saliency", "channel")
+    add_field(p, "saliency", "backbone")
     add_field(p, "saliency", "view", send_default=True)
     add_field(p, "saliency", "format", only=tuple(EXTENSIONS), send_default=True)  # what the CLI writes to a file
 
@@ -45,8 +47,11 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> di
     p.add_argument("--json", action="store_true", help="print a JSON list")
     p = sub.add_parser("describe", help="what an endpoint offers (JSON)")
     p.add_argument("model", help="endpoint, e.g. saliency")
+    p = sub.add_parser("backbones", help="the networks an endpoint serves: its default and the registered models")
+    p.add_argument("model", nargs="?", default="classify", help="endpoint (default: classify)")
+    p.add_argument("--json", action="store_true", help="print JSON")
     return {"classify": run_classify, "saliency": run_saliency, "health": run_health, "models": run_models,
-            "layers": run_layers, "describe": run_describe}
+            "layers": run_layers, "describe": run_describe, "backbones": run_backbones}
 
 
 def _class(p: Prediction | None) -> str:
@@ -64,7 +69,7 @@ def print_table(predictions: Sequence[Prediction], out: TextIO) -> None:
 
 def run_classify(client: Client, args: argparse.Namespace, out: TextIO) -> None:
     """``classify``: a table, or JSON."""
-    predictions = client.classify(args.image, topk=args.topk)
+    predictions = client.classify(args.image, topk=args.topk, backbone=args.backbone)
     if args.json:
         dump([p.to_dict() for p in predictions], out)
     else:
@@ -77,13 +82,14 @@ def run_saliency(client: Client, args: argparse.Namespace, out: TextIO) -> None:
     if args.format != "json":
         data = client.saliency_image(
             args.image, target=args.target, method=args.method, view=args.view, format=args.format,
-            layer=args.layer, channel=args.channel,
+            layer=args.layer, channel=args.channel, backbone=args.backbone,
         )
         output.write_bytes(data)
         out.write(json.dumps({"wrote": str(output)}) + "\n" if args.json else f"wrote {output}\n")
         return
     heatmap: Heatmap = client.saliency(
-        args.image, target=args.target, method=args.method, layer=args.layer, channel=args.channel
+        args.image, target=args.target, method=args.method, layer=args.layer, channel=args.channel,
+        backbone=args.backbone,
     )
     output.write_text(json.dumps(heatmap.to_dict()) + "\n", encoding="utf-8")
     if args.json:
@@ -108,6 +114,20 @@ def run_health(client: Client, args: argparse.Namespace, out: TextIO) -> int:
 def run_describe(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     """``describe``: the endpoint's describe dict as JSON."""
     dump(client.describe(args.model), out)
+    return 0
+
+
+def run_backbones(client: Client, args: argparse.Namespace, out: TextIO) -> int:
+    """``backbones``: one line per network (name, classes, layers, labels), or JSON."""
+    backbones = client.backbones(args.model)
+    if args.json:
+        dump(backbones, out)
+        return 0
+    for name, info in backbones.items():
+        kind = f"registered {info.get('arch', '')}" if info.get("registered") else "default"
+        labels = info.get("labels")
+        shown = f"  labels: {', '.join(labels[:12])}{' ...' if len(labels) > 12 else ''}" if labels else ""
+        out.write(f"{name}  ({kind}, {info.get('num_classes')} classes){shown}\n")
     return 0
 
 

@@ -8,7 +8,7 @@ from convlens.core.errors import InvalidParameter
 
 from ..fields import Fields
 from ..spec import IMAGE, Choice, Field, Flag, Float, Image, Int, Kind, Text, Values, declare, endpoint, required_first
-from .common import BACKBONE, FORMATS, PHOTO, PROGRESS, SEED
+from .common import DEFAULT_BACKBONE, FORMATS, PHOTO, PROGRESS, SEED
 
 MAX_STYLES = 4  # style, style_2, ..., style_4
 MAX_TRANSFER_STEPS = 1000  # hard cap; the endpoint's YAML sets a lower serving limit
@@ -108,7 +108,7 @@ class StyleTransferParams:
     progress: bool = PROGRESS
     format: str = Choice("png", FORMATS, "png, jpeg (with `quality`), json (losses + base64 PNG), npy, proto")
     quality: int = QUALITY
-    backbone: str | None = BACKBONE
+    backbone: str | None = DEFAULT_BACKBONE
 
 
 def style_or_blend(p: Any) -> None:
