@@ -8,11 +8,13 @@ in its registry (`convlens.core.user_models`). A refused model leaves the folder
 from __future__ import annotations
 
 import json
+import pickletools
 import shutil
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -88,11 +90,10 @@ def state_dict_of(path: Path) -> dict[str, torch.Tensor]:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises many types for code, foreign or truncated files
-        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
-        if "weights_only" in str(exc) or "Unsupported global" in str(exc):
+        if "Unsupported global" in str(exc) or imports_something(path):
             raise ModelRejected(f"{path.name} holds Python objects or code, not only tensors, and is refused (only "
-                                f"a state dict is loaded: torch.save(model.state_dict(), ...); {first})") from exc
-        raise ModelRejected(f"{path.name} is not a torch weights file ({first})") from exc
+                                "a state dict is loaded: torch.save(model.state_dict(), ...))") from exc
+        raise ModelRejected(f"{path.name} is not a torch weights file ({type(exc).__name__})") from exc
     if isinstance(data, dict):
         nested = next((data[k] for k in STATE_DICT_KEYS if isinstance(data.get(k), dict)), None)
         data = nested if nested is not None else data
@@ -104,6 +105,16 @@ def state_dict_of(path: Path) -> dict[str, torch.Tensor]:
     return data
 
 
+def imports_something(path: Path) -> bool:
+    """Whether a plain pickle file asks to import something (the way a pickle runs code), read without unpickling;
+    torch's zip format says so itself ("Unsupported global")."""
+    try:
+        return any(op.name in ("GLOBAL", "STACK_GLOBAL", "INST", "OBJ") for op, _, _ in
+                   pickletools.genops(path.read_bytes()))
+    except Exception:  # noqa: BLE001 - not a pickle stream at all
+        return False
+
+
 def classification_archs() -> list[str]:
     from torchvision import models
 
@@ -112,8 +123,8 @@ def classification_archs() -> list[str]:
 
 def test_forward(model: nn.Module, backbone_name: str, prep: Preprocessing, num_labels: int) -> None:
     """One forward pass on a test image at the model's size: its output must be (1, number of labels), finite."""
-    generator = torch.Generator().manual_seed(0)
-    image = torch.rand(1, 3, prep.crop, prep.crop, generator=generator, device="cpu")  # add checks on the CPU
+    pixels = np.random.default_rng(0).random((1, 3, prep.crop, prep.crop), dtype=np.float32)
+    image = torch.from_numpy(pixels).to(torch.device("cpu"))  # add builds and checks models on the CPU
     probe = backbones.Backbone(name=backbone_name, model=model, layers={}, labels=["?"] * num_labels,
                                preprocessing=prep, default_layer="", device=torch.device("cpu"))
     try:
@@ -149,6 +160,20 @@ def offered_layers(model: nn.Module, req: Request, size: int) -> tuple[tuple[str
     return layers, default
 
 
+def mismatch(state: dict[str, torch.Tensor], arch: str, classes: int) -> str:
+    """The first difference between a state dict and the architecture's own: a missing, unexpected or reshaped key."""
+    from torchvision.models import get_model
+
+    expected = get_model(arch, weights=None, num_classes=classes).state_dict()
+    for key, value in expected.items():
+        if key not in state:
+            return f"the file has no {key}"
+        if tuple(state[key].shape) != tuple(value.shape):
+            return f"{key} is {tuple(state[key].shape)} in the file, {tuple(value.shape)} in the model"
+    extra = sorted(set(state) - set(expected))
+    return f"the file has keys the model does not: {', '.join(extra[:3])}" if extra else "unknown difference"
+
+
 def build(req: Request, prep: Preprocessing, labels: list[str], staging: Path) -> ModelRecord:
     """Check the model and stage its weights file in `staging`; the record to register."""
     if req.torchscript is not None:
@@ -176,7 +201,7 @@ def build(req: Request, prep: Preprocessing, labels: list[str], staging: Path) -
         model = user_models.build_network(record, staging / record.weights)
     except BackboneUnavailable as exc:
         raise ModelRejected(f"{req.weights.name} does not fit {req.arch} with {len(labels)} classes: "
-                            f"{str(exc).split(': ', 1)[-1]}") from exc
+                            f"{mismatch(state, req.arch, len(labels))}") from exc
     model.eval()
     test_forward(model, req.name, prep, len(labels))
     layers, default = offered_layers(model, req, prep.crop)

@@ -183,7 +183,7 @@ def layer_defaults(layers: Sequence[str]) -> dict[str, str]:
 
 def backbone_of(record: ModelRecord, model: nn.Module, device: torch.device) -> Backbone:
     """A Backbone of a registered model's network (already built): its labels, preprocessing and layers."""
-    model = frozen(model, device)
+    model = frozen(model if record.torchscript else out_of_place(model), device)
     layers = {} if record.torchscript else {name: model.get_submodule(name) for name in record.layers}
     return Backbone(name=record.name, model=model, layers=layers, labels=list(record.labels),
                     preprocessing=record.preprocessing, default_layer=record.default_layer, device=device,
