@@ -18,7 +18,7 @@ class ActivationsHandler(InspectHandler):
         p: ActivationsParams = self.parse(fields)
         backbone = self.check_backbone(p.backbone)
         pixels = inputs.explanation_pixels(self.decode(p.image, min_side=p.size), p.size)
-        maps = activations.activations(backbone, pixels, self.layer_or_default(p.layer))
+        maps = activations.activations(backbone, pixels, self.layer_or_default(backbone, p.layer))
         if p.channel is not None and p.channel >= len(maps.values):
             raise InvalidParameter("channel", f"must be between 0 and {len(maps.values) - 1} for layer "
                                               f"'{maps.layer}'")

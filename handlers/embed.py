@@ -16,5 +16,5 @@ class EmbedHandler(InspectHandler):
         p: EmbedParams = self.parse(fields)
         backbone = self.check_backbone(p.backbone)
         pixels, names = self.squares(p.images, p.size)
-        layer = self.layer_or_default(p.layer) if p.layer else None
+        layer = self.layer_or_default(backbone, p.layer) if p.layer else None
         return encode(embedding.embed(backbone, pixels, names, layer, p.batch_size, self.deadline()), p.format)

@@ -15,8 +15,9 @@ class InversionHandler(SynthesisHandler):
     def run(self, fields: dict[str, Any], explain: bool) -> tuple[bytes, str]:
         p: InversionParams = self.parse(fields)
         backbone = self.check_backbone(p.backbone)
-        backbone.layer(p.layer)
-        result = inversion(backbone, self.photo(p.image, p.size), p.layer, steps=p.steps, lr=p.lr,
+        layer = p.layer or backbone.default_for("inversion")
+        backbone.layer(layer)
+        result = inversion(backbone, self.photo(p.image, p.size), layer, steps=p.steps, lr=p.lr,
                            tv_weight=p.tv_weight, alpha=p.alpha, alpha_weight=p.alpha_weight, seed=p.seed,
                            progress=self.progress, deadline=self.deadline())
         return encode(result, p.format)

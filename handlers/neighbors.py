@@ -17,7 +17,7 @@ class NeighborsHandler(InspectHandler):
         backbone = self.check_backbone(p.backbone)
         query = self.square(p.query, p.size, "image")
         gallery, names = self.squares(p.gallery, p.size)
-        layer = self.layer_or_default(p.layer) if p.layer else None
+        layer = self.layer_or_default(backbone, p.layer) if p.layer else None
         result = embedding.neighbors(backbone, query, gallery, names, p.metric, layer, p.top, p.batch_size,
                                      self.deadline())
         return encode(result, p.format, thumb=p.thumb)

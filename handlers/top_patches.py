@@ -16,6 +16,7 @@ class TopPatchesHandler(InspectHandler):
         p: TopPatchesParams = self.parse(fields)
         backbone = self.check_backbone(p.backbone)
         pixels, names = self.squares(p.images, p.size)
-        result = patches.top_patches(backbone, pixels, names, self.layer_or_default(p.layer, patches=True),
-                                     p.channel, p.top, p.per_image, p.guided, p.batch_size, self.deadline())
+        layer = self.layer_or_default(backbone, p.layer, patches=True)
+        result = patches.top_patches(backbone, pixels, names, layer, p.channel, p.top, p.per_image, p.guided,
+                                     p.batch_size, self.deadline())
         return encode(result, p.format, patch=p.patch, input_size=p.size)

@@ -16,7 +16,7 @@ class TsneHandler(InspectHandler):
         p: TsneParams = self.parse(fields)
         backbone = self.check_backbone(p.backbone)
         pixels, names = self.squares(p.images, p.size)
-        layer = self.layer_or_default(p.layer) if p.layer else None
+        layer = self.layer_or_default(backbone, p.layer) if p.layer else None
         result = embedding.tsne_layout(backbone, pixels, names, p.method, p.perplexity, p.seed, p.iterations, layer,
                                        p.batch_size, self.deadline())
         return encode(result, p.format, view=p.view, canvas=p.canvas, thumb=p.thumb)

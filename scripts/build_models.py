@@ -3,7 +3,8 @@
 
 Each archive carries the handler, the shared `serving` glue and the `convlens` engine (the whole `handlers/`
 folder: only what serves; build-time code such as stylizer training lives in `tools/`) and the endpoint's YAML
-config. An archive is rebuilt only when its inputs changed.
+config; the classifier endpoints also carry the models users registered (`convlens-models add`, the folder
+`model_store/models/` or $CONVLENS_MODELS_DIR) as `models/`. An archive is rebuilt only when its inputs changed.
 """
 from __future__ import annotations
 
@@ -16,11 +17,18 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from tools.models.paths import models_dir  # noqa: E402 - after the sys.path set-up
+
 HANDLERS = ROOT / "handlers"
 STORE = ROOT / "model_store"
 STAMPS = ROOT / "build" / "stamps"
 VERSION = "1.0"
 ASSETS = {"stylize": "stylizers"}  # endpoint -> folder of model_store/ shipped inside its archive
+# The endpoints that explain a classifier: their archives carry the registered models (backbone=NAME).
+CLASSIFIER_ENDPOINTS = ("classify", "saliency", "occlusion", "segment", "classviz", "fooling", "inversion",
+                        "deepdream", "activations", "filters", "top_patches", "embed", "neighbors", "tsne")
+MODELS = "models"  # the registered models' folder inside an archive (convlens.core.user_models.FOLDER)
 
 
 def endpoints() -> list[str]:
@@ -28,10 +36,11 @@ def endpoints() -> list[str]:
     return sorted(p.stem for p in STORE.glob("*.yaml") if (HANDLERS / f"{p.stem}.py").is_file())
 
 
-def packed_files(name: str) -> dict[str, Path]:
+def packed_files(name: str, models: Path | None = None) -> dict[str, Path]:
     """Path inside the archive -> source file, for what endpoint `name`'s archive carries besides its config and
     weights: every file of `handlers/` but bytecode and tool caches (dot folders such as .hypothesis, .mypy_cache
-    left by a run from inside handlers/), and the endpoint's assets folder (ASSETS)."""
+    left by a run from inside handlers/), the endpoint's assets folder (ASSETS) and, for a classifier endpoint,
+    the registered models (`models`, default models_dir())."""
     files = {p.relative_to(HANDLERS).as_posix(): p for p in sorted(HANDLERS.rglob("*"))
              if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
              and not any(part.startswith(".") for part in p.relative_to(HANDLERS).parts)}
@@ -39,6 +48,10 @@ def packed_files(name: str) -> dict[str, Path]:
         folder = STORE / ASSETS[name]
         files.update({f"{ASSETS[name]}/{p.relative_to(folder).as_posix()}": p for p in sorted(folder.rglob("*"))
                       if p.is_file()})
+    folder = models or models_dir()
+    if name in CLASSIFIER_ENDPOINTS and folder.is_dir():
+        files.update({f"{MODELS}/{p.relative_to(folder).as_posix()}": p for p in sorted(folder.rglob("*"))
+                      if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)})
     return files
 
 
@@ -65,14 +78,14 @@ def build(name: str, weights: Path | None, force: bool) -> bool:
 
 
 def archive(name: str, export: Path, config: Path, extra_files: list[Path] = (),  # type: ignore[assignment]
-            handler: Path | None = None, base: str | None = None) -> Path:
+            handler: Path | None = None, base: str | None = None, models: Path | None = None) -> Path:
     """Archive packed_files as model `name` with `config` into `export`; `handler` replaces handlers/<name>.py
     (tests archive variants: a deliberately slow handler, a config with corrupt weights); a variant ships the
-    assets of its `base` endpoint."""
+    assets of its `base` endpoint; `models` is another folder of registered models."""
     mar = export / f"{name}.mar"
     with tempfile.TemporaryDirectory() as tmp:
         code = Path(tmp) / "code"
-        for inside, path in packed_files(base or name).items():
+        for inside, path in packed_files(base or name, models).items():
             (code / inside).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(path, code / inside)
         if handler is not None:

@@ -32,12 +32,14 @@ if ! command -v "$PYTHON" >/dev/null 2>&1; then
   exit 1
 fi
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
-want=$(cat requirements/*.txt client/pyproject.toml | sha256sum | cut -d' ' -f1)
+want=$(cat requirements/*.txt client/pyproject.toml tools/models/pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
   echo "==> installing pinned dependencies into $VENV (first run: a few minutes)"
   "$VENV/bin/python" -m pip install -q --upgrade pip
   "$VENV/bin/python" -m pip install -q -r requirements/serve.txt -r requirements/test.txt -c requirements/lock.txt
   "$VENV/bin/python" -m pip install -q -e ./client -c requirements/lock.txt
+  # convlens-models (register your own classifiers): runs from this checkout, on the dependencies above
+  "$VENV/bin/python" -m pip install -q --no-deps --no-build-isolation -e ./tools/models
   echo "$want" > "$STAMP"
 else
   echo "==> dependencies up to date in $VENV"

@@ -1,5 +1,5 @@
-"""What the attribution handlers share: saliency passes, batched by method, options and size. `saliency` serves
-them, and `classify` answers TorchServe's /explanations route with the same map."""
+"""What the attribution handlers share: saliency passes, batched by backbone, method, options and size.
+`saliency` serves them, and `classify` answers TorchServe's /explanations route with the same map."""
 from __future__ import annotations
 
 from typing import Any, TypeVar
@@ -31,19 +31,19 @@ class AttributionHandler(BatchedHandler):
         pixels = inputs.explanation_pixels(self.decode(p.image, min_side=p.size), p.size)
         target = attribution.TOP1 if p.target is None else backbone.class_index(p.target)
         alone = not attribution.batch_independent(p.method, p.options)  # seeded noise is drawn per pass
-        key = object() if alone else (p.method, repr(p.neuron), repr(sorted(p.options.items())), pixels.shape)
-        return Prepared(key, (pixels, target, p))
+        key = object() if alone else (backbone.name, p.method, repr(p.neuron), repr(sorted(p.options.items())),
+                                      pixels.shape)
+        return Prepared(key, (pixels, target, p, backbone))
 
-    def saliency_batch(self, items: list[tuple[Any, int, SaliencyParams]]) -> list[tuple[bytes, str]]:
-        """One attribution pass over prepared requests that share a key."""
-        assert self.backbone is not None
-        first = items[0][2]
-        results = attribution.saliency(self.backbone, [pixels for pixels, _, _ in items],
-                                       [target for _, target, _ in items], method=first.method,
+    def saliency_batch(self, items: list[tuple[Any, int, SaliencyParams, Backbone]]) -> list[tuple[bytes, str]]:
+        """One attribution pass over prepared requests that share a key (and so a backbone)."""
+        first, backbone = items[0][2], items[0][3]
+        results = attribution.saliency(backbone, [pixels for pixels, _, _, _ in items],
+                                       [target for _, target, _, _ in items], method=first.method,
                                        neuron=first.neuron, options=first.options)
-        return [encode(evaluated(self.backbone, r, p, self.config.time_budget_s), p.format, view=p.view,
+        return [encode(evaluated(backbone, r, p, self.config.time_budget_s), p.format, view=p.view,
                        colormap=p.colormap, sign=p.sign or "absolute")
-                for r, (_, _, p) in zip(results, items)]
+                for r, (_, _, p, _) in zip(results, items)]
 
 
 def evaluated(backbone: Backbone, result: R, p: SaliencyParams | OcclusionParams, budget_s: float) -> R:

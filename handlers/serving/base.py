@@ -14,10 +14,11 @@ import sys
 import time
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from convlens.core import images
-from convlens.core.errors import ConvLensError, InvalidParameter
+from convlens.core.errors import ConvLensError
 
 from .config import EndpointConfig, yaml_name
 from .encode import encode_error, json_bytes
@@ -27,6 +28,9 @@ from .spec import REGISTRY, EndpointSpec
 
 if TYPE_CHECKING:
     from convlens.core import backbones
+
+    from .shelf import BackboneShelf
+
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +61,8 @@ class ConvLensHandler:
 
     def __init__(self) -> None:
         self.initialized = False
-        self.backbone: backbones.Backbone | None = None
+        self.backbone: backbones.Backbone | None = None  # the configured default
+        self.shelf: BackboneShelf | None = None  # the default and the registered models a request may name
         self.config = EndpointConfig()
         self.progress: ProgressStream | None = None  # the current request's progress callback, when streaming
         self.send_progress = send_intermediate
@@ -72,14 +77,19 @@ class ConvLensHandler:
                                                yaml_name(context, self.task))
             if self.uses_backbone:
                 self.backbone = self.load_backbone(context.system_properties)
+                from .shelf import BackboneShelf
+
+                models = Path(context.system_properties.get("model_dir", ".")) / self.config.models
+                self.shelf = BackboneShelf(self.backbone, models if models.is_dir() else None,
+                                           self.config.max_loaded_models)
         except Exception as exc:
             # One clear line in the model log; TorchServe then retries this model's worker, others keep serving.
             logger.error("ConvLens %s cannot load its model: %s", self.task, exc)
             raise
         self.initialized = True
-        logger.info("ConvLens %s ready: backbone %s in %.1fs", self.task,
+        logger.info("ConvLens %s ready: backbone %s in %.1fs (registered models: %s)", self.task,
                     f"{self.backbone.name} on {self.backbone.device}" if self.backbone else "none",
-                    time.perf_counter() - started)
+                    time.perf_counter() - started, ", ".join(self.shelf.names()[1:]) if self.shelf else "none")
 
     def load_backbone(self, props: Mapping[str, Any]) -> backbones.Backbone:
         """The YAML's backbone (weights relative to the archive) on TorchServe's device, with its torch threads."""
@@ -166,12 +176,14 @@ class ConvLensHandler:
         return images.decode_image(data, field=field, limits=self.config.limits, min_side=min_side)
 
     def check_backbone(self, requested: str | None) -> backbones.Backbone:
-        """The served backbone; a request naming another one gets a 400 that says which are served."""
-        assert self.backbone is not None
-        if requested and requested != self.backbone.name:
-            raise InvalidParameter("backbone", f"backbone '{requested}' is not served by this endpoint; "
-                                               f"available: {self.backbone.name}")
-        return self.backbone
+        """The requested backbone (none: the default): the default or a registered model, loaded on first use;
+        a request naming another one gets a 400 that says which are served."""
+        if self.shelf is None or self.shelf.default is not self.backbone:  # given a backbone directly (tests)
+            from .shelf import BackboneShelf
+
+            assert self.backbone is not None
+            self.shelf = BackboneShelf(self.backbone)
+        return self.shelf.get(requested)
 
     def describe(self) -> dict[str, Any]:
         """What this endpoint offers (TorchServe's describe call with customized=true)."""
@@ -181,9 +193,13 @@ class ConvLensHandler:
         if self.backbone is not None:
             import torch
 
+            from .shelf import BackboneShelf
+
             out.update({"backbone": self.backbone.name, "device": str(self.backbone.device),
                         "torch_threads": torch.get_num_threads(), "layers": list(self.backbone.layers),
-                        "default_layer": self.backbone.default_layer, "num_classes": len(self.backbone.labels)})
+                        "default_layer": self.backbone.default_layer, "layer_defaults": self.backbone.layer_defaults,
+                        "num_classes": len(self.backbone.labels),
+                        "backbones": (self.shelf or BackboneShelf(self.backbone)).describe()})
         return {**out, "limits": limits, "fields": self.spec.as_json()["fields"]}
 
 

@@ -30,6 +30,8 @@ class EndpointConfig:
 
     backbone: str | None = None  # None: the engine's default (backbones.DEFAULT_BACKBONE); stylize loads none
     weights: str | None = None  # torchvision weights file: relative to the archive, or an absolute path
+    models: str = "models"  # registered models' folder in the archive (= user_models.FOLDER; no torch here)
+    max_loaded_models: int = 2  # registered models kept loaded per worker at once (least recently used unloaded)
     torch_threads: int = 0  # 0 = torch's default (all cores)
     max_image_bytes: int = images.DEFAULT_LIMITS.max_bytes  # per image field
     max_image_pixels: int = images.DEFAULT_LIMITS.max_pixels

@@ -8,13 +8,11 @@ from typing import Any
 import numpy as np
 
 from convlens.core import inputs
+from convlens.core.backbones import Backbone
 from convlens.core.progress import Deadline
 
 from .base import ConvLensHandler
 from .specs.inspect import MAX_IMAGES
-
-# Units of the default backbone's last layers see the whole image: patches are more telling in the middle.
-PATCH_LAYER = {"efficientnet_lite0": "block6"}
 
 
 class InspectHandler(ConvLensHandler):
@@ -30,13 +28,12 @@ class InspectHandler(ConvLensHandler):
         pixels = [self.square(data, size, name.split(":", 1)[0]) for name, data in named]
         return pixels, [name for name, _ in named]
 
-    def layer_or_default(self, layer: str | None, patches: bool = False) -> str:
-        assert self.backbone is not None
-        if layer:
-            self.backbone.layer(layer)  # 400 listing the known layers when unknown
-            return layer
-        return PATCH_LAYER.get(self.backbone.name, self.backbone.default_layer) if patches \
-            else self.backbone.default_layer
+    @staticmethod
+    def layer_or_default(backbone: Backbone, layer: str | None, patches: bool = False) -> str:
+        """The named layer (400 listing the known ones when unknown), else the backbone's default for the use."""
+        name = layer or (backbone.default_for("patches") if patches else backbone.default_layer)
+        backbone.layer(name)
+        return name
 
     def deadline(self) -> Deadline:
         """The request's wall-time budget (config `time_budget_s`), below TorchServe's response timeout."""
@@ -45,4 +42,4 @@ class InspectHandler(ConvLensHandler):
     def describe(self) -> dict[str, Any]:
         assert self.backbone is not None
         return {**super().describe(), "max_images": MAX_IMAGES, "zip": True,
-                "patch_layer": PATCH_LAYER.get(self.backbone.name, self.backbone.default_layer)}
+                "patch_layer": self.backbone.default_for("patches")}

@@ -25,6 +25,9 @@ import pytest
 from convlens_client._proto import management_pb2, management_pb2_grpc
 
 LAYERS = ["stem", "block1", "block2", "head"]
+BACKBONES = {"efficientnet_lite0": {"num_classes": 1000, "registered": False},
+             "plants": {"registered": True, "arch": "resnet50", "num_classes": 2, "labels": ["healthy", "rust"],
+                        "layers": ["conv1", "layer1", "layer2", "layer3", "layer4"], "default_layer": "layer4"}}
 INVALID_KEY = {
     "code": 400,
     "type": "InvalidKeyException",
@@ -48,7 +51,8 @@ def describe_entry(name: str, ready: int = 1, layers: list[str] | None = None) -
         "jobQueueStatus": {"remainingCapacity": 100, "pendingRequests": 3},
     }
     if layers is not None:
-        entry["customizedMetadata"] = {"endpoint": name, "backbone": "efficientnet_lite0", "layers": layers}
+        entry["customizedMetadata"] = {"endpoint": name, "backbone": "efficientnet_lite0", "layers": layers,
+                                       "backbones": BACKBONES}
     return entry
 
 

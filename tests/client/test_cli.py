@@ -51,6 +51,14 @@ def test_classify_table(servers: Servers, backend, transport: str, image: Path) 
     assert backend.last.authorization == f"Bearer {TOKEN}"
 
 
+def test_backbone_option_sends_the_field(servers: Servers, backend, transport: str, image: Path) -> None:
+    backend.reply = proto_reply(classification(*CAT))
+    assert run(servers, transport, "classify", str(image), "--backbone", "plants")[0] == 0
+    assert backend.last.fields["backbone"] == b"plants"
+    assert run(servers, transport, "classify", str(image))[0] == 0
+    assert "backbone" not in backend.last.fields  # the server's default
+
+
 def test_classify_json(servers: Servers, backend, transport: str, image: Path) -> None:
     backend.reply = proto_reply(classification(*CAT))
     code, out, _ = run(servers, transport, "classify", str(image), "--json")

@@ -9,7 +9,7 @@ from unittest import mock
 
 from client_fakes import Reply, Servers, json_error
 from convlens_client.cli import build_parser, client_from_args, main
-from management_fakes import LAYERS, ManagementServers
+from management_fakes import BACKBONES, LAYERS, ManagementServers
 
 
 def run(servers: Servers, mgmt: ManagementServers, transport: str, *args: str) -> tuple[int, str, str]:
@@ -48,6 +48,16 @@ def test_layers_and_describe(servers, backend, mgmt, transport) -> None:
     assert code == 0 and json.loads(out)["layers"] == LAYERS
     code, out, err = run(servers, mgmt, transport, "describe", "nope")
     assert code == 1 and "Model not found" in err
+
+
+def test_backbones_lists_the_default_and_the_registered_models(servers, backend, mgmt, transport) -> None:
+    code, out, _ = run(servers, mgmt, transport, "backbones", "saliency")
+    assert code == 0 and out.splitlines() == [
+        "efficientnet_lite0  (default, 1000 classes)",
+        "plants  (registered resnet50, 2 classes)  labels: healthy, rust",
+    ]
+    code, out, _ = run(servers, mgmt, transport, "backbones", "saliency", "--json")
+    assert json.loads(out) == BACKBONES
 
 
 def test_health_json(servers, backend, mgmt, transport) -> None:

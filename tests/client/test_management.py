@@ -8,7 +8,7 @@ import pytest
 
 from client_fakes import Reply, Servers, classification, json_error, proto_reply
 from convlens_client import Client, ConvLensError, ModelStatus, NotFound, Unauthorized
-from management_fakes import LAYERS, ManagementServers, ManagementState, describe_entry
+from management_fakes import BACKBONES, LAYERS, ManagementServers, ManagementState, describe_entry
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
 
@@ -51,7 +51,8 @@ def test_models_follows_pages(servers, backend, mgmt, transport) -> None:
 def test_describe_and_layers(servers, backend, mgmt, transport) -> None:
     with make_client(servers, mgmt, transport) as c:
         meta = c.describe("saliency")
-        assert meta == {"endpoint": "saliency", "backbone": "efficientnet_lite0", "layers": LAYERS}
+        assert meta == {"endpoint": "saliency", "backbone": "efficientnet_lite0", "layers": LAYERS,
+                        "backbones": BACKBONES}
         assert c.layers("saliency") == LAYERS
         with pytest.raises(NotFound):
             c.describe("nope")

@@ -16,6 +16,7 @@ def _common(p: argparse.ArgumentParser, endpoint: str) -> None:
     p.add_argument("-o", "--output", help="output file (default: IMAGE_<command>.EXT here)")
     add_field(p, endpoint, "target")
     add_field(p, endpoint, "size")
+    add_field(p, endpoint, "backbone")
     add_field(p, endpoint, "view", send_default=True)
     add_field(p, endpoint, "format", only=tuple(EXTENSIONS), send_default=True)  # what the CLI writes to a file
 
@@ -26,6 +27,7 @@ def run_occlusion(client: Client, args: argparse.Namespace, out: TextIO) -> None
         args.image, target=args.target, view=args.view, format=args.format,
         patch=args.patch, stride=args.stride, fill=args.fill, size=args.size, batch_size=args.batch_size,
         evaluate=args.evaluate,
+        backbone=args.backbone,
     )
     write_output(default_output(args, args.image, "occlusion", args.format), data, out)
 
@@ -34,7 +36,7 @@ def run_segment(client: Client, args: argparse.Namespace, out: TextIO) -> None:
     """``segment``: write the cut-out, mask or overlay as the server rendered it."""
     data = client.segment_image(
         args.image, target=args.target, view=args.view, format=args.format,
-        method=args.method, size=args.size,
+        method=args.method, size=args.size, backbone=args.backbone,
     )
     write_output(default_output(args, args.image, "segment", args.format), data, out)
 

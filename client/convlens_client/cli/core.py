@@ -22,6 +22,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> di
     p = sub.add_parser("classify", help="the most probable classes of an image")
     p.add_argument("image", help="image file")
     add_field(p, "classify", "topk", send_default=True)
+    add_field(p, "classify", "backbone")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     p = sub.add_parser(
@@ -37,6 +38,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> di
     add_field(p, "saliency", "method", checked=False, send_default=True)  # the server checks it (and says which)
     add_field(p, "saliency", "layer")
     add_field(p, "saliency", "channel")
+    add_field(p, "saliency", "backbone")
     add_field(p, "saliency", "view", send_default=True)
     add_field(p, "saliency", "sign")
     add_field(p, "saliency", "evaluate")
@@ -62,8 +64,11 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> di
     p.add_argument("--json", action="store_true", help="print a JSON list")
     p = sub.add_parser("describe", help="what an endpoint offers (JSON)")
     p.add_argument("model", help="endpoint, e.g. saliency")
+    p = sub.add_parser("backbones", help="the networks an endpoint serves: its default and the registered models")
+    p.add_argument("model", nargs="?", default="classify", help="endpoint (default: classify)")
+    p.add_argument("--json", action="store_true", help="print JSON")
     return {"classify": run_classify, "saliency": run_saliency, "raw": run_raw, "health": run_health,
-            "models": run_models, "layers": run_layers, "describe": run_describe}
+            "models": run_models, "layers": run_layers, "describe": run_describe, "backbones": run_backbones}
 
 
 def _class(p: Prediction | None) -> str:
@@ -81,7 +86,7 @@ def print_table(predictions: Sequence[Prediction], out: TextIO) -> None:
 
 def run_classify(client: Client, args: argparse.Namespace, out: TextIO) -> None:
     """``classify``: a table, or JSON."""
-    predictions = client.classify(args.image, topk=args.topk)
+    predictions = client.classify(args.image, topk=args.topk, backbone=args.backbone)
     if args.json:
         dump([p.to_dict() for p in predictions], out)
     else:
@@ -94,7 +99,7 @@ def run_saliency(client: Client, args: argparse.Namespace, out: TextIO) -> None:
     if args.format != "json":
         data = client.saliency_image(
             args.image, target=args.target, method=args.method, view=args.view, format=args.format,
-            layer=args.layer, channel=args.channel, sign=args.sign,
+            layer=args.layer, channel=args.channel, sign=args.sign, backbone=args.backbone,
         )
         output.write_bytes(data)
         out.write(json.dumps({"wrote": str(output)}) + "\n" if args.json else f"wrote {output}\n")
@@ -102,6 +107,7 @@ def run_saliency(client: Client, args: argparse.Namespace, out: TextIO) -> None:
     heatmap: Heatmap = client.saliency(
         args.image, target=args.target, method=args.method, layer=args.layer, channel=args.channel,
         evaluate=args.evaluate,
+        backbone=args.backbone,
     )
     output.write_text(json.dumps(heatmap.to_dict()) + "\n", encoding="utf-8")
     if args.json:
@@ -146,6 +152,20 @@ def run_health(client: Client, args: argparse.Namespace, out: TextIO) -> int:
 def run_describe(client: Client, args: argparse.Namespace, out: TextIO) -> int:
     """``describe``: the endpoint's describe dict as JSON."""
     dump(client.describe(args.model), out)
+    return 0
+
+
+def run_backbones(client: Client, args: argparse.Namespace, out: TextIO) -> int:
+    """``backbones``: one line per network (name, classes, layers, labels), or JSON."""
+    backbones = client.backbones(args.model)
+    if args.json:
+        dump(backbones, out)
+        return 0
+    for name, info in backbones.items():
+        kind = f"registered {info.get('arch', '')}" if info.get("registered") else "default"
+        labels = info.get("labels")
+        shown = f"  labels: {', '.join(labels[:12])}{' ...' if len(labels) > 12 else ''}" if labels else ""
+        out.write(f"{name}  ({kind}, {info.get('num_classes')} classes){shown}\n")
     return 0
 
 

@@ -38,6 +38,7 @@ def _common(p: argparse.ArgumentParser, endpoint: str, default_output: str, step
     p.add_argument("-o", "--output", default=default_output, help="output PNG (default: %(default)s)")
     add_field(p, endpoint, steps, "--steps")
     add_field(p, endpoint, "seed")
+    add_field(p, endpoint, "backbone")
     p.add_argument("--progress", action="store_true", help="stream progress events; bar on stderr")
     p.add_argument("--json", action="store_true", help="print the result's numbers as JSON")
     p.add_argument("--set", type=name_value, action="append", default=[], metavar="NAME=VALUE",
@@ -48,7 +49,8 @@ def _runner(call: Callable[[Any, argparse.Namespace, dict[str, Any]], Any], err:
     """A runner doing ``call(client, args, fields)``: writes every picture, prints the metrics."""
     def run(client: Any, args: argparse.Namespace, out: TextIO) -> int:
         """Call the endpoint, write its pictures, print its numbers."""
-        fields: dict[str, Any] = {k: v for k, v in (("steps", args.steps), ("seed", args.seed)) if v is not None}
+        fields: dict[str, Any] = {k: v for k, v in (("steps", args.steps), ("seed", args.seed),
+                                                    ("backbone", args.backbone)) if v is not None}
         fields.update(dict(args.set))
         result = consume(call(client, args, {**fields, "stream": args.progress}), err or sys.stderr)
         output = Path(args.output)

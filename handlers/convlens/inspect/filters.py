@@ -23,8 +23,11 @@ def convolution(backbone: Backbone, layer: str | None) -> tuple[str, nn.Conv2d]:
     inside it with the largest kernel (the first such); no layer = the network's first convolution."""
     model = backbone.model
     if not layer:
-        conv = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
-        return module_name(model, conv), conv
+        first = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
+        if first is None:
+            raise InvalidParameter("layer", f"backbone {backbone.name} shows no convolution module"
+                                            f"{': ' + backbone.no_layers_reason if backbone.no_layers_reason else ''}")
+        return module_name(model, first), first
     module = backbone.layer(layer)
     convs = [module] if isinstance(module, nn.Conv2d) else [m for m in module.modules() if isinstance(m, nn.Conv2d)]
     if not convs:

@@ -29,7 +29,7 @@ def guided_gradients(backbone: Backbone, pixels01: torch.Tensor, module: nn.Modu
     gradients backwards; hooks always removed).
     """
     grads = []
-    with guided_relus(backbone.model):
+    with guided_relus(backbone.model, field="guided"):
         for start in range(0, len(units), batch_size):
             chunk = units[start:start + batch_size]
             x = pixels01[[u[0] for u in chunk]].detach().clone().requires_grad_(True)

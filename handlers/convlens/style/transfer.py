@@ -23,6 +23,7 @@ from convlens.core.backbones import Backbone
 from convlens.core.progress import Deadline, ProgressCallback, ProgressEvent
 
 from . import color, losses
+from .choices import DEFAULT_STYLE_WEIGHT, STYLE_LOSSES
 from .results import StyleTransferResult
 
 # (style layers, content layer) per loss network; VGG as in Gatys et al., EfficientNet chosen by stage depth.
@@ -31,8 +32,6 @@ LAYERS = {
     "vgg16": (("relu1_2", "relu2_2", "relu3_3", "relu4_3"), "relu3_3"),
     "vgg19": (("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"), "relu4_2"),
 }
-STYLE_LOSSES = ("sliced", "gram")
-DEFAULT_STYLE_WEIGHT = {"sliced": 10.0, "gram": 10.0}  # per style loss: the loss scales differ
 MIN_PASS_SIDE = 160  # coarse-to-fine: halve the size while passes stay at least this large
 
 

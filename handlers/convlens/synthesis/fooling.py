@@ -60,6 +60,7 @@ def fooling(backbone: Backbone, pixels: np.ndarray, target: int, *, max_steps: i
     fooled = to_uint8(levels / 255.0)
     difference = np.clip(np.rint(127.5 + magnify * change[0].permute(1, 2, 0).cpu().numpy() * 255.0), 0, 255
                          ).astype(np.uint8)
+    topk = min(topk, first_logits.numel())  # a registered model may have fewer classes
     top_before = torch.topk(first_logits, topk).indices.tolist()
     top_after = torch.topk(seen, topk).indices.tolist()
     metrics = {

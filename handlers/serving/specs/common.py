@@ -12,7 +12,8 @@ TARGET = Target("the class to explain, by index or label (default: the top-1 cla
 SIZE = Int(224, 32, 512, "shorter side of the network input in px (the longer side is capped at 2x)")
 VIEW = Choice("heatmap", ("heatmap", "overlay"), "the map alone, or over the photo")
 FORMAT = Choice("png", FORMATS, "png/jpeg: a picture; json/npy/proto: the numbers (proto: convlens.v1.Response)")
-BACKBONE = Text("the network; only the served one is accepted (describe: `backbone`)")
+BACKBONE = Text("the network: the served default or a registered model (describe: `backbones`)")
+DEFAULT_BACKBONE = Text("the network; only the served one is accepted (describe: `backbone`)")  # style, texture
 SEED = Int(0, 0, MAX_SEED, "random seed: equal requests give equal results")
 PALETTE = Choice("match", ("match", "none"), "match: take the style's (sample's) exact colour distribution "
                                              "(distribution transfer, Pitié et al. 2005); none: colours from the "

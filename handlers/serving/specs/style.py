@@ -5,12 +5,12 @@ import re
 from typing import Any
 
 from convlens.core.errors import InvalidParameter
-from convlens.style.transfer import DEFAULT_STYLE_WEIGHT, STYLE_LOSSES
+from convlens.style.choices import DEFAULT_STYLE_WEIGHT, STYLE_LOSSES
 from convlens.stylize import arbitrary, runtime
 
 from ..fields import Fields
 from ..spec import IMAGE, Choice, Field, Flag, Float, Image, Int, Kind, Text, Values, declare, endpoint, required_first
-from .common import BACKBONE, FORMATS, PALETTE, PHOTO, PROGRESS, SEED
+from .common import DEFAULT_BACKBONE, FORMATS, PALETTE, PHOTO, PROGRESS, SEED
 
 MAX_STYLES = 4  # style, style_2, ..., style_4 (and style_image, ..., style_image_4)
 MAX_TRANSFER_STEPS = 1000  # hard cap; the endpoint's YAML sets a lower serving limit
@@ -143,7 +143,7 @@ class StyleTransferParams:
     progress: bool = PROGRESS
     format: str = Choice("png", FORMATS, "png, jpeg (with `quality`), json (losses + base64 PNG), npy, proto")
     quality: int = QUALITY
-    backbone: str | None = BACKBONE
+    backbone: str | None = DEFAULT_BACKBONE
 
 
 def one_style_source(p: Any) -> None:

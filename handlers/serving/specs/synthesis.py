@@ -15,7 +15,7 @@ from convlens.synthesis.texture import LOSSES as TEXTURE_LOSSES
 
 from ..fields import Fields
 from ..spec import Choice, Field, Float, Image, Int, Kind, Target, Text, Values, declare, endpoint, required_first
-from .common import BACKBONE, FORMAT, PALETTE, PHOTO, PROGRESS, SEED
+from .common import BACKBONE, DEFAULT_BACKBONE, FORMAT, PALETTE, PHOTO, PROGRESS, SEED
 
 MAX_SIDE = 512
 MAX_LAYERS = 8
@@ -120,7 +120,8 @@ class InversionParams(Synthesis):
     """A photo reconstructed from its features at a layer (Mahendran & Vedaldi 2015)."""
 
     image: bytes = PHOTO
-    layer: str = Text("the layer whose features are matched", "block4")
+    layer: str | None = Text("the layer whose features are matched (default: the backbone's middle stage; "
+                             "describe: `layer_defaults`)")
     steps: int = Int(200, 1, 2000, "optimization steps")
     size: int = Int(128, 32, MAX_SIDE, "shorter side of the photo, in px")
     lr: float = Float(0.05, 1e-5, 1.0, LR)
@@ -135,7 +136,8 @@ class DeepdreamParams(Synthesis):
 
     image: bytes = PHOTO
     guide: bytes | None = Image("dream towards this image's features instead", required=False)
-    layer: str = Text("the layer whose activations are amplified", "block8")
+    layer: str | None = Text("the layer whose activations are amplified (default: a stage two thirds in; "
+                             "describe: `layer_defaults`)")
     octaves: int = Int(3, 1, 8, "scales, each `octave_scale` times the previous")
     octave_scale: float = Float(1.4, 1.05, 3.0, "size ratio between octaves")
     steps: int = Int(10, 1, 200, "gradient steps per octave")
@@ -159,3 +161,4 @@ class TextureParams(Synthesis):
     steps: int = Int(200, 1, 2000, "optimization steps")
     lr: float = Float(0.02, 1e-5, 1.0, LR)
     source_size: int = Int(256, 32, MAX_SIDE, "longer side of the sample, in px")
+    backbone: str | None = DEFAULT_BACKBONE
