@@ -93,8 +93,9 @@ def test_diversity_is_the_mean_gram_cosine_between_images():
 
 def test_each_parameterization_has_its_own_defaults():
     lucid, pixel = recipe(), recipe("pixel")
-    assert (lucid.param, lucid.steps, lucid.l2, lucid.blur_every) == ("fourier", 256, 0.0, 0)
-    assert (pixel.steps, pixel.l2, pixel.blur_every, pixel.diversity) == (100, 1e-3, 4, 0.0)
+    assert (lucid.param, lucid.steps, lucid.lr, lucid.l2, lucid.blur_every) == ("fourier", 256, 0.005, 0.0, 0)
+    assert (pixel.steps, pixel.lr, pixel.l2, pixel.blur_every, pixel.diversity) == (100, 0.05, 1e-3, 4, 0.0)
+    assert recipe(lr=0.05).lr == 0.05 and lucid.decay_power == 2.0
     assert lucid.diversity > 0 and recipe("pixel", diversity=5.0).diversity == 5.0
     assert recipe("pixel", steps=7, blur_every=0).blur_every == 0
     for name in ("blur_every", "clip_norm_pct", "clip_contrib_pct"):
@@ -127,8 +128,8 @@ def high_frequency_share(picture) -> float:
 
 def test_lucid_default_is_structure_where_pixels_are_noise(backbone):
     """On 64 px and 40 steps: the default puts far less power where the degradation cuts (pixels: ~0.38, the
-    default ~0.06 measured) and is the class through `classify`'s own resize and crop; the pixel recipe reaches
-    a high score at its own size but is not the class once `classify` looks at it (measured p < 0.01)."""
+    default ~0.008 measured at 1/f^2) and is the class through `classify`'s own resize and crop; the pixel recipe
+    reaches a high score at its own size but is not the class once `classify` looks at it (measured p < 0.01)."""
     lucid = classviz(backbone, Objective(target=GOLDFISH), size=64, steps=40).image
     pixel = classviz(backbone, Objective(target=GOLDFISH), size=64, steps=40, param="pixel").image
     assert high_frequency_share(lucid) < 0.6 * high_frequency_share(pixel)

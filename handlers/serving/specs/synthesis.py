@@ -82,8 +82,8 @@ class ClassvizParams(Synthesis):
                                                         "rotation; pixel: Yosinski et al. 2015")
     steps: int | None = Int(None, 1, 1000, "optimization steps (default: 256 for fourier, 100 for pixel)")
     size: int = Int(128, 32, MAX_SIDE, "side of the image, in px")
-    lr: float = Float(0.05, 1e-5, 1.0, "learning rate: Adam's for fourier, the mean pixel change per step for "
-                                       "pixel")
+    lr: float | None = Float(None, 1e-5, 1.0, "learning rate: Adam's for fourier (default 0.005), the mean pixel "
+                                              "change per step for pixel (default 0.05)")
     l2: float | None = Float(None, 0.0, 10.0, "L2 decay towards the mean image (default: 1e-3 for pixel, 0 for "
                                               "fourier)")
     blur_every: int | None = Int(None, 0, 1000, "blur every this many steps (default 4, 0: off)", only=PIXEL)
