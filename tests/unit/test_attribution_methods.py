@@ -188,8 +188,20 @@ def test_gradcam_equals_cam_on_a_global_average_pooling_network():
     w = bb.model[6].weight[3]  # Zhou et al.'s CAM: sum_k w_k A_k (Grad-CAM weights are w_k / (h*w))
     expected = torch.relu((w.view(6, 1, 1) * a).sum(0) / 64)
     torch.testing.assert_close(cam[0, 0], expected)
+    with pytest.raises(InvalidParameter) as err:  # tanh only: no ReLU modules for guided backprop to guide
+        attribution.METHODS["guided_backprop"](bb).attribute(x, torch.tensor([3]))
+    assert err.value.field == "method"
+
+
+def test_guided_gradcam_is_guided_backprop_times_the_cam():
+    """Springenberg's guided backprop weighted pixel-wise by the upsampled Grad-CAM (Selvaraju et al.)."""
+    model = ReusedActs().double()
+    bb = make_backbone(model, layers={"conv2": model.conv2, "relu": model.relu}, default_layer="relu")
+    x = torch.rand(1, 3, 8, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    cam = attribution.METHODS["gradcam"](bb).attribute(x, torch.tensor([3]))
     gb = attribution.METHODS["guided_backprop"](bb).attribute(x, torch.tensor([3]))
     ggc = attribution.METHODS["guided_gradcam"](bb).attribute(x, torch.tensor([3]))
+    assert cam.abs().sum() > 0 and gb.abs().sum() > 0
     torch.testing.assert_close(ggc, gb * cam)
 
 
@@ -202,7 +214,7 @@ def test_neuron_gradient_is_the_gradient_of_that_activation(position):
     got = attribution.Gradient(bb, neuron=Neuron("conv2", 4, position)).attribute(x.detach(), torch.tensor([0]))
     torch.testing.assert_close(got, x.grad)
     pixels = (x.detach()[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)
-    result = attribution.saliency(smooth_backbone(torch.float32), pixels, method="guided_backprop",
+    result = attribution.saliency(smooth_backbone(torch.float32), pixels, method="gradient",
                                   neuron=Neuron("conv2", 4, position))[0]
     assert result.layer == "conv2" and result.target.index == 4 and "conv2 channel 4" in result.target.label
 
