@@ -50,11 +50,11 @@ def train(steps: int = 30, seed: int = 0) -> nn.Module:
 
     key = hashlib.sha256(Path(__file__).read_bytes() + f"{steps},{seed},{torch.__version__}".encode()).hexdigest()
     cached = CACHE / f"toy-{key[:16]}.pt"
+    torch.manual_seed(seed)  # before the model: its random init draws from the global generator
     model = resnet18(num_classes=len(LABELS))
     if cached.is_file():
         model.load_state_dict(torch.load(cached, weights_only=True))
         return model.eval()
-    torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     model.train()
