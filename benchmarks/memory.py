@@ -5,11 +5,13 @@
             scikit-learn, ONNX Runtime, TorchServe's worker, the backbone): what each step adds to a lone process
   server    a private TorchServe serving the chosen endpoints: time until every endpoint is READY, then the
             proportional set size (PSS, /proc/PID/smaps_rollup: shared pages split fairly between the processes
-            sharing them) of the Java frontend and of every worker before the first request, per endpoint and in
-            total; then each endpoint's first answer
+            sharing them) of the Java frontend, of every worker, and of the zygote and the workers' shims when
+            workers are forked (scripts/worker_site/convlens_zygote), before the first request, per endpoint and
+            in total; then each endpoint's first answer
 
     .venv/bin/python benchmarks/memory.py --endpoints stylize             # one deployment profile
     .venv/bin/python benchmarks/memory.py --profile attribution --imports # a profile, plus the import steps
+    .venv/bin/python benchmarks/memory.py --endpoints attribution --compare-zygote   # with and without, ratios
 
 Memory is measured before the first request (what a deployment holds idle); compare runs on one machine.
 """
@@ -89,10 +91,28 @@ def frontend_pid(server: Any) -> int:
     return int((server.workdir / "tmp" / ".model_server.pid").read_text().split()[0])
 
 
+def children(pid: int) -> list[int]:
+    """The pids whose parent is `pid` (from /proc/*/stat)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
 def server_memory(server: Any, endpoints: tuple[str, ...]) -> dict[str, Any]:
-    """PSS of the frontend and of every endpoint's workers (MiB), read at the same moment."""
+    """PSS of the frontend, of every endpoint's workers, of the zygote and of the shims the frontend launched in
+    place of forked workers (MiB), read at the same moment; the total counts them all."""
     pids = {endpoint: server.worker_pids(endpoint) for endpoint in endpoints}
+    workers = {pid for group in pids.values() for pid in group}
+    shims = [pid for pid in children(frontend_pid(server)) if pid not in workers]
     frontend = smaps_rollup(frontend_pid(server))
+    zygote = smaps_rollup(server.zygote_pid)["Pss"] / MIB if server.zygote_pid else 0.0
+    shims_pss = sum(smaps_rollup(pid)["Pss"] for pid in shims) / MIB if server.zygote_pid else 0.0
     per_endpoint = {}
     for endpoint, workers in pids.items():
         rollups = [smaps_rollup(pid) for pid in workers]
@@ -101,8 +121,9 @@ def server_memory(server: Any, endpoints: tuple[str, ...]) -> dict[str, Any]:
                                   "rss_mib": sum(r["Rss"] for r in rollups) / MIB}
     workers_pss = sum(e["pss_mib"] for e in per_endpoint.values())
     return {"frontend_pss_mib": frontend["Pss"] / MIB, "frontend_rss_mib": frontend["Rss"] / MIB,
-            "endpoints": per_endpoint, "workers_pss_mib": workers_pss,
-            "total_pss_mib": workers_pss + frontend["Pss"] / MIB,
+            "endpoints": per_endpoint, "workers_pss_mib": workers_pss, "zygote_pss_mib": zygote,
+            "shims": len(shims) if server.zygote_pid else 0, "shims_pss_mib": shims_pss,
+            "total_pss_mib": workers_pss + frontend["Pss"] / MIB + zygote + shims_pss,
             "total_rss_mib": frontend["Rss"] / MIB + sum(e["rss_mib"] for e in per_endpoint.values())}
 
 
@@ -126,23 +147,26 @@ def first_answers(server: Any, endpoints: tuple[str, ...]) -> dict[str, float]:
 
 
 def measure_server(endpoints: tuple[str, ...], store: Path | None = None, jvm: str | None = None,
-                   lazy_torch: bool = True) -> dict[str, Any]:
+                   lazy_torch: bool = True, zygote: bool | None = None) -> dict[str, Any]:
     """Start a private TorchServe with `endpoints` (archives from `store`, default: model_store/ rebuilt), read its
     memory before any request, then time first answers. `jvm`: the frontend's JVM options instead of
     write_config.JVM_ARGS ("" = the JVM's defaults, as before issue 20); lazy_torch=False: every worker imports
-    torch at start (without scripts/worker_site, as before)."""
+    torch at start (without scripts/worker_site, as before; no zygote either); zygote: forked workers or not
+    (None: as the start scripts decide)."""
     from local_server import running_server
 
     load_before = os.getloadavg()
     extra = None if jvm is None else {"vmargs": jvm}
-    with running_server(endpoints, model_store=store, extra_config=extra, lazy_torch=lazy_torch,
+    zygote = False if not lazy_torch else zygote
+    with running_server(endpoints, model_store=store, extra_config=extra, lazy_torch=lazy_torch, zygote=zygote,
                         startup_timeout_s=STARTUP_TIMEOUT_S) as server:
         memory = server_memory(server, endpoints)
         ready = dict(server.ready_s)
         first = first_answers(server, endpoints)
         answered = server_memory(server, endpoints)
     first_answer_s = {e: ready[e] + first[e] for e in endpoints}
-    return {"endpoints": list(endpoints), "cores": os.cpu_count(), "load_average_before": list(load_before),
+    return {"endpoints": list(endpoints), "zygote": server.zygote_pid is not None, "cores": os.cpu_count(),
+            "load_average_before": list(load_before),
             "load_average_after": list(os.getloadavg()), "ready_s": server.cold_start_s,
             "endpoint_ready_s": ready, "first_request_s": first, "first_answer_s": first_answer_s,
             "memory": memory, "memory_after_first_answers": answered}
@@ -150,7 +174,8 @@ def measure_server(endpoints: tuple[str, ...], store: Path | None = None, jvm: s
 
 def print_server(report: dict[str, Any]) -> None:
     m = report["memory"]
-    print(f"endpoints: {', '.join(report['endpoints'])}; {report['cores']} cores, load average before "
+    print(f"endpoints: {', '.join(report['endpoints'])}; {'zygote' if report.get('zygote') else 'no zygote'}; "
+          f"{report['cores']} cores, load average before "
           f"{report['load_average_before'][0]:.2f}, after {report['load_average_after'][0]:.2f}")
     print(f"  all READY in {report['ready_s']:.1f} s; first answer after start (READY + first request): " +
           ", ".join(f"{e} {report['endpoint_ready_s'][e]:.1f} + {s:.1f} s"
@@ -159,10 +184,26 @@ def print_server(report: dict[str, Any]) -> None:
     print(f"  {'frontend (JVM)':16} {'':>7} {m['frontend_pss_mib']:9.0f} {'':>9} {m['frontend_rss_mib']:9.0f}")
     for endpoint, e in m["endpoints"].items():
         print(f"  {endpoint:16} {e['workers']:7d} {e['pss_mib']:9.0f} {e['pss_anon_mib']:9.0f} {e['rss_mib']:9.0f}")
+    if m.get("zygote_pss_mib"):
+        print(f"  {'zygote':16} {'':>7} {m['zygote_pss_mib']:9.0f}")
+        print(f"  {'shims':16} {m['shims']:7d} {m['shims_pss_mib']:9.0f}")
     print(f"  {'total':16} {'':>7} {m['total_pss_mib']:9.0f} {'':>9} {m['total_rss_mib']:9.0f}")
     a = report["memory_after_first_answers"]
     print(f"  after one answer each: total PSS {a['total_pss_mib']:.0f} MiB (" +
           ", ".join(f"{e} {v['pss_mib']:.0f}" for e, v in a["endpoints"].items()) + ")")
+
+
+def zygote_ratios(without: dict[str, Any], with_zygote: dict[str, Any]) -> dict[str, float]:
+    """without / with the zygote: total PSS, PSS per torch worker (mean), time to all READY (above 1: it helps)."""
+    import profiles
+
+    def per_worker(report: dict[str, Any]) -> float:
+        rows = [e for name, e in report["memory"]["endpoints"].items() if profiles.uses_torch(name)]
+        return sum(e["pss_mib"] for e in rows) / max(1, sum(e["workers"] for e in rows))
+
+    return {"total_pss_mib": without["memory"]["total_pss_mib"] / with_zygote["memory"]["total_pss_mib"],
+            "torch_worker_pss_mib": per_worker(without) / max(per_worker(with_zygote), 1e-9),
+            "ready_s": without["ready_s"] / with_zygote["ready_s"]}
 
 
 def print_imports(rows: list[dict[str, Any]]) -> None:
@@ -185,6 +226,9 @@ def main() -> None:
                         "JVM's defaults, as before)")
     parser.add_argument("--before", action="store_true", help="as before issue 20: the JVM's default options and "
                         "torch imported by every worker at start (pair with --store holding the old archives)")
+    parser.add_argument("--no-zygote", action="store_true", help="workers started by TorchServe, not forked")
+    parser.add_argument("--compare-zygote", action="store_true", help="measure with and without the zygote, "
+                        "in this order, and print the ratios (no zygote / zygote)")
     parser.add_argument("--json", type=Path, help="write the report here")
     args = parser.parse_args()
     try:
@@ -199,8 +243,13 @@ def main() -> None:
     if not args.no_server:
         print("== server")
         report["server"] = measure_server(endpoints, args.store, "" if args.before else args.jvm,
-                                          lazy_torch=not args.before)
+                                          lazy_torch=not args.before, zygote=False if args.no_zygote else None)
         print_server(report["server"])
+        if args.compare_zygote:
+            report["no_zygote"] = measure_server(endpoints, args.store, args.jvm, zygote=False)
+            print_server(report["no_zygote"])
+            report["zygote_ratios"] = zygote_ratios(report["no_zygote"], report["server"])
+            print("no zygote / zygote: " + ", ".join(f"{k} {v:.2f}x" for k, v in report["zygote_ratios"].items()))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2))

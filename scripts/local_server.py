@@ -21,9 +21,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import build_models
+import profiles
 from write_config import config_text
 
 ROOT = Path(__file__).resolve().parents[1]
+WORKER_SITE = ROOT / "scripts" / "worker_site"
+if str(WORKER_SITE) not in sys.path:
+    sys.path.append(str(WORKER_SITE))
+import convlens_zygote  # noqa: E402 - after the sys.path set-up above
+
 ENDPOINTS = tuple(build_models.endpoints())  # every endpoint with a config and a handler
 STARTUP_TIMEOUT_S = 240
 
@@ -37,6 +43,7 @@ class Server:
     workdir: Path
     cold_start_s: float
     ready_s: dict[str, float] = field(default_factory=dict)  # endpoint -> seconds from start to its first READY
+    zygote_pid: int | None = None  # the fork server the workers come from (None: workers start as TorchServe's)
 
     @property
     def key_file(self) -> Path:
@@ -76,7 +83,36 @@ class Server:
 def worker_pythonpath() -> str:
     """PYTHONPATH for TorchServe (its frontend passes it on to the workers): scripts/worker_site first, whose
     sitecustomize makes a worker import torch only when its endpoint uses it, as scripts/serve.sh does."""
-    return os.pathsep.join(p for p in (str(ROOT / "scripts" / "worker_site"), os.environ.get("PYTHONPATH")) if p)
+    return os.pathsep.join(p for p in (str(WORKER_SITE), os.environ.get("PYTHONPATH")) if p)
+
+
+def wants_zygote(endpoints: tuple[str, ...]) -> bool:
+    """The start scripts' rule: a zygote when some endpoint's worker imports torch, unless CONVLENS_ZYGOTE=0."""
+    return convlens_zygote.enabled(dict(os.environ)) and any(profiles.uses_torch(e) for e in endpoints)
+
+
+@contextlib.contextmanager
+def running_zygote(workdir: Path, env: dict[str, str]) -> Iterator[tuple[subprocess.Popen, Path]]:
+    """A zygote for a server in `workdir` (socket in workdir/zygote/, log workdir/zygote.log), stopped on exit."""
+    sock = workdir / "zygote" / "zygote.sock"
+    with open(workdir / "zygote.log", "wb") as out:
+        process = subprocess.Popen([sys.executable, "-m", "convlens_zygote.server", "--socket", str(sock)],
+                                   cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                   start_new_session=True, umask=0o077)
+    try:
+        deadline = time.monotonic() + 30
+        while not sock.exists():  # it binds before importing anything heavy
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"zygote did not start:\n{(workdir / 'zygote.log').read_text()[-4000:]}")
+            time.sleep(0.05)
+        yield process, sock
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def free_ports(n: int) -> list[int]:
@@ -128,13 +164,15 @@ def wait_ready(server: Server, process: subprocess.Popen, log: Path, endpoints: 
 def running_server(endpoints: tuple[str, ...] = ENDPOINTS, workdir: Path | None = None, *,
                    model_store: Path | None = None, also_load: tuple[str, ...] = (),
                    extra_config: dict[str, object] | None = None, token_ttl_min: float = 60,
-                   lazy_torch: bool = True, startup_timeout_s: float = STARTUP_TIMEOUT_S) -> Iterator[Server]:
+                   lazy_torch: bool = True, zygote: bool | None = None,
+                   startup_timeout_s: float = STARTUP_TIMEOUT_S) -> Iterator[Server]:
     """A TorchServe serving `endpoints` from model_store/, on free loopback ports, stopped on exit.
 
     model_store: serve archives already built there instead (tests: variants with tiny queues, broken weights);
     also_load: models loaded as well but not waited for (e.g. one that must fail its load); extra_config:
     config.properties keys to add or override; token_ttl_min may be a fraction (TorchServe reads a double);
-    lazy_torch=False: workers import torch at start as TorchServe does by itself (before/after benchmarks).
+    lazy_torch=False: workers import torch at start as TorchServe does by itself (before/after benchmarks);
+    zygote: fork the workers from a zygote (convlens_zygote); None: as the start scripts decide (wants_zygote).
     The server runs with umask 077, so its key file, logs and unpacked archives are its owner's only.
     """
     if model_store is None:
@@ -156,11 +194,18 @@ def running_server(endpoints: tuple[str, ...] = ENDPOINTS, workdir: Path | None 
         log = workdir / "torchserve.log"
         torchserve = Path(sys.executable).with_name("torchserve")
         started = time.monotonic()
+        zygote_pid = None
+        env.pop("CONVLENS_ZYGOTE_SOCKET", None)
+        if zygote if zygote is not None else wants_zygote(endpoints):
+            if not lazy_torch:
+                raise ValueError("the zygote works through scripts/worker_site: lazy_torch=False excludes it")
+            zygote_process, sock = stack.enter_context(running_zygote(workdir, env))
+            env["CONVLENS_ZYGOTE_SOCKET"], zygote_pid = str(sock), zygote_process.pid
         with open(log, "wb") as out:
             process = subprocess.Popen([str(torchserve), "--start", "--foreground", "--ncs", "--ts-config",
                                         str(config)], cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT,
                                        start_new_session=True, umask=0o077)
-        server = Server("127.0.0.1", ports, workdir, 0.0)
+        server = Server("127.0.0.1", ports, workdir, 0.0, zygote_pid=zygote_pid)
         try:
             wait_ready(server, process, log, endpoints, started, startup_timeout_s)
             server.cold_start_s = time.monotonic() - started

@@ -8,6 +8,7 @@ scripts and the readiness probe call it.
 
     CONVLENS_ENDPOINTS=stylize,classify scripts/profiles.py       # prints: classify,stylize
     scripts/profiles.py style --archives                          # prints: style_transfer.mar,stylize.mar
+    scripts/profiles.py stylize --uses-torch                      # exit 1: no worker of these imports torch
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ import build_models
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = ROOT / "handlers" / "serving" / "specs"
+HANDLERS = ROOT / "handlers"
 ALL = "all"
 ENV = "CONVLENS_ENDPOINTS"
 
@@ -49,6 +51,17 @@ def profiles() -> dict[str, tuple[str, ...]]:
     return out
 
 
+def uses_torch(endpoint: str) -> bool:
+    """Whether the endpoint's worker imports torch: its handler class does not set `uses_backbone = False`
+    (handlers/serving/base.py), read from the source without importing it."""
+    for node in ast.walk(ast.parse((HANDLERS / f"{endpoint}.py").read_text())):
+        if (isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "uses_backbone"
+                                                 for t in node.targets)
+                and isinstance(node.value, ast.Constant) and node.value.value is False):
+            return False
+    return True
+
+
 def resolve(spec: str | None) -> tuple[str, ...]:
     """The endpoints named by a comma list of endpoints and profiles (None or blank: all), sorted, each once."""
     names = [n.strip() for n in (spec or "").split(",") if n.strip()] or [ALL]
@@ -74,6 +87,8 @@ def main() -> int:
     parser.add_argument("names", nargs="?", help=f"comma list of endpoints and profiles (default: ${ENV}, or all)")
     parser.add_argument("--archives", action="store_true", help="print TorchServe's load_models value instead")
     parser.add_argument("--list", action="store_true", help="print every profile with its endpoints")
+    parser.add_argument("--uses-torch", action="store_true", help="print nothing; exit 0 when a chosen endpoint's "
+                        "worker imports torch (the start scripts then start the zygote), 1 when none does")
     args = parser.parse_args()
     if args.list:
         for name, endpoints in profiles().items():
@@ -84,6 +99,8 @@ def main() -> int:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 64
+    if args.uses_torch:
+        return 0 if any(uses_torch(e) for e in endpoints) else 1
     print(",".join(f"{e}.mar" for e in endpoints) if args.archives else ",".join(endpoints))
     return 0
 

@@ -1,4 +1,5 @@
-"""TorchServe workers load torch only when something uses it: `stylize` (ONNX Runtime only) never does.
+"""TorchServe workers load torch only when something uses it (`stylize`, ONNX Runtime only, never does), and are
+forked from the zygote when one is running (convlens_zygote: torch imported once, shared by every worker).
 
 TorchServe 0.12's worker imports torch at start (ts/protocol/otf_message_handler.py, only to recognise a handler
 that returns a tensor; ConvLens handlers return bytes), which costs every worker hundreds of MB and seconds of CPU.
@@ -40,4 +41,7 @@ def lazy(name: str) -> None:
 
 
 if sys.argv and sys.argv[0].endswith(WORKER_SCRIPT):
+    from convlens_zygote import shim
+
+    shim.main()  # with a zygote: this process only mirrors the worker forked there, and never returns
     lazy("torch")

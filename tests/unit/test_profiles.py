@@ -85,3 +85,21 @@ def test_serve_script_refuses_unknown_endpoints_before_starting_anything(tmp_pat
     assert result.returncode == 64
     assert "unknown endpoints or profiles: clasify;" in result.stderr
     assert not (tmp_path / "run" / "config.properties").exists()
+
+
+def test_uses_torch_reads_each_handlers_uses_backbone_and_the_cli_says_whether_to_start_a_zygote():
+    import importlib
+    import inspect
+
+    from serving.base import ConvLensHandler
+
+    for endpoint in build_models.endpoints():
+        module = importlib.import_module(endpoint)
+        [handler] = [c for _, c in inspect.getmembers(module, inspect.isclass)
+                     if issubclass(c, ConvLensHandler) and c.__module__ == endpoint]
+        assert profiles.uses_torch(endpoint) == handler.uses_backbone, endpoint
+    assert not profiles.uses_torch("stylize") and profiles.uses_torch("classify")
+    script = str(ROOT / "scripts" / "profiles.py")
+    for chosen, code in (("stylize", 1), ("stylize,classify", 0), ("style", 0)):
+        assert subprocess.run([sys.executable, script, chosen, "--uses-torch"], capture_output=True,
+                              timeout=60).returncode == code, chosen
