@@ -91,24 +91,13 @@ def frontend_pid(server: Any) -> int:
     return int((server.workdir / "tmp" / ".model_server.pid").read_text().split()[0])
 
 
-def children(pid: int) -> list[int]:
-    """The pids whose parent is `pid` (from /proc/*/stat)."""
-    out = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (FileNotFoundError, ProcessLookupError, IndexError):
-            continue
-        if int(fields[1]) == pid:
-            out.append(int(stat.parent.name))
-    return out
-
-
 def server_memory(server: Any, endpoints: tuple[str, ...]) -> dict[str, Any]:
     """PSS of the frontend, of every endpoint's workers, of the zygote and of the shims the frontend launched in
     place of forked workers (MiB), read at the same moment; the total counts them all."""
     pids = {endpoint: server.worker_pids(endpoint) for endpoint in endpoints}
     workers = {pid for group in pids.values() for pid in group}
+    from local_server import children
+
     shims = [pid for pid in children(frontend_pid(server)) if pid not in workers]
     frontend = smaps_rollup(frontend_pid(server))
     zygote = smaps_rollup(server.zygote_pid)["Pss"] / MIB if server.zygote_pid else 0.0

@@ -12,7 +12,8 @@
   memory      proportional set size of the frontend and every worker before the first request, time to all READY
               and to each first answer (benchmarks/memory.py): `stylize` and `attribution` as shipped and as before
               issue 20's serving changes (JVM defaults, torch imported by every worker at start) in this run, every
-              endpoint as shipped; ratios to each other and to the figures before issue 20 (benchmarks/baseline.json)
+              endpoint as shipped; profiles with torch workers also without the zygote (fork server); ratios to
+              each other and to the figures before issue 20 (benchmarks/baseline.json)
 
     make bench                                   # everything, a few minutes on 2 cores
     .venv/bin/python benchmarks/run.py --quick   # classify, saliency, stylize only, fewer runs
@@ -246,8 +247,9 @@ BASELINE = Path(__file__).resolve().parent / "baseline.json"  # issue 20's "befo
 
 
 def memory_and_cold_start(quick: bool) -> dict[str, Any]:
-    """Each profile's memory and start times as shipped and as before (same run), `all` as shipped (unless quick:
-    it needs about 3 GiB as shipped and 8 as before); ratios before/after and to the stored baseline."""
+    """Each profile's memory and start times as shipped, without the zygote where it has one, and as before (same
+    run), `all` as shipped and without the zygote (unless quick: about 2 GiB with it, 6 without, 8 as before);
+    ratios before/after, without/with the zygote and to the stored baseline."""
     import memory
     import profiles
 
@@ -257,6 +259,11 @@ def memory_and_cold_start(quick: bool) -> dict[str, Any]:
         chosen = profiles.resolve(name)
         row: dict[str, Any] = {"after": memory.measure_server(chosen)}
         memory.print_server(row["after"])
+        if row["after"]["zygote"]:  # the same deployment with every worker started by TorchServe itself
+            row["no_zygote"] = memory.measure_server(chosen, zygote=False)
+            print("  without the zygote (CONVLENS_ZYGOTE=0):")
+            memory.print_server(row["no_zygote"])
+            row["zygote_ratios"] = memory.zygote_ratios(row["no_zygote"], row["after"])
         if name != profiles.ALL:
             row["before"] = memory.measure_server(chosen, jvm="", lazy_torch=False)
             print("  before (JVM defaults, torch imported at every worker's start):")
@@ -416,7 +423,8 @@ def print_summary(report: dict) -> None:
         m = row["after"]
         line = (f"memory {name}: total PSS {m['memory']['total_pss_mib']:.0f} MiB, all READY in {m['ready_s']:.1f} s "
                 f"(load average {m['load_average_before'][0]:.1f})")
-        for key, label in (("ratios", "vs before in this run"), ("ratios_to_baseline", "vs baseline.json")):
+        for key, label in (("ratios", "vs before in this run"), ("zygote_ratios", "no zygote / zygote"),
+                           ("ratios_to_baseline", "vs baseline.json")):
             if key in row:
                 line += f"; {label}: " + ", ".join(f"{k} {v:.2f}x" for k, v in row[key].items())
         print(line)

@@ -115,6 +115,18 @@ def running_zygote(workdir: Path, env: dict[str, str]) -> Iterator[tuple[subproc
             process.wait()
 
 
+def children(pid: int) -> list[int]:
+    """The pids whose parent is `pid` (from /proc/*/stat)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(stat.parent.name))
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+    return out
+
+
 def free_ports(n: int) -> list[int]:
     sockets = [socket.socket() for _ in range(n)]
     for s in sockets:

@@ -93,3 +93,26 @@ def test_memory_figures_read_smaps_rollup_and_ratios_are_before_over_after():
     assert run.memory_ratios({"total_pss_mib": 10.0}, after) == {"total_pss_mib": 10.0 / 2000.0}  # only shared keys
     baseline = json.loads(run.BASELINE.read_text())["profiles"]
     assert {"stylize", "all"} <= set(baseline) and all(b["total_pss_mib"] > 0 for b in baseline.values())
+
+
+def test_zygote_ratios_count_torch_workers_only_and_children_are_read_from_proc():
+    import subprocess
+    import sys
+
+    import local_server
+    import memory  # benchmarks/memory.py
+
+    def report(total: float, ready: float, workers: dict[str, tuple[int, float]]) -> dict:
+        return {"memory": {"total_pss_mib": total, "endpoints": {
+            e: {"workers": n, "pss_mib": pss} for e, (n, pss) in workers.items()}}, "ready_s": ready}
+
+    without = report(6000.0, 30.0, {"classify": (2, 660.0), "saliency": (1, 330.0), "stylize": (1, 26.0)})
+    with_zygote = report(2000.0, 15.0, {"classify": (2, 160.0), "saliency": (1, 80.0), "stylize": (1, 43.0)})
+    assert memory.zygote_ratios(without, with_zygote) == pytest.approx(
+        {"total_pss_mib": 3.0, "torch_worker_pss_mib": 330 / 80, "ready_s": 2.0})  # stylize is not a torch worker
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        assert child.pid in local_server.children(os.getpid())
+    finally:
+        child.kill()
+        child.wait()

@@ -177,6 +177,7 @@ def test_socket_is_private_and_stopping_the_zygote_ends_its_workers(script, tmp_
         assert stat.S_IMODE(sock.parent.stat().st_mode) == 0o700 and stat.S_IMODE(sock.stat().st_mode) == 0o600
         process = launch(script, sock, "sleep")
         worker = report(process)["pid"]
+        assert process.stdout.readline().strip() == "waiting"  # its SIGTERM handler is set
         server.terminate()
         assert server.wait(timeout=20) == 0
         out, _ = process.communicate(timeout=10)

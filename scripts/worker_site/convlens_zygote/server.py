@@ -126,17 +126,18 @@ class Zygote:
                 raise ProtocolError(f"the shim runs Python {request.python.split()[0]}, this zygote "
                                     f"{sys.version.split()[0]}")
             shim_pidfd = os.pidfd_open(shim)
-        except (OSError, ProtocolError) as error:
+            conn.settimeout(None)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            pid = os.fork()
+        except (OSError, ProtocolError) as error:  # the shim then starts its worker itself
             say(f"refused a request: {error}")
             send_line(conn, "refused", str(error).replace("\n", " "))
             conn.close()
-            for fd in fds:
-                os.close(fd)
+            for fd in (*fds, shim_pidfd):
+                if fd >= 0:
+                    os.close(fd)
             return
-        conn.settimeout(None)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        pid = os.fork()
         if pid == 0:  # the child: drop the zygote's sockets and registry, become the worker
             from .child import run
 
