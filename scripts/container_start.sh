@@ -12,6 +12,8 @@
 #   CONVLENS_RUN_DIR     TorchServe's state (config, key_file.json, logs, unpacked archives); must be writable.
 #   CONVLENS_ENDPOINTS   what this container serves: endpoints and profiles (attribution, inspect, synthesis, style,
 #                        all), comma-separated; unset: all. An unknown name stops it (exit 64) naming the name.
+#   CONVLENS_ZYGOTE      on (default): workers of torch endpoints are forked from one process that imported torch
+#                        once (docs/operations.md, "Fork server"); 0: TorchServe starts each worker itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

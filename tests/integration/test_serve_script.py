@@ -47,14 +47,26 @@ def test_serve_script_serves_then_stops_cleanly_on_ctrl_c(tmp_path):
         response = requests.post(server.url("/predictions/classify"), files={"image": b"not an image"},
                                  headers={"Authorization": f"Bearer {server.key('inference')}"}, timeout=60)
         assert response.status_code == 400 and response.json()["field"] == "image"
+        workers = [pid for e in ENDPOINTS for pid in server.worker_pids(e)]
+        zygote = psutil.Process(workers[0]).ppid()  # torch endpoints served: workers are forked from the zygote
+        assert "convlens_zygote.server" in " ".join(psutil.Process(zygote).cmdline())
+        assert all(psutil.Process(pid).ppid() == zygote for pid in workers)
     finally:
         os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
         assert stop_or_reap(process, tmp_path) == 0
     deadline = time.monotonic() + 30
-    while psutil.pid_exists(frontend) and time.monotonic() < deadline:
+    while any(map(alive, (frontend, zygote, *workers))) and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert not psutil.pid_exists(frontend), "the Java frontend outlived Ctrl-C"
+    assert not alive(frontend), "the Java frontend outlived Ctrl-C"
+    assert not alive(zygote) and not any(map(alive, workers)), "the zygote or a worker outlived Ctrl-C"
     assert "stopping ConvLens" in log.read_text()
+
+
+def alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def test_serve_script_serves_only_the_chosen_endpoints_and_stylize_without_torch(tmp_path):
@@ -88,6 +100,7 @@ def test_serve_script_serves_only_the_chosen_endpoints_and_stylize_without_torch
         (worker,) = server.worker_pids("stylize")
         maps = Path(f"/proc/{worker}/maps").read_text()
         assert "onnxruntime" in maps and "libtorch" not in maps  # torch neither imported nor loaded lazily
+        assert not (tmp_path / "run" / "zygote").exists()  # no torch endpoint: no zygote started
     finally:
         os.killpg(process.pid, signal.SIGINT)
         assert stop_or_reap(process, tmp_path) == 0
