@@ -202,3 +202,39 @@ def test_worker_path_puts_the_script_folder_and_pythonpath_first():
     base = ["/usr/lib/python3.11", "/venv/site-packages", "/a"]
     assert child.worker_path("/ts/model_service_worker.py", "/a:/b:", base) == [
         "/ts", "/a", "/b", "/usr/lib/python3.11", "/venv/site-packages"]
+
+
+TORCH_WORKER = """
+import json, os, random, sys
+import numpy, torch
+x = torch.arange(6.0).reshape(2, 3) @ torch.ones(3, 1)
+print(json.dumps({"ppid": os.getppid(), "cuda_initialized": torch.cuda.is_initialized(),
+                  "threads": torch.get_num_threads(), "matmul": x.flatten().tolist(),
+                  "numpy": int(numpy.random.randint(1 << 30)), "random": random.random()}), flush=True)
+"""
+
+
+def test_the_default_preload_leaves_cuda_and_threads_to_each_child_with_fresh_random_seeds(tmp_path):
+    sock = tmp_path / "z" / "zygote.sock"
+    log = tmp_path / "zygote.log"
+    with open(log, "w") as out:
+        server = subprocess.Popen([sys.executable, "-m", "convlens_zygote.server", "--socket", str(sock)],
+                                  env={**os.environ, "PYTHONPATH": str(SITE)}, stderr=out)
+    script = tmp_path / "model_service_worker.py"
+    script.write_text(TORCH_WORKER)
+    try:
+        assert wait_for(sock.exists)
+        runs = []
+        for threads in ("1", "2"):
+            process = launch(script, sock, OMP_NUM_THREADS=threads)
+            out, err = process.communicate(timeout=120)
+            assert process.returncode == 0, err
+            runs.append(json.loads(out))
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+    assert "imported numpy, PIL.Image, torch, torchvision" in log.read_text()
+    assert all(r["ppid"] == server.pid and not r["cuda_initialized"] for r in runs)  # forked, CUDA untouched
+    assert [r["threads"] for r in runs] == [1, 2]  # OMP_NUM_THREADS of each shim's environment
+    assert all(r["matmul"] == [3.0, 12.0] for r in runs)
+    assert runs[0]["numpy"] != runs[1]["numpy"] and runs[0]["random"] != runs[1]["random"]  # reseeded per child
