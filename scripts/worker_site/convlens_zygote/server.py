@@ -91,6 +91,21 @@ def peer_pid(conn: socket.socket) -> int:
     return pid
 
 
+def fork_without_stop_signals() -> int:
+    """os.fork() with SIGTERM/SIGINT held back around it: the child starts with their default action (a stop
+    request meant for the zygote never runs the zygote's shutdown in a child), the parent gets them afterwards."""
+    stops = {signal.SIGTERM, signal.SIGINT}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stops)
+    try:
+        pid = os.fork()
+        if pid == 0:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, stops)
+    return pid
+
+
 class Zygote:
     """The accept/fork/reap loop."""
 
@@ -129,7 +144,7 @@ class Zygote:
             conn.settimeout(None)
             sys.stdout.flush()
             sys.stderr.flush()
-            pid = os.fork()
+            pid = fork_without_stop_signals()
         except (OSError, ProtocolError) as error:  # the shim then starts its worker itself
             say(f"refused a request: {error}")
             send_line(conn, "refused", str(error).replace("\n", " "))
