@@ -12,7 +12,6 @@ import os
 import socket
 import struct
 import sys
-from dataclasses import dataclass
 
 VERSION = 1
 MAX_REQUEST_BYTES = 1 << 20  # argv + environment; a bigger request is refused
@@ -24,15 +23,15 @@ class ProtocolError(Exception):
     """A request or reply that does not follow this format."""
 
 
-@dataclass(frozen=True)
 class Request:
-    """What the zygote needs to turn a forked child into the worker the frontend launched."""
+    """What the zygote needs to turn a forked child into the worker the frontend launched (a plain class: the
+    shim runs in every worker process, and importing dataclasses would cost each one about 1 MiB)."""
 
-    argv: list[str]
-    env: dict[str, str]
-    cwd: str
-    python: str = sys.version
-    version: int = VERSION
+    __slots__ = ("argv", "env", "cwd", "python", "version")
+
+    def __init__(self, argv: list[str], env: dict[str, str], cwd: str, python: str = sys.version,
+                 version: int = VERSION) -> None:
+        self.argv, self.env, self.cwd, self.python, self.version = argv, env, cwd, python, version
 
 
 def send_request(sock: socket.socket, request: Request, fds: tuple[int, ...] = STDIO) -> None:
