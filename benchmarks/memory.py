@@ -91,6 +91,14 @@ def frontend_pid(server: Any) -> int:
     return int((server.workdir / "tmp" / ".model_server.pid").read_text().split()[0])
 
 
+def is_worker_command(pid: int) -> bool:
+    """Whether `pid` runs TorchServe's worker script (a shim does; the frontend's metric collector does not)."""
+    try:
+        return "model_service_worker.py" in Path(f"/proc/{pid}/cmdline").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
 def server_memory(server: Any, endpoints: tuple[str, ...]) -> dict[str, Any]:
     """PSS of the frontend, of every endpoint's workers, of the zygote and of the shims the frontend launched in
     place of forked workers (MiB), read at the same moment; the total counts them all."""
@@ -98,7 +106,7 @@ def server_memory(server: Any, endpoints: tuple[str, ...]) -> dict[str, Any]:
     workers = {pid for group in pids.values() for pid in group}
     from local_server import children
 
-    shims = [pid for pid in children(frontend_pid(server)) if pid not in workers]
+    shims = [pid for pid in children(frontend_pid(server)) if pid not in workers and is_worker_command(pid)]
     frontend = smaps_rollup(frontend_pid(server))
     zygote = smaps_rollup(server.zygote_pid)["Pss"] / MIB if server.zygote_pid else 0.0
     shims_pss = sum(smaps_rollup(pid)["Pss"] for pid in shims) / MIB if server.zygote_pid else 0.0
