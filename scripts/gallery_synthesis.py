@@ -3,9 +3,10 @@
 
     .venv/bin/python scripts/gallery_synthesis.py docs/gallery [--only classviz,neuron,texture,...] [--jobs 4]
 
-Writes synthesis_classviz.png (goldfish, flamingo, strawberry, pizza: the default Lucid recipe on top, Yosinski's
-pixels below), synthesis_neuron.png (channel 12 of block6 and block10, Lucid on top, pixels below; the block10
-neuron; two diverse images of block10's channel), synthesis_fooling.png (photo | fooled | difference x10),
+Writes synthesis_classviz.png (the eight classes of benchmarks/quality_classviz.py, goldfish, flamingo,
+strawberry, pizza, hummingbird, ambulance, zebra, banana: the default Lucid recipe on top, Yosinski's pixels
+below), synthesis_neuron.png (channel 12 of block6 and block10, Lucid on top, pixels below; the block10 neuron;
+two diverse images of block10's channel), synthesis_fooling.png (photo | fooled | difference x10),
 synthesis_inversion.png (photo | from stem | from block4 | from block10), synthesis_deepdream.png
 (photo | block4 | block10) and synthesis_texture.png (per sample: the sample | the default sliced texture twice
 its size (192 px from 96 px) | the Gram texture of the same steps, for comparison). `--only` redraws some of them.
@@ -25,12 +26,13 @@ import torch
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "handlers"))
+sys.path[:0] = [str(ROOT / "handlers"), str(ROOT / "benchmarks")]
 
 from convlens.core import backbones, images, inputs  # noqa: E402
 from convlens.synthesis import Objective, classviz, deepdream, fooling, inversion, texture  # noqa: E402
 from convlens.synthesis.render import GAP, strip  # noqa: E402
 from convlens.synthesis.texture import DEFAULT_LAYERS  # noqa: E402
+from quality_classviz import CLASSES as BENCHMARK_CLASSES  # noqa: E402
 
 
 def resized(array: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -44,7 +46,7 @@ def column(rows: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(padded)[:-GAP]
 
 
-CLASSES = (1, 130, 949, 963)  # goldfish, flamingo, strawberry, pizza
+CLASSES = (1, 130, 949, 963, *(c for c in BENCHMARK_CLASSES if c not in (1, 130, 949, 963)))  # the issue's 4 first
 CHANNELS = (("block6", 12), ("block10", 12))
 
 
