@@ -101,8 +101,9 @@ def test_exported_student_matches_pytorch_and_tiles_without_seams(folder):
 def test_library_resolves_the_variant_and_names_the_field(folder):
     library = runtime.StyleLibrary(folder, threads=1)
     assert library.variants() == ["full", "lite"]
-    assert library.resolve("solo", None)[0].name == "solo"
+    assert library.resolve("solo", None)[0].name == "solo.lite"  # the default: the student where there is one
     assert library.resolve("solo", None, "lite")[0].name == "solo.lite"
+    assert library.resolve("solo", None, "full")[0].name == "solo"
     described = {d["name"]: d for d in library.describe()}
     assert described["solo.lite"]["variant"] == "lite" and described["solo"]["variant"] == "full"
     only_full = runtime.StyleLibrary(folder, threads=1)
@@ -189,7 +190,8 @@ def test_finetuning_starts_from_the_exported_student(folder, tmp_path):
                   "--pure-weight", "1", "--out", str(tmp_path / "tuned.pt")])
     tuned = torch.load(tmp_path / "tuned.pt", weights_only=True)
     assert all(torch.equal(tuned["state"][k], v) for k, v in start.state_dict().items())
-    assert "--init" in tuned["recipe"]
+    assert tuned["recipe"].startswith(f"{manifest['recipe']} && {distill.RECIPE} ")  # how the start was made, too
+    assert "--init" in tuned["recipe"].split(" && ")[-1]
     with pytest.raises(SystemExit, match="procedural patterns"):  # `solo` has no style image to match
         distill.main([str(folder / "solo.json"), "--init", str(folder / "solo.lite.json"), "--width", "8",
                       "--blocks", "1", "--steps", "1", "--palette-weight", "1", "--out", str(tmp_path / "x.pt")])
@@ -200,7 +202,8 @@ def test_finetuning_starts_from_the_exported_student(folder, tmp_path):
 def test_shipped_student_is_cheaper_and_paints_as_its_teacher(manifest_path):
     """At least 2.5x fewer FLOPs and parameters than the teacher (counted, not timed), and on a small gallery
     photo every style within its committed PSNR of the teacher's picture (the threshold: 0.5 dB under the
-    measured worst style, and never under 22 dB)."""
+    measured worst style, and never under 21.5 dB: `mosaic4.lite` measures 22.3 dB since the fine-tuning for
+    style)."""
     manifest = json.loads(manifest_path.read_text())
     teacher_manifest = json.loads((STORE / f"{manifest['teacher']}.json").read_text())
     student = export.model_from_onnx(STORE / manifest["file"], manifest["network"])
@@ -209,7 +212,7 @@ def test_shipped_student_is_cheaper_and_paints_as_its_teacher(manifest_path):
     assert params(teacher) / params(student) >= 2.5
     library = runtime.StyleLibrary(STORE, threads=1)
     threshold = manifest["quality"]["check"]["min_psnr_db"]
-    assert threshold >= 22
+    assert threshold >= 21.5
     got = quality.check_psnr(library.models[manifest["name"]], library.models[manifest["teacher"]])
     assert min(got.values()) >= threshold, got
     # and not by painting the photo back: the teacher's picture is far from the photo
@@ -218,3 +221,30 @@ def test_shipped_student_is_cheaper_and_paints_as_its_teacher(manifest_path):
     painted = runtime.stylize(library.models[manifest["teacher"]], photo,
                               quality.style_weights(library.models[manifest["teacher"]], style))
     assert psnr(painted, photo) < threshold - 5
+
+
+@pytest.mark.skipif(not STUDENTS, reason="no distilled students shipped")
+def test_students_are_the_default_only_where_their_quality_holds():
+    """`stylize` runs the students by default only because every shipped student's quality report (the manifest's,
+    4 gallery photos at 512 px) meets the issue's bar on every style: 30 dB to the teacher or better style metrics."""
+    reports = {p.stem: json.loads(p.read_text())["quality"]["styles"] for p in STUDENTS}
+    assert runtime.DEFAULT_VARIANT == "lite"
+    assert all(quality.holds(row) for styles in reports.values() for row in styles.values()), reports
+
+
+@pytest.mark.skipif(not STUDENTS, reason="no distilled students shipped")
+@pytest.mark.parametrize("manifest_path", STUDENTS, ids=lambda p: p.stem)
+def test_shipped_student_paints_the_style_closer_than_its_teacher(manifest_path):
+    """On the gallery photos at 128 px, every style: the student's palette closer to the style image than its
+    teacher's, with no more near-pure pixels (the report's metrics, measured here, not read from the manifest)."""
+    manifest = json.loads(manifest_path.read_text())
+    library = runtime.StyleLibrary(STORE, threads=1)
+    student, teacher = library.models[manifest["name"]], library.models[manifest["teacher"]]
+    photos = quality.gallery_photos(quality.CHECK_SIDE)
+    for style in student.styles:
+        reference = student_style.reference(style)
+        ours, theirs = ([runtime.stylize(m, photo, quality.style_weights(m, style)) for photo in photos]
+                        for m in (student, teacher))
+        assert (np.mean([palette_distance(a, reference) for a in ours])
+                < np.mean([palette_distance(b, reference) for b in theirs])), style
+        assert (np.mean([near_pure_share(a) for a in ours]) <= np.mean([near_pure_share(b) for b in theirs])), style

@@ -107,17 +107,18 @@ def save(path: Path, model: lite.LiteStylizer, opt: torch.optim.Optimizer, step:
     os.replace(tmp, path)
 
 
-def initial(path: Path) -> lite.LiteStylizer:
-    """A student to fine-tune: from an exported manifest (NAME.lite.json: weights read back from its ONNX graph)
-    or a distillation checkpoint (.pt)."""
+def initial(path: Path) -> tuple[lite.LiteStylizer, str]:
+    """A student to fine-tune and the recipe that made it: from an exported manifest (NAME.lite.json: weights read
+    back from its ONNX graph) or a distillation checkpoint (.pt)."""
     if path.suffix == ".json":
         manifest = json.loads(path.read_text())
-        model = export.model_from_onnx(path.parent / manifest["file"], manifest["network"])
+        model, recipe = export.model_from_onnx(path.parent / manifest["file"], manifest["network"]), manifest["recipe"]
     else:
-        model = lite.load(str(path))[0]
+        model, ckpt = lite.load(str(path))
+        recipe = ckpt.get("recipe", "")
     if not isinstance(model, lite.LiteStylizer):
         raise SystemExit(f"--init {path}: not a student network")
-    return model
+    return model, recipe
 
 
 def distill(args: argparse.Namespace) -> Path:
@@ -126,7 +127,7 @@ def distill(args: argparse.Namespace) -> Path:
     teacher = Teacher(Path(args.teacher), args.threads)
     styles = list(teacher.manifest["styles"])
     config = lite.LiteConfig(width=args.width, blocks=args.blocks, styles=teacher.styles)
-    model = initial(Path(args.init)) if args.init else lite.LiteStylizer(config)
+    model, earlier = initial(Path(args.init)) if args.init else (lite.LiteStylizer(config), "")
     if model.config != config:
         raise SystemExit(f"--init {args.init}: network {model.config} differs from {config}")
     refs = student_style.references(styles)
@@ -137,7 +138,7 @@ def distill(args: argparse.Namespace) -> Path:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     step, history = 0, []
-    recipe = f"{RECIPE} {' '.join(args.argv)}"
+    recipe = " && ".join(filter(None, [earlier, f"{RECIPE} {' '.join(args.argv)}"]))  # how the start was made, too
     if args.resume and out.exists():
         ckpt = torch.load(out, map_location="cpu", weights_only=True)
         if ckpt["config"] != model.config.to_dict() or ckpt["styles"] != styles:
