@@ -116,9 +116,9 @@ class StylizeHandler(BatchedHandler):
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "styles": self.library.describe(),
-                "single_styles": sorted(self.library.singles()),
-                "blend_styles": self.library.multi().styles if self.library.multi() else [],
-                "variants": self.library.variants(),
+                "single_styles": sorted(self.library.singles(runtime.FULL)),
+                "blend_styles": blend.styles if (blend := self.library.multi(runtime.FULL)) else [],
+                "variants": self.library.variants(), "default_variant": runtime.DEFAULT_VARIANT,
                 "arbitrary": self.arbitrary.describe() if self.arbitrary else None,
                 "providers": runtime.providers(), "tile": self.tile,
                 "max_output_side": self.config.max_output_side}

@@ -54,10 +54,10 @@ def students(library: runtime.StyleLibrary, photos: list[np.ndarray]) -> Image.I
     student's mean PSNR to its teacher over these photos in its label."""
     pairs: list[tuple[str, runtime.StylizerModel, runtime.StylizerModel, np.ndarray | None]] = []
     for name, model in library.singles("lite").items():
-        pairs.append((name, library.singles()[name], model, None))
-    lite, full = library.multi("lite"), library.multi()
+        pairs.append((name, library.singles(runtime.FULL)[name], model, None))
+    lite, full = library.multi("lite"), library.multi(runtime.FULL)
     if lite is not None and full is not None:
-        style = next((s for s in lite.styles if s not in library.singles()), lite.styles[-1])
+        style = next((s for s in lite.styles if s not in library.singles(runtime.FULL)), lite.styles[-1])
         pairs.append((f"{full.name}:{style}", full, lite, quality.style_weights(lite, style)))
     rows: list[list[np.ndarray]] = [[p] for p in photos]
     labels = ["photo"]
@@ -94,9 +94,9 @@ def main(out_dir: str, only: tuple[str, ...] = PICTURES) -> None:
         students(library, photos).save(out / "style_students.png")
     if "stylizers" in only:
         columns: list[tuple[str, runtime.StylizerModel, np.ndarray | None]] = []
-        for name, model in library.singles().items():
+        for name, model in library.singles(runtime.FULL).items():
             columns.append((name, model, None))
-        net = library.multi()
+        net = library.multi(runtime.FULL)
         if net is not None:
             for i, style in enumerate(net.styles):
                 w = np.zeros(len(net.styles), np.float32)

@@ -7,6 +7,8 @@
 #   scripts/train_stylizers.sh export       # only re-export the checkpoints already in build/stylizers/
 #   scripts/train_stylizers.sh distill      # the real-time students (issue 20): distil each shipped network,
 #                                           # resumable (run it again after a stop), export, measure quality
+#   scripts/train_stylizers.sh finetune     # the shipped students, fine-tuned with the style terms the teachers
+#                                           # lack (palette, near-pure pixels); resumable, export, quality
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-$PWD/.venv/bin/python}"
@@ -24,15 +26,19 @@ train() {  # train NAME STEPS MINUTES ARGS...
     --out "$CKPT/$name.pt" "$@" > "$CKPT/$name.log" 2>&1 &
 }
 
-if [[ "${1:-all}" == distill ]]; then
-  mkdir -p "$CKPT/lite"
-  for name in stained_glass brush_flow pointillism mosaic4; do  # 4 side by side, 1 thread each, ~55 min
+if [[ "${1:-all}" == distill || "${1:-all}" == finetune ]]; then
+  if [[ $1 == distill ]]; then DIR="$CKPT/lite"; ARGS=(--steps 2000 --minutes 55)
+  else DIR="$CKPT/lite_style"; ARGS=(--steps 800 --minutes 40 --lr 5e-4 --seed 1 --palette-weight 6 --pure-weight 5)
+  fi
+  mkdir -p "$DIR"
+  for name in stained_glass brush_flow pointillism mosaic4; do  # 4 side by side, 1 thread each
     while (( $(jobs -rp | wc -l) >= JOBS )); do wait -n; done
-    nice -n 19 "$PY" -m tools.stylizers.distill "$STORE/$name.json" --out "$CKPT/lite/$name.pt" --resume \
-      --steps 2000 --minutes 55 --threads 1 > "$CKPT/lite/$name.log" 2>&1 &
+    if [[ $1 == finetune ]]; then INIT=(--init "$STORE/$name.lite.json"); else INIT=(); fi
+    nice -n 10 "$PY" -m tools.stylizers.distill "$STORE/$name.json" --out "$DIR/$name.pt" --resume \
+      "${ARGS[@]}" "${INIT[@]}" --threads 1 > "$DIR/$name.log" 2>&1 &
   done
-  while (( $(jobs -rp | wc -l) > 0 )); do wait -n || { echo "distillation failed: see $CKPT/lite/*.log" >&2; exit 1; }; done
-  for ckpt in "$CKPT"/lite/*.pt; do
+  while (( $(jobs -rp | wc -l) > 0 )); do wait -n || { echo "distillation failed: see $DIR/*.log" >&2; exit 1; }; done
+  for ckpt in "$DIR"/*.pt; do
     "$PY" -m tools.stylizers.export "$ckpt" --out "$STORE"
   done
   "$PY" -m tools.stylizers.quality "$STORE"/*.lite.json --write

@@ -34,27 +34,32 @@ def client(server, transport: str) -> Client:
 def test_stylize_single_and_blend(server, transport):
     with client(server, transport) as c:
         styles = c.styles()
-        single = next(s for s in styles if s["kind"] == "single")
-        multi = next(s for s in styles if s["kind"] == "multi")
+        single = next(s for s in styles if s["kind"] == "single" and s["variant"] == "full")
+        multi = next(s for s in styles if s["kind"] == "multi" and s["variant"] == "full")
+        students = {s["teacher"]: s["name"] for s in styles if s["variant"] == "lite"}  # the default paints
         one = c.stylize(PHOTO, style=single["name"], strength=0.8)
         mix = c.stylize(PHOTO, blend={multi["styles"][0]: 1, multi["styles"][1]: 1}, preserve_colors=True)
         jpeg = c.stylize_image(PHOTO, style=single["name"], format="jpeg", quality=80)
-    assert (one.width, one.height) == (96, 96) and one.model == single["name"] and one.image.size == (96, 96)
-    assert mix.model == multi["name"] and mix.weights[:2] == [0.5, 0.5]
+    assert (one.width, one.height) == (96, 96) and one.image.size == (96, 96)
+    assert one.model == students.get(single["name"], single["name"])
+    assert mix.model == students.get(multi["name"], multi["name"]) and mix.weights[:2] == [0.5, 0.5]
     assert jpeg[:2] == b"\xff\xd8"
     assert len(multi["styles"]) >= 4 and all(s["recipe"] for s in styles)
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_stylize_lite_variant_runs_the_student(server, transport):
-    """`variant=lite` runs the distilled student of the named style, which paints close to its teacher."""
+    """The distilled student of the named style runs by default (and with `variant=lite`) and paints close to its
+    teacher, which `variant=full` still runs."""
     with client(server, transport) as c:
         student = next(s for s in c.styles() if s["variant"] == "lite" and s["kind"] == "single")
-        full = c.stylize(PHOTO, style=student["teacher"])
+        full = c.stylize(PHOTO, style=student["teacher"], variant="full")
         fast = c.stylize(PHOTO, style=student["teacher"], variant="lite")
+        default = c.stylize(PHOTO, style=student["teacher"])
         with pytest.raises(InvalidRequest) as err:
             c.stylize(PHOTO, style=student["teacher"], variant="tiny")
-    assert full.model == student["teacher"] and fast.model == student["name"] and fast.image.size == (96, 96)
+    assert full.model == student["teacher"] and fast.model == default.model == student["name"]
+    assert fast.image.size == (96, 96) and fast.image.tobytes() == default.image.tobytes()
     a, b = (np.asarray(r.image, np.float64) / 255 for r in (full, fast))
     assert 20 < 10 * np.log10(1 / np.mean((a - b) ** 2)) < 60  # close to the teacher, yet another network
     assert err.value.code == 400 and err.value.field == "variant"

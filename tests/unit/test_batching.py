@@ -196,8 +196,9 @@ def test_batched_stylize_equals_unbatched_and_groups_by_network_blend_and_size(s
                         batch_fn(m, ims, *a))
     monkeypatch.setattr(runtime, "stylize", lambda m, im, *a, **k: single.append(m.name) or single_fn(m, im, *a, **k))
     together = batched(stylize_handler, rows)
-    assert sorted(shared) == [("mosaic4", 2), ("stained_glass", 2)]
-    assert sorted(single) == ["brush_flow", "stained_glass", "stained_glass"]  # other net; other strength; tiled
+    assert sorted(shared) == [("mosaic4.lite", 2), ("stained_glass.lite", 2)]  # the default: the students
+    assert sorted(single) == ["brush_flow.lite", "stained_glass.lite", "stained_glass.lite"]  # other net; other
+    # strength; tiled
     alone_answers = alone(stylize_handler, rows)
     assert together[-1][1] == alone_answers[-1][1] == 400
     for (b1, s1, t1), (b2, s2, t2) in zip(together[:-1], alone_answers[:-1]):

@@ -56,11 +56,15 @@ def test_stylize_variant_picks_the_student_and_names_the_field(stylize_handler):
     out = stylize_handler.handle([{"image": PHOTO, "style": "solo", "variant": "lite", "format": "proto"},
                                   {"image": PHOTO, "style": "solo", "format": "proto"},
                                   {"image": PHOTO, "style": "solo", "variant": "tiny"},
-                                  {"image": PHOTO, "blend": "x:1", "variant": "lite"}], ctx)
+                                  {"image": PHOTO, "blend": "x:1", "variant": "lite"},
+                                  {"image": PHOTO, "style": "solo", "variant": "full", "format": "proto"},
+                                  {"image": PHOTO, "blend": "x:1", "format": "proto"}], ctx)
     assert pb.Response.FromString(out[0]).stylize.model == "solo.lite"
-    assert pb.Response.FromString(out[1]).stylize.model == "solo"  # the default variant: the full networks
+    assert pb.Response.FromString(out[1]).stylize.model == "solo.lite"  # the default variant: the student
     assert ctx.status[2] == 400 and json.loads(out[2])["field"] == "variant"
     assert ctx.status[3] == 400 and json.loads(out[3])["field"] == "blend"  # no multi-style student here
+    assert pb.Response.FromString(out[4]).stylize.model == "solo"  # the teacher, asked for
+    assert pb.Response.FromString(out[5]).stylize.model == "duo"  # no student: the default falls back to full
 
 
 def test_stylize_describe_lists_styles_with_recipes(stylize_handler):
@@ -70,6 +74,7 @@ def test_stylize_describe_lists_styles_with_recipes(stylize_handler):
     assert names["solo"]["recipe"].startswith(train.RECIPE)
     assert described["blend_styles"] == ["x", "y"] and "CPUExecutionProvider" in described["providers"]
     assert described["variants"] == ["full", "lite"] and names["solo.lite"]["teacher"] == "solo"
+    assert described["default_variant"] == "lite" and described["single_styles"] == ["solo"]
 
 
 @pytest.fixture(scope="module")

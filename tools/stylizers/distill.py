@@ -8,6 +8,11 @@ plus L1 between the two images' horizontal and vertical differences (the edges: 
 weighted by `--edge-weight`. Resumable: every checkpoint holds the optimizer, the step and the recipe, and
 `--resume` continues from it (the crops are drawn from (seed, step), so a resumed run sees what a straight one would).
 Every checkpoint also logs the PSNR to the teacher on fixed held-out crops.
+
+Fine-tuning (`--init` a shipped student or a checkpoint, new optimizer): `--palette-weight` adds the sliced
+Wasserstein distance of the student's pixels to the style image's palette and `--pure-weight` a penalty on
+near-pure pixels (`student_style.py`), style terms the teacher's pixels do not carry; each checkpoint then also
+logs the held-out palette distance of student and teacher.
 """
 from __future__ import annotations
 
@@ -22,7 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import lite, train
+from . import export, lite, student_style, train
 
 RECIPE = "python -m tools.stylizers.distill"
 
@@ -102,17 +107,38 @@ def save(path: Path, model: lite.LiteStylizer, opt: torch.optim.Optimizer, step:
     os.replace(tmp, path)
 
 
+def initial(path: Path) -> tuple[lite.LiteStylizer, str]:
+    """A student to fine-tune and the recipe that made it: from an exported manifest (NAME.lite.json: weights read
+    back from its ONNX graph) or a distillation checkpoint (.pt)."""
+    if path.suffix == ".json":
+        manifest = json.loads(path.read_text())
+        model, recipe = export.model_from_onnx(path.parent / manifest["file"], manifest["network"]), manifest["recipe"]
+    else:
+        model, ckpt = lite.load(str(path))
+        recipe = ckpt.get("recipe", "")
+    if not isinstance(model, lite.LiteStylizer):
+        raise SystemExit(f"--init {path}: not a student network")
+    return model, recipe
+
+
 def distill(args: argparse.Namespace) -> Path:
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     teacher = Teacher(Path(args.teacher), args.threads)
     styles = list(teacher.manifest["styles"])
-    model = lite.LiteStylizer(lite.LiteConfig(width=args.width, blocks=args.blocks, styles=teacher.styles))
+    config = lite.LiteConfig(width=args.width, blocks=args.blocks, styles=teacher.styles)
+    model, earlier = initial(Path(args.init)) if args.init else (lite.LiteStylizer(config), "")
+    if model.config != config:
+        raise SystemExit(f"--init {args.init}: network {model.config} differs from {config}")
+    refs = student_style.references(styles)
+    if args.palette_weight and refs is None:
+        raise SystemExit(f"--palette-weight: styles {styles} are not all procedural patterns (no style image)")
+    palette = student_style.PaletteTerm(refs or [], args.seed)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     step, history = 0, []
-    recipe = f"{RECIPE} {' '.join(args.argv)}"
+    recipe = " && ".join(filter(None, [earlier, f"{RECIPE} {' '.join(args.argv)}"]))  # how the start was made, too
     if args.resume and out.exists():
         ckpt = torch.load(out, map_location="cpu", weights_only=True)
         if ckpt["config"] != model.config.to_dict() or ckpt["styles"] != styles:
@@ -125,6 +151,7 @@ def distill(args: argparse.Namespace) -> Path:
         opt, lambda _: 0.55 + 0.45 * float(np.cos(np.pi * min(step, args.steps) / args.steps)))
     photos = train.content_images(args.content)
     hx, hw, hy = holdout(photos, teacher, args)
+    teacher_palette = student_style.palette_of(hy, hw, refs)
     started = time.monotonic()
     model.train()
     while step < min(args.steps, args.until or args.steps):
@@ -133,6 +160,10 @@ def distill(args: argparse.Namespace) -> Path:
         target = teacher(x, w)
         y = model(x, w)
         loss = F.l1_loss(y, target) + args.edge_weight * edge_l1(y, target)
+        if args.palette_weight:
+            loss = loss + args.palette_weight * palette(y, w)
+        if args.pure_weight:
+            loss = loss + args.pure_weight * student_style.pure_penalty(y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -140,12 +171,14 @@ def distill(args: argparse.Namespace) -> Path:
         if step % args.checkpoint_every == 0 or step in (args.steps, args.until):
             with torch.no_grad():
                 model.eval()
-                score = psnr(model(hx, hw), hy)
+                hout = model(hx, hw)
+                score, own_palette = psnr(hout, hy), student_style.palette_of(hout, hw, refs)
                 model.train()
-            history.append([step, round(float(loss.detach()), 5), round(score, 3)])
+            history.append([step, round(float(loss.detach()), 5), round(score, 3), round(own_palette, 5)])
             save(out, model, opt, step, teacher.manifest, recipe, history)
-            print(f"step {step} loss {float(loss.detach()):.4f} holdout PSNR {score:.2f} dB "
-                  f"({time.monotonic() - started:.0f} s)", file=sys.stderr, flush=True)
+            print(f"step {step} loss {float(loss.detach()):.4f} holdout PSNR {score:.2f} dB, palette "
+                  f"{own_palette:.5f} (teacher {teacher_palette:.5f}) ({time.monotonic() - started:.0f} s)",
+                  file=sys.stderr, flush=True)
         if args.minutes and time.monotonic() - started > args.minutes * 60:
             save(out, model, opt, step, teacher.manifest, recipe, history)
             print(f"time budget of {args.minutes} min reached at step {step}", file=sys.stderr)
@@ -166,6 +199,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=4000)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--edge-weight", type=float, default=1.0)
+    p.add_argument("--init", help="fine-tune this student: NAME.lite.json (its ONNX weights) or a checkpoint .pt")
+    p.add_argument("--palette-weight", type=float, default=0.0,
+                   help="weight of the sliced Wasserstein distance of the student's pixels to the style palette")
+    p.add_argument("--pure-weight", type=float, default=0.0, help="weight of the near-pure pixel penalty")
     p.add_argument("--minutes", type=float, default=0, help="stop after this many minutes (0: no limit)")
     p.add_argument("--until", type=int, default=0, help="pause after this step (resume with the same --steps)")
     p.add_argument("--checkpoint-every", type=int, default=50)

@@ -4,7 +4,9 @@
 through the served path (`runtime.stylize`, fast single-tile graphs) on the gallery photos at 512 px, every style
 alone for a multi-style net, and reports per style: PSNR and SSIM of the student to the teacher, the share of
 near-pure saturated pixels (the blobs Gram-trained nets painted) and the palette distance to the style image, for
-the student, the teacher and the photo itself. `--write` stores the summary under `quality` in the manifest.
+the student, the teacher and the photo itself, and how much of the photo each keeps (content distance on the
+teachers' content layer, SSIM to the photo), so a student cannot win the style metrics by washing the photo out.
+`--write` stores the summary under `quality` in the manifest; `better_style` is the issue's alternative bar.
 """
 from __future__ import annotations
 
@@ -13,13 +15,16 @@ import json
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 
+from convlens.core import backbones
+from convlens.style.losses import FeatureExtractor
 from convlens.style.metrics import near_pure_share, palette_distance
 from convlens.stylize import runtime
 from convlens.synthesis.metrics import psnr, ssim
 
-from . import patterns
+from . import student_style, train
 
 GALLERY = ("astronaut", "chelsea", "coffee", "rocket")  # the photos of the gallery and the style unit tests
 SIDE = 512
@@ -40,31 +45,68 @@ def gallery_photos(side: int = SIDE) -> list[np.ndarray]:
     return [square(getattr(skimage.data, name)(), side) for name in GALLERY]
 
 
+class ContentDistance:
+    """How far a picture's content is from its photo's: squared feature difference on the teachers' content layer
+    of the loss network (EfficientNet-Lite0 `block5`), divided by the photo's mean square, as they were trained."""
+
+    def __init__(self) -> None:
+        backbone = backbones.load_backbone(device=torch.device("cpu"))
+        self.layer = train.DEFAULT_LAYERS[backbone.name][1]
+        self.extractor = FeatureExtractor(backbone, [self.layer])
+
+    def __call__(self, image: np.ndarray, photo: np.ndarray) -> float:
+        with torch.no_grad():
+            a, b = (self.extractor(torch.from_numpy(x).permute(2, 0, 1)[None].float() / 255)[self.layer]
+                    for x in (image, photo))
+        return float((a - b).pow(2).mean() / b.pow(2).mean().clamp_min(1e-12))
+
+
 def style_weights(model: runtime.StylizerModel, style: str) -> np.ndarray | None:
     """One style alone: a one-hot blend for a multi-style net, None for a single-style one."""
     return np.eye(len(model.styles), dtype=np.float32)[model.styles.index(style)] if model.multi else None
 
 
+COLUMNS = ("psnr_db", "ssim", "extreme_share", "teacher_extreme_share", "palette", "teacher_palette",
+           "photo_palette", "content", "teacher_content", "photo_ssim", "teacher_photo_ssim")  # means over photos
+
+
 def compare(student: runtime.StylizerModel, teacher: runtime.StylizerModel, photos: list[np.ndarray]
             ) -> dict[str, dict[str, float]]:
-    """Per style: student-to-teacher PSNR (mean and worst photo) and SSIM, extreme-pixel shares and palette
-    distances of student, teacher and photo (means over the photos)."""
+    """Per style (means over the photos, and the worst photo's PSNR): student-to-teacher PSNR and SSIM,
+    extreme-pixel shares and palette distances of student, teacher (and photo), content distance and SSIM to the
+    photo of student and teacher."""
+    content = ContentDistance()
     out = {}
     for style in student.styles:
-        reference = patterns.make(style, 128, 0)
+        reference = student_style.reference(style)
         rows = []
         for photo in photos:
             s = runtime.stylize(student, photo, style_weights(student, style))
             t = runtime.stylize(teacher, photo, style_weights(teacher, style))
             rows.append([psnr(s, t), ssim(s, t), near_pure_share(s), near_pure_share(t), palette_distance(s, reference),
-                         palette_distance(t, reference), palette_distance(photo, reference)])
+                         palette_distance(t, reference), palette_distance(photo, reference), content(s, photo),
+                         content(t, photo), ssim(s, photo), ssim(t, photo)])
         a = np.array(rows)
-        out[style] = {"psnr_db": round(float(a[:, 0].mean()), 2), "psnr_db_worst": round(float(a[:, 0].min()), 2),
-                      "ssim": round(float(a[:, 1].mean()), 4), "extreme_share": round(float(a[:, 2].mean()), 5),
-                      "teacher_extreme_share": round(float(a[:, 3].mean()), 5),
-                      "palette": round(float(a[:, 4].mean()), 5), "teacher_palette": round(float(a[:, 5].mean()), 5),
-                      "photo_palette": round(float(a[:, 6].mean()), 5)}
+        out[style] = {name: round(float(a[:, i].mean()), 2 if name == "psnr_db" else 5)
+                      for i, name in enumerate(COLUMNS)}
+        out[style]["psnr_db_worst"] = round(float(a[:, 0].min()), 2)
     return out
+
+
+PSNR_BAR = 30.0  # dB to the teacher on every photo: the issue's first way to hold the quality
+CONTENT_SLACK = 1.05  # a student may lose at most 5 % more of the photo's content than its teacher
+
+
+def better_style(row: dict[str, float]) -> bool:
+    """The issue's alternative bar for one style of a report: a palette strictly closer to the style than the
+    teacher's, no more near-pure pixels, and the photo's content kept as well as the teacher keeps it."""
+    return (row["palette"] < row["teacher_palette"] and row["extreme_share"] <= row["teacher_extreme_share"]
+            and row["content"] <= CONTENT_SLACK * row["teacher_content"])
+
+
+def holds(row: dict[str, float]) -> bool:
+    """The issue's quality bar for one style: PSNR_BAR dB to the teacher on every photo, or better style metrics."""
+    return row["psnr_db_worst"] >= PSNR_BAR or better_style(row)
 
 
 CHECK_SIDE = 128   # the unit test's small image: the astronaut at this side, every style
@@ -100,6 +142,7 @@ def main(argv: list[str] | None = None) -> None:
     for path in args.manifests:
         quality = report(path, args.side)
         print(path.name, json.dumps(quality["styles"], indent=1))
+        print(path.name, "quality holds (issue 20):", {style: holds(row) for style, row in quality["styles"].items()})
         if args.write:
             manifest = json.loads(path.read_text())
             manifest["quality"] = {**manifest.get("quality", {}), **quality}

@@ -80,7 +80,8 @@ class StyleMethods(EndpointMethods):
                 **fields: Any) -> StylizeResult:
         """Stylize ``image`` with a trained network: ``style`` (a name from :meth:`styles`) or ``blend``
         (``{"name": weight}`` or ``"name:w,..."`` on the multi-style network). Other fields: variant
-        (``"full"`` or ``"lite"``: the distilled real-time networks), strength, preserve_colors, max_size."""
+        (``"lite"``, the server's default: the distilled real-time networks; ``"full"``: the trained ones),
+        strength, preserve_colors, max_size."""
         params = dict(style=style, blend=blend_text(blend), **fields)
         return StylizeResult.from_proto(self._request("stylize", {"image": image}, params, "stylize").stylize)
 

@@ -192,8 +192,9 @@ class StylizerModel:
         return self.session(fast=True).run(None, feeds)[0]
 
 
-VARIANTS = ("full", "lite")  # the shipped networks, and their distilled real-time students (manifest "variant")
-DEFAULT_VARIANT = "full"     # what `stylize` runs unless a request asks for the other
+FULL = "full"  # the trained networks (a manifest without "variant")
+VARIANTS = (FULL, "lite")  # the shipped networks, and their distilled real-time students (manifest "variant")
+DEFAULT_VARIANT = "lite"  # what `stylize` runs unless asked, where the style has one (issue 20: its quality holds)
 
 
 class StyleLibrary:
@@ -210,18 +211,18 @@ class StyleLibrary:
 
     def variant(self, variant: str) -> dict[str, StylizerModel]:
         """The networks of one variant, by name."""
-        return {n: m for n, m in self.models.items() if m.manifest.get("variant", "full") == variant}
+        return {n: m for n, m in self.models.items() if m.manifest.get("variant", FULL) == variant}
 
     def variants(self) -> list[str]:
         """The variants with at least one network installed, in VARIANTS order."""
         return [v for v in VARIANTS if self.variant(v)]
 
-    def singles(self, variant: str = DEFAULT_VARIANT) -> dict[str, StylizerModel]:
+    def singles(self, variant: str) -> dict[str, StylizerModel]:
         """Single-style networks of a variant by style name (a student under its teacher's name)."""
         return {m.manifest.get("teacher", n): m for n, m in self.variant(variant).items()
                 if m.manifest["kind"] == "single"}
 
-    def multi(self, variant: str = DEFAULT_VARIANT) -> StylizerModel | None:
+    def multi(self, variant: str) -> StylizerModel | None:
         return next((m for m in self.variant(variant).values() if m.multi), None)
 
     def arbitrary(self) -> StylizerModel | None:
@@ -232,12 +233,18 @@ class StyleLibrary:
         """The styles offered, each with its kind, style names, variant and the command that trained it."""
         return [{k: m.manifest.get(k) for k in ("name", "kind", "styles", "recipe", "steps", "network",
                                                 "onnx_max_abs_diff", "teacher", "quality")}
-                | {"variant": m.manifest.get("variant", "full")} for m in self.models.values()]
+                | {"variant": m.manifest.get("variant", FULL)} for m in self.models.values()]
 
-    def resolve(self, style: str | None, blend: dict[str, float] | None, variant: str = DEFAULT_VARIANT
+    def resolve(self, style: str | None, blend: dict[str, float] | None, variant: str | None = None
                 ) -> tuple[StylizerModel, np.ndarray | None]:
         """A single-style model by name, or the multi-style net with normalized blend weights, of `variant`;
-        400 otherwise."""
+        400 otherwise. No variant: DEFAULT_VARIANT where it paints the request, else the full networks (a
+        network added without a student still answers)."""
+        if variant is None:
+            try:
+                return self.resolve(style, blend, DEFAULT_VARIANT)
+            except InvalidParameter:
+                return self.resolve(style, blend, FULL)
         if not self.variant(variant):
             raise InvalidParameter("variant", f"no '{variant}' networks are installed; installed: "
                                               f"{', '.join(self.variants())}")

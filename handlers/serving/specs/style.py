@@ -174,8 +174,9 @@ class StylizeParams:
                              example="brush_flow")
     blend: dict[str, float] | None = declare(BLEND, None, "`name:weight,...` over the multi-style network's "
                                                           "styles (weights >= 0, normalized to sum 1)")
-    variant: str = Choice(runtime.DEFAULT_VARIANT, runtime.VARIANTS, "`full`: the trained networks; `lite`: "
-                          "their real-time students, distilled from them (describe: `quality`)")
+    variant: str | None = Choice(None, runtime.VARIANTS, f"`lite`: the real-time students, distilled from the "
+                                 f"trained networks (describe: `quality`); `full`: those networks; unset: "
+                                 f"`{runtime.DEFAULT_VARIANT}` where the style has one, else `full`")
     style_images: tuple[bytes, ...] | None = declare(
         STYLES, None, f"any picture as the style (the arbitrary-style network): `style_image`, `style_image_2` ... "
                       f"`style_image_{MAX_STYLES}`, mixed by `style_weights`", name="style_image", lo=1,
