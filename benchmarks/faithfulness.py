@@ -4,7 +4,7 @@ scikit-learn's), on the default backbone at its native 224 px:
 
 - deletion and insertion AUC (Petsiuk et al. 2018) of each map for the photo's top-1 class, against a seeded
   random map at the same cell size (`convlens.attribution.faithfulness` states the protocol), for every removal
-  (blur, zero) at single pixels and at the default cell size;
+  (blur, zero, mean) at single pixels and at the default cell size;
 - the pointing game (Zhang et al. 2016) on 2 x 2 composites of four photos: a hit when the map of one photo's
   class peaks inside that photo's quadrant;
 - the cascading model-parameter randomization test (Adebayo et al. 2018): Spearman rank correlation of each map
@@ -57,11 +57,13 @@ PHOTOS: dict[str, Callable[[], np.ndarray]] = {
 ALL_METHODS = (*attribution.METHODS, "occlusion")
 METHODS = ALL_METHODS  # --methods narrows it (a run split over processes)
 STAGES = ("fc", "head", "blocks.15", "blocks.8")  # cascade points measured
+STAGES_RUN = STAGES  # --stages narrows it (a costly method measured at the judged stage only)
 JUDGED_AT = "blocks.15"  # classifier, head and the last block randomized
 PASS_BELOW = 0.5
 PATCHES = (1, faithfulness.DEFAULT_PATCH)  # cell sides measured: single pixels, and the default cells
-REMOVALS = ("blur", "zero")  # the issue's removal and RISE's deletion (`mean` left out: run time on 2 cores)
+REMOVALS = ("blur", "zero", "mean")  # the issue's removal, RISE's deletion, the dataset mean pixel
 VARIANTS = tuple(f"{removal}/{patch}" for removal in REMOVALS for patch in PATCHES)
+VARIANTS_RUN = VARIANTS  # --removals narrows it (a run split over processes)
 DEFAULT = f"{faithfulness.DEFAULT_REMOVAL}/{faithfulness.DEFAULT_PATCH}"
 TABLE = ROOT / "handlers" / "convlens" / "attribution" / "sanity_results.json"
 
@@ -93,16 +95,16 @@ def top1(bb: Backbone, pixels: np.ndarray) -> int:
 def faithfulness_rows(bb: Backbone, photos: dict[str, np.ndarray], targets: dict[str, int]) -> dict[str, Any]:
     """Per protocol variant ("removal/patch") and method: mean deletion/insertion AUC of its maps and of the
     random maps (same cells), and on how many photos the map wins."""
-    rows: dict[str, Any] = {variant: {} for variant in VARIANTS}
+    rows: dict[str, Any] = {variant: {} for variant in VARIANTS_RUN}
     signed_order = ("integrated_gradients (signed order)",) if "integrated_gradients" in METHODS else ()
     for method in (*METHODS, *signed_order):
-        per_photo: dict[str, list[dict[str, tuple[float, float]]]] = {variant: [] for variant in VARIANTS}
+        per_photo: dict[str, list[dict[str, tuple[float, float]]]] = {variant: [] for variant in VARIANTS_RUN}
         for name, pixels in photos.items():
             if method.endswith("(signed order)"):  # the defect of issue 22: ranking signed values as they are
                 values = attribution.saliency(bb, pixels, [targets[name]], method="integrated_gradients")[0].values
             else:
                 values = importance(bb, pixels, targets[name], method)
-            for variant in VARIANTS:
+            for variant in VARIANTS_RUN:
                 removal, patch = variant.split("/")
                 curves = faithfulness.deletion_insertion(bb, pixels, values, targets[name], removal=removal,
                                                          patch=int(patch))
@@ -113,7 +115,7 @@ def faithfulness_rows(bb: Backbone, photos: dict[str, np.ndarray], targets: dict
                          "random_auc": statistics.mean(p[metric][1] for p in runs),
                          "wins": sum((p[metric][0] < p[metric][1]) == (metric == "deletion") for p in runs)}
                 for metric in faithfulness.METRICS}
-        print(f"  faithfulness {method}: { {v: rows[v][method] for v in VARIANTS} }", flush=True)
+        print(f"  faithfulness {method}: { {v: rows[v][method] for v in VARIANTS_RUN} }", flush=True)
     return rows
 
 
@@ -150,7 +152,7 @@ def randomization_rows(bb: Backbone, photos: dict[str, np.ndarray], targets: dic
     """Per method: the mean of each of Adebayo et al.'s similarity measures between the original map and the map
     after each cascade point, and the verdict (passes: every measure below PASS_BELOW at JUDGED_AT)."""
     order = sanity.cascade(bb.model)
-    randomized = {stage: sanity.randomized(bb, order[:order.index(stage) + 1]) for stage in STAGES}
+    randomized = {stage: sanity.randomized(bb, order[:order.index(stage) + 1]) for stage in STAGES_RUN}
     rows = {}
     for method in METHODS:
         originals = {name: signed_map(bb, pixels, targets[name], method) for name, pixels in photos.items()}
@@ -223,9 +225,12 @@ def markdown(results: dict[str, Any]) -> str:
     """The docs' tables: the default protocol with the other tests, every protocol variant, the randomization
     measures at the judged stage and the Spearman ρ (magnitudes) along the cascade, the agreement with Captum."""
     f, p, r, n = results["faithfulness"], results["pointing"], results["randomization"], len(results["photos"])
+    rows = [m for m in (*ALL_METHODS, "integrated_gradients (signed order)") if m in f[DEFAULT]]
+    r = {m: r[m] for m in ALL_METHODS if m in r}
     lines = [f"| method | deletion AUC (random) wins, {DEFAULT} | insertion AUC (random) wins, {DEFAULT} | "
              f"pointing game | randomization test at {JUDGED_AT} |", "|---|---|---|---|---|"]
-    for m, row in f[DEFAULT].items():
+    for m in rows:
+        row = f[DEFAULT][m]
         point = f"{p[m]['hits']}/{p[m]['of']}" if m in p else ""
         verdict = ("passes" if r[m]["passes"] else "**fails**") if m in r else ""
         lines.append(f"| {m} | {auc_cell(row, 'deletion', n)} | {auc_cell(row, 'insertion', n)} | {point} | "
@@ -233,14 +238,13 @@ def markdown(results: dict[str, Any]) -> str:
     for metric in faithfulness.METRICS:
         lines += ["", f"{metric} AUC (random) and wins, per removal/cell size:", "",
                   "| method | " + " | ".join(VARIANTS) + " |", "|---|" + "---|" * len(VARIANTS)]
-        lines += [f"| {m} | " + " | ".join(auc_cell(f[v][m], metric, n) for v in VARIANTS) + " |"
-                  for m in f[DEFAULT]]
+        lines += [f"| {m} | " + " | ".join(auc_cell(f[v][m], metric, n) for v in VARIANTS) + " |" for m in rows]
     lines += ["", "| method | " + " | ".join(MEASURES) + " | verdict |", "|---|" + "---|" * (len(MEASURES) + 1)]
     lines += [f"| {m} | " + " | ".join(f"{row['similarity'][JUDGED_AT][s]:.2f}" for s in MEASURES) +
               f" | {'passes' if row['passes'] else '**fails**'} |" for m, row in r.items()]
     lines += ["", "| method | " + " | ".join(STAGES) + " |", "|---|" + "---|" * len(STAGES)]
-    lines += [f"| {m} | " + " | ".join(f"{row['similarity'][s]['spearman_abs']:.2f}" for s in STAGES) + " |"
-              for m, row in r.items()]
+    lines += [f"| {m} | " + " | ".join(f"{row['similarity'][s]['spearman_abs']:.2f}" if s in row["similarity"]
+                                       else "—" for s in STAGES) + " |" for m, row in r.items()]
     if "agreement" in results:
         lines += ["", "| method | Spearman ρ with Captum (mean, min) |", "|---|---|"]
         lines += [f"| {m} | {a['spearman']:.3f}, {a['min']:.3f} |" for m, a in results["agreement"].items()]
@@ -253,6 +257,8 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=len(PHOTOS))
     parser.add_argument("--only", nargs="*", default=["faithfulness", "pointing", "randomization", "agreement"])
     parser.add_argument("--methods", nargs="+", default=list(ALL_METHODS), choices=ALL_METHODS)
+    parser.add_argument("--removals", nargs="+", default=list(REMOVALS), choices=REMOVALS)
+    parser.add_argument("--stages", nargs="+", default=list(STAGES), choices=STAGES)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--write-table", action="store_true")
     parser.add_argument("--from-json", type=Path, nargs="+", help="print the tables of saved results, run nothing")
@@ -264,8 +270,9 @@ def main() -> None:
         report(results, args.write_table)
         return
 
-    global METHODS
-    METHODS = tuple(args.methods)
+    global METHODS, STAGES_RUN, VARIANTS_RUN
+    METHODS, STAGES_RUN = tuple(args.methods), tuple(args.stages)
+    VARIANTS_RUN = tuple(v for v in VARIANTS if v.split("/")[0] in args.removals)
     torch.manual_seed(0)
     bb = backbones.load_backbone()
     photos = {name: photo(name, args.size) for name in list(PHOTOS)[:args.photos]}
