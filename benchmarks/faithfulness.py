@@ -235,10 +235,11 @@ def markdown(results: dict[str, Any]) -> str:
         verdict = ("passes" if r[m]["passes"] else "**fails**") if m in r else ""
         lines.append(f"| {m} | {auc_cell(row, 'deletion', n)} | {auc_cell(row, 'insertion', n)} | {point} | "
                      f"{verdict} |")
-    for metric in faithfulness.METRICS:
+    insertion = [v for v in VARIANTS if v.startswith(faithfulness.DEFAULT_REMOVAL + "/")]  # removal-free
+    for metric, variants in (("deletion", VARIANTS), ("insertion", insertion)):
         lines += ["", f"{metric} AUC (random) and wins, per removal/cell size:", "",
-                  "| method | " + " | ".join(VARIANTS) + " |", "|---|" + "---|" * len(VARIANTS)]
-        lines += [f"| {m} | " + " | ".join(auc_cell(f[v][m], metric, n) for v in VARIANTS) + " |" for m in rows]
+                  "| method | " + " | ".join(variants) + " |", "|---|" + "---|" * len(variants)]
+        lines += [f"| {m} | " + " | ".join(auc_cell(f[v][m], metric, n) for v in variants) + " |" for m in rows]
     lines += ["", "| method | " + " | ".join(MEASURES) + " | verdict |", "|---|" + "---|" * (len(MEASURES) + 1)]
     lines += [f"| {m} | " + " | ".join(f"{row['similarity'][JUDGED_AT][s]:.2f}" for s in MEASURES) +
               f" | {'passes' if row['passes'] else '**fails**'} |" for m, row in r.items()]
