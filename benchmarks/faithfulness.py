@@ -1,22 +1,26 @@
 #!/usr/bin/env python
-"""Faithfulness and sanity of every attribution method on the bundled photos (skimage's), on the default backbone:
+"""Faithfulness and sanity of every attribution method on the bundled colour photos (scikit-image's and
+scikit-learn's), on the default backbone at its native 224 px:
 
 - deletion and insertion AUC (Petsiuk et al. 2018) of each map for the photo's top-1 class, against a seeded
-  random map (`convlens.attribution.faithfulness` states the protocol);
+  random map at the same cell size (`convlens.attribution.faithfulness` states the protocol), for every removal
+  (blur, zero, mean) at single pixels and at the default cell size;
 - the pointing game (Zhang et al. 2016) on 2 x 2 composites of four photos: a hit when the map of one photo's
   class peaks inside that photo's quadrant;
 - the cascading model-parameter randomization test (Adebayo et al. 2018): Spearman rank correlation of each map
   with the map after re-initialising the classifier, the head, then deeper blocks; a method PASSES when the mean
-  correlation after randomizing down to `JUDGED_AT` is below `PASS_BELOW` (its map depends on the learned weights);
+  with the paper's four similarity measures (`map_similarity.py`); a method PASSES when every measure after
+  randomizing down to `JUDGED_AT` is below `PASS_BELOW` (its map depends on the learned weights by all of them);
 - agreement with Captum on the methods it implements (Saliency, NoiseTunnel SmoothGrad, IntegratedGradients,
   LayerGradCam, Occlusion) under matched settings: Spearman rank correlation of the maps.
 
-    .venv/bin/python benchmarks/faithfulness.py [--size 224] [--photos 6] [--json build/bench/faithfulness.json]
+    .venv/bin/python benchmarks/faithfulness.py [--size 224] [--photos 7] [--json build/bench/faithfulness.json]
         [--write-table]    # rewrite handlers/convlens/attribution/sanity_results.json (what describe() reports)
         [--only faithfulness pointing randomization agreement]   # parts (several processes can share a run)
     .venv/bin/python benchmarks/faithfulness.py --from-json A.json B.json [--write-table]   # tables of saved parts
 
-Prints markdown tables (docs/api/attribution.md#which-map-to-trust keeps them). Several minutes on 2 CPU cores.
+Prints markdown tables (docs/api/attribution.md#which-map-to-trust keeps them). About half an hour on 2 CPU cores
+(split it: `--only faithfulness` and `--only pointing randomization agreement` in two processes, then --from-json).
 """
 from __future__ import annotations
 
@@ -36,26 +40,45 @@ import numpy as np  # noqa: E402 - after the sys.path set-up
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 from skimage import data  # noqa: E402
+from sklearn.datasets import load_sample_image  # noqa: E402
 
 from convlens import attribution  # noqa: E402
 from convlens.attribution import faithfulness, occlusion, sanity  # noqa: E402
 from convlens.core import backbones  # noqa: E402
 from convlens.core.backbones import Backbone  # noqa: E402
+from map_similarity import MEASURES, similarities  # noqa: E402
 
+# Every natural colour photo the environment bundles: scikit-image's (chelsea = cat, so once) and scikit-learn's.
+# Left out: camera (grey), hubble_deep_field, immunohistochemistry, retina (no ImageNet scene), colorwheel, logo.
 PHOTOS: dict[str, Callable[[], np.ndarray]] = {
     "chelsea": data.chelsea, "coffee": data.coffee, "astronaut": data.astronaut, "rocket": data.rocket,
-    "motorcycle": lambda: data.stereo_motorcycle()[0], "camera": lambda: np.stack([data.camera()] * 3, axis=-1)}
+    "motorcycle": lambda: data.stereo_motorcycle()[0], "china": lambda: load_sample_image("china.jpg"),
+    "flower": lambda: load_sample_image("flower.jpg")}
 ALL_METHODS = (*attribution.METHODS, "occlusion")
 METHODS = ALL_METHODS  # --methods narrows it (a run split over processes)
 STAGES = ("fc", "head", "blocks.15", "blocks.8")  # cascade points measured
+STAGES_RUN = STAGES  # --stages narrows it (a costly method measured at the judged stage only)
 JUDGED_AT = "blocks.15"  # classifier, head and the last block randomized
 PASS_BELOW = 0.5
+PATCHES = (1, faithfulness.DEFAULT_PATCH)  # cell sides measured: single pixels, and the default cells
+REMOVALS = ("blur", "zero", "mean")  # the issue's removal, RISE's deletion, the dataset mean pixel
+VARIANTS = tuple(f"{removal}/{patch}" for removal in REMOVALS for patch in PATCHES)
+VARIANTS_RUN = VARIANTS  # --removals narrows it (a run split over processes)
+DEFAULT = f"{faithfulness.DEFAULT_REMOVAL}/{faithfulness.DEFAULT_PATCH}"
 TABLE = ROOT / "handlers" / "convlens" / "attribution" / "sanity_results.json"
 
 
 def photo(name: str, size: int) -> np.ndarray:
     """A bundled photo as a size x size RGB uint8 array."""
     return np.array(Image.fromarray(PHOTOS[name]()).convert("RGB").resize((size, size), Image.BILINEAR))
+
+
+def signed_map(bb: Backbone, pixels: np.ndarray, target: int, method: str) -> np.ndarray:
+    """The method's map of `target` with its sign (occlusion: the probability drop, negative where covering helps)."""
+    if method == "occlusion":
+        result = occlusion.occlusion(bb, pixels, target)
+        return (result.target.probability - result.values).astype(np.float32)
+    return attribution.saliency(bb, pixels, [target], method=method)[0].values
 
 
 def importance(bb: Backbone, pixels: np.ndarray, target: int, method: str) -> np.ndarray:
@@ -70,23 +93,29 @@ def top1(bb: Backbone, pixels: np.ndarray) -> int:
 
 
 def faithfulness_rows(bb: Backbone, photos: dict[str, np.ndarray], targets: dict[str, int]) -> dict[str, Any]:
-    """Per method: mean deletion/insertion AUC of its maps and of the random maps, and how often each wins."""
-    rows: dict[str, Any] = {}
-    for method in (*METHODS, "integrated_gradients (signed order)"):
-        per_photo = []
+    """Per protocol variant ("removal/patch") and method: mean deletion/insertion AUC of its maps and of the
+    random maps (same cells), and on how many photos the map wins."""
+    rows: dict[str, Any] = {variant: {} for variant in VARIANTS_RUN}
+    signed_order = ("integrated_gradients (signed order)",) if "integrated_gradients" in METHODS else ()
+    for method in (*METHODS, *signed_order):
+        per_photo: dict[str, list[dict[str, tuple[float, float]]]] = {variant: [] for variant in VARIANTS_RUN}
         for name, pixels in photos.items():
             if method.endswith("(signed order)"):  # the defect of issue 22: ranking signed values as they are
                 values = attribution.saliency(bb, pixels, [targets[name]], method="integrated_gradients")[0].values
             else:
                 values = importance(bb, pixels, targets[name], method)
-            curves = faithfulness.deletion_insertion(bb, pixels, values, targets[name])
-            per_photo.append({c.metric: (c.auc, c.random_auc) for c in curves})
-        rows[method] = {metric: {"auc": statistics.mean(p[metric][0] for p in per_photo),
-                                 "random_auc": statistics.mean(p[metric][1] for p in per_photo),
-                                 "wins": sum((p[metric][0] < p[metric][1]) == (metric == "deletion")
-                                             for p in per_photo)}
-                        for metric in faithfulness.METRICS}
-        print(f"  faithfulness {method}: {rows[method]}", flush=True)
+            for variant in VARIANTS_RUN:
+                removal, patch = variant.split("/")
+                curves = faithfulness.deletion_insertion(bb, pixels, values, targets[name], removal=removal,
+                                                         patch=int(patch))
+                per_photo[variant].append({c.metric: (c.auc, c.random_auc) for c in curves})
+        for variant, runs in per_photo.items():
+            rows[variant][method] = {
+                metric: {"auc": statistics.mean(p[metric][0] for p in runs),
+                         "random_auc": statistics.mean(p[metric][1] for p in runs),
+                         "wins": sum((p[metric][0] < p[metric][1]) == (metric == "deletion") for p in runs)}
+                for metric in faithfulness.METRICS}
+        print(f"  faithfulness {method}: { {v: rows[v][method] for v in VARIANTS_RUN} }", flush=True)
     return rows
 
 
@@ -120,17 +149,20 @@ def pointing_rows(bb: Backbone, photos: dict[str, np.ndarray], targets: dict[str
 
 
 def randomization_rows(bb: Backbone, photos: dict[str, np.ndarray], targets: dict[str, int]) -> dict[str, Any]:
-    """Per method: mean Spearman correlation with the original map after each cascade point, and the verdict."""
+    """Per method: the mean of each of Adebayo et al.'s similarity measures between the original map and the map
+    after each cascade point, and the verdict (passes: every measure below PASS_BELOW at JUDGED_AT)."""
     order = sanity.cascade(bb.model)
-    randomized = {stage: sanity.randomized(bb, order[:order.index(stage) + 1]) for stage in STAGES}
+    randomized = {stage: sanity.randomized(bb, order[:order.index(stage) + 1]) for stage in STAGES_RUN}
     rows = {}
     for method in METHODS:
-        originals = {name: importance(bb, pixels, targets[name], method) for name, pixels in photos.items()}
-        rho = {stage: statistics.mean(sanity.spearman(originals[name],
-                                                      importance(rb, pixels, targets[name], method))
-                                      for name, pixels in photos.items())
-               for stage, rb in randomized.items()}
-        rows[method] = {"spearman": rho, "passes": rho[JUDGED_AT] < PASS_BELOW}
+        originals = {name: signed_map(bb, pixels, targets[name], method) for name, pixels in photos.items()}
+        measured: dict[str, dict[str, float]] = {}
+        for stage, rb in randomized.items():
+            per_photo = [similarities(originals[name], signed_map(rb, pixels, targets[name], method))
+                         for name, pixels in photos.items()]
+            measured[stage] = {m: statistics.mean(s[m] for s in per_photo) for m in MEASURES}
+        rows[method] = {"similarity": measured,
+                        "passes": all(measured[JUDGED_AT][m] < PASS_BELOW for m in MEASURES)}
         print(f"  randomization {method}: {rows[method]}", flush=True)
     return rows
 
@@ -181,22 +213,42 @@ def agreement_rows(bb: Backbone, photos: dict[str, np.ndarray], targets: dict[st
     return rows
 
 
+def auc_cell(row: dict[str, Any], metric: str, photos: int) -> str:
+    """`auc (random) wins/photos`, the AUC bold where the map beats the random one on average."""
+    auc, random_auc, wins = row[metric]["auc"], row[metric]["random_auc"], row[metric]["wins"]
+    better = auc < random_auc if metric == "deletion" else auc > random_auc
+    shown = f"**{auc:.3f}**" if better else f"{auc:.3f}"
+    return f"{shown} ({random_auc:.3f}) {wins}/{photos}"
+
+
 def markdown(results: dict[str, Any]) -> str:
-    """The docs' tables."""
-    f, p, r = results["faithfulness"], results["pointing"], results["randomization"]
-    lines = ["| method | deletion AUC (random) | insertion AUC (random) | pointing game | "
-             f"randomization ρ at {JUDGED_AT} | randomization test |", "|---|---|---|---|---|---|"]
-    for m in f:
-        d, i = f[m]["deletion"], f[m]["insertion"]
+    """The docs' tables: the default protocol with the other tests, every protocol variant, the randomization
+    measures at the judged stage and the Spearman ρ (magnitudes) along the cascade, the agreement with Captum."""
+    f, p, r, n = results["faithfulness"], results["pointing"], results["randomization"], len(results["photos"])
+    rows = [m for m in (*ALL_METHODS, "integrated_gradients (signed order)") if m in f[DEFAULT]]
+    r = {m: r[m] for m in ALL_METHODS if m in r}
+    lines = [f"| method | deletion AUC (random) wins, {DEFAULT} | insertion AUC (random) wins, {DEFAULT} | "
+             f"pointing game | randomization test at {JUDGED_AT} |", "|---|---|---|---|---|"]
+    for m in rows:
+        row = f[DEFAULT][m]
         point = f"{p[m]['hits']}/{p[m]['of']}" if m in p else ""
-        rand = (f"{r[m]['spearman'][JUDGED_AT]:.2f}", "passes" if r[m]["passes"] else "**fails**") if m in r \
-            else ("", "")
-        lines.append(f"| {m} | {d['auc']:.3f} ({d['random_auc']:.3f}) | {i['auc']:.3f} ({i['random_auc']:.3f}) | "
-                     f"{point} | {rand[0]} | {rand[1]} |")
-    lines += ["", "| method | Spearman ρ with Captum (mean, min) |", "|---|---|"]
-    lines += [f"| {m} | {a['spearman']:.3f}, {a['min']:.3f} |" for m, a in results["agreement"].items()]
+        verdict = ("passes" if r[m]["passes"] else "**fails**") if m in r else ""
+        lines.append(f"| {m} | {auc_cell(row, 'deletion', n)} | {auc_cell(row, 'insertion', n)} | {point} | "
+                     f"{verdict} |")
+    insertion = [v for v in VARIANTS if v.startswith(faithfulness.DEFAULT_REMOVAL + "/")]  # removal-free
+    for metric, variants in (("deletion", VARIANTS), ("insertion", insertion)):
+        lines += ["", f"{metric} AUC (random) and wins, per removal/cell size:", "",
+                  "| method | " + " | ".join(variants) + " |", "|---|" + "---|" * len(variants)]
+        lines += [f"| {m} | " + " | ".join(auc_cell(f[v][m], metric, n) for v in variants) + " |" for m in rows]
+    lines += ["", "| method | " + " | ".join(MEASURES) + " | verdict |", "|---|" + "---|" * (len(MEASURES) + 1)]
+    lines += [f"| {m} | " + " | ".join(f"{row['similarity'][JUDGED_AT][s]:.2f}" for s in MEASURES) +
+              f" | {'passes' if row['passes'] else '**fails**'} |" for m, row in r.items()]
     lines += ["", "| method | " + " | ".join(STAGES) + " |", "|---|" + "---|" * len(STAGES)]
-    lines += [f"| {m} | " + " | ".join(f"{row['spearman'][s]:.2f}" for s in STAGES) + " |" for m, row in r.items()]
+    lines += [f"| {m} | " + " | ".join(f"{row['similarity'][s]['spearman_abs']:.2f}" if s in row["similarity"]
+                                       else "—" for s in STAGES) + " |" for m, row in r.items()]
+    if "agreement" in results:
+        lines += ["", "| method | Spearman ρ with Captum (mean, min) |", "|---|---|"]
+        lines += [f"| {m} | {a['spearman']:.3f}, {a['min']:.3f} |" for m, a in results["agreement"].items()]
     return "\n".join(lines)
 
 
@@ -206,6 +258,8 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=len(PHOTOS))
     parser.add_argument("--only", nargs="*", default=["faithfulness", "pointing", "randomization", "agreement"])
     parser.add_argument("--methods", nargs="+", default=list(ALL_METHODS), choices=ALL_METHODS)
+    parser.add_argument("--removals", nargs="+", default=list(REMOVALS), choices=REMOVALS)
+    parser.add_argument("--stages", nargs="+", default=list(STAGES), choices=STAGES)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--write-table", action="store_true")
     parser.add_argument("--from-json", type=Path, nargs="+", help="print the tables of saved results, run nothing")
@@ -213,16 +267,13 @@ def main() -> None:
     if args.from_json:
         results: dict[str, Any] = {}
         for path in args.from_json:  # parts of one run, maybe split by method over several processes
-            for key, value in json.loads(path.read_text()).items():
-                if isinstance(value, dict) and key != "photos":
-                    results.setdefault(key, {}).update(value)
-                else:
-                    results[key] = value
+            merge(results, json.loads(path.read_text()))
         report(results, args.write_table)
         return
 
-    global METHODS
-    METHODS = tuple(args.methods)
+    global METHODS, STAGES_RUN, VARIANTS_RUN
+    METHODS, STAGES_RUN = tuple(args.methods), tuple(args.stages)
+    VARIANTS_RUN = tuple(v for v in VARIANTS if v.split("/")[0] in args.removals)
     torch.manual_seed(0)
     bb = backbones.load_backbone()
     photos = {name: photo(name, args.size) for name in list(PHOTOS)[:args.photos]}
@@ -244,14 +295,26 @@ def main() -> None:
     report(results, args.write_table)
 
 
+def merge(into: dict[str, Any], part: dict[str, Any]) -> None:
+    """Add a saved part to the results: method rows join (at any depth: faithfulness is per variant, then per
+    method); the photos and settings are the same in every part."""
+    for key, value in part.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict) and key != "photos":
+            merge(into[key], value)
+        else:
+            into[key] = value
+
+
 def report(results: dict[str, Any], write_table: bool) -> None:
     """Print the docs' tables when every part is there; write the randomization verdicts when asked."""
-    if {"faithfulness", "pointing", "randomization", "agreement"} <= set(results):
+    if {"faithfulness", "pointing", "randomization"} <= set(results):
         print(markdown(results))
     if write_table and "randomization" in results:
         table = {"source": "benchmarks/faithfulness.py", "judged_at": JUDGED_AT, "pass_below": PASS_BELOW,
+                 "rule": "passes when every measure is below pass_below at judged_at", "measures": list(MEASURES),
                  "size": results["size"], "photos": list(results["photos"]),
-                 "methods": {m: {"passes": row["passes"], "spearman": round(row["spearman"][JUDGED_AT], 3)}
+                 "methods": {m: {"passes": row["passes"],
+                                 **{s: round(row["similarity"][JUDGED_AT][s], 3) for s in MEASURES}}
                              for m, row in results["randomization"].items()}}
         TABLE.write_text(json.dumps(table, indent=2) + "\n")
         print(f"wrote {TABLE.relative_to(ROOT)}")

@@ -51,4 +51,5 @@ def evaluated(backbone: Backbone, result: R, p: SaliencyParams | OcclusionParams
     if not p.evaluate:
         return result
     deadline = Deadline(budget_s, field="evaluate_steps")
-    return faithfulness.evaluate(backbone, result, p.evaluate, p.evaluate_steps, deadline=deadline)
+    return faithfulness.evaluate(backbone, result, p.evaluate, p.evaluate_steps, deadline=deadline,
+                                 removal=p.evaluate_removal, patch=p.evaluate_patch)

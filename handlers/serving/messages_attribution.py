@@ -30,7 +30,8 @@ def map_fields(values: np.ndarray) -> dict[str, Any]:
 def curve_dict(curve: Faithfulness) -> dict[str, Any]:
     """One deletion/insertion curve in a JSON body: its AUC, the random map's, and both curves."""
     return {"auc": curve.auc, "random_auc": curve.random_auc, "beats_random": curve.beats_random,
-            "fractions": rounded(curve.fractions), "probabilities": rounded(curve.probabilities),
+            "removal": curve.removal, "patch": curve.patch, "fractions": rounded(curve.fractions),
+            "probabilities": rounded(curve.probabilities),
             "random_probabilities": rounded(curve.random_probabilities)}
 
 
@@ -43,7 +44,8 @@ def heatmap_proto(result: Heatmap | OcclusionMap, values: np.ndarray, **more: An
     """The Heatmap message of a map over the image (saliency, or occlusion's probabilities), with its curves."""
     curves = [pb.Faithfulness(metric=c.metric, auc=c.auc, random_auc=c.random_auc,
                               fractions=c.fractions.tolist(), probabilities=c.probabilities.tolist(),
-                              random_probabilities=c.random_probabilities.tolist()) for c in result.evaluation]
+                              random_probabilities=c.random_probabilities.tolist(), removal=c.removal,
+                              patch=c.patch) for c in result.evaluation]
     return pb.Heatmap(**map_fields(values), values=values.ravel().tolist(), method=result.method,
                       backbone=result.backbone, target=prediction_proto(result.target),
                       predicted=prediction_proto(result.predicted), evaluation=curves, **more)

@@ -71,6 +71,8 @@ def test_saliency_passes_neuron_fields(client: Client, backend) -> None:
 
 @pytest.mark.parametrize("command, extra, expected", [
     ("occlusion", ["--patch", "8", "--fill", "zero", "--view", "overlay"], {"patch": b"8", "fill": b"zero"}),
+    ("occlusion", ["--evaluate", "deletion", "--format", "json", "--evaluate-removal", "zero", "--evaluate-patch", "1"],
+     {"evaluate": b"deletion", "evaluate_removal": b"zero", "evaluate_patch": b"1"}),
     ("segment", ["--method", "gradcam", "--view", "mask"], {"method": b"gradcam", "view": b"mask"}),
 ])
 def test_cli_writes_the_servers_picture(servers, backend, transport, tmp_path: Path, command, extra, expected):
@@ -98,7 +100,8 @@ def evaluated_heatmap() -> pb.Response:
     reply = heatmap(width=3, height=2)
     reply.heatmap.evaluation.extend([
         pb.Faithfulness(metric="deletion", auc=0.125, random_auc=0.375, fractions=[0, 0.5, 1],
-                        probabilities=[0.5, 0.0, 0.0], random_probabilities=[0.5, 0.25, 0.0]),
+                        probabilities=[0.5, 0.0, 0.0], random_probabilities=[0.5, 0.25, 0.0], removal="zero",
+                        patch=8),
         pb.Faithfulness(metric="insertion", auc=0.25, random_auc=0.5, fractions=[0, 0.5, 1],
                         probabilities=[0.0, 0.0, 0.5], random_probabilities=[0.0, 0.5, 0.5])])
     return reply
@@ -106,9 +109,13 @@ def evaluated_heatmap() -> pb.Response:
 
 def test_saliency_evaluation_is_typed_and_sent(client: Client, backend) -> None:
     backend.reply = proto_reply(evaluated_heatmap())
-    heat = client.saliency(PNG, method="gradcam", evaluate="deletion,insertion", evaluate_steps=8)
+    heat = client.saliency(PNG, method="gradcam", evaluate="deletion,insertion", evaluate_steps=8,
+                           evaluate_removal="zero", evaluate_patch=8)
     fields = backend.last.fields
     assert fields["evaluate"] == b"deletion,insertion" and fields["evaluate_steps"] == b"8"
+    assert fields["evaluate_removal"] == b"zero" and fields["evaluate_patch"] == b"8"
+    assert (heat.faithfulness["deletion"].removal, heat.faithfulness["deletion"].patch) == ("zero", 8)
+    assert heat.to_dict()["evaluation"]["deletion"]["removal"] == "zero"
     deletion, insertion = heat.faithfulness["deletion"], heat.faithfulness["insertion"]
     assert (deletion.auc, deletion.random_auc, deletion.beats_random) == (0.125, 0.375, True)
     assert (insertion.auc, insertion.beats_random) == (0.25, False)  # below the random map's 0.5
@@ -123,6 +130,8 @@ def test_cli_saliency_prints_the_aucs(servers, backend, transport, tmp_path: Pat
     image.write_bytes(PNG)
     backend.reply = proto_reply(evaluated_heatmap())
     code, out, err = run(servers, transport, "saliency", str(image), "--format", "json", "--evaluate",
-                         "deletion,insertion", "-o", str(tmp_path / "s.json"))
+                         "deletion,insertion", "--evaluate-removal", "mean", "--evaluate-patch", "4",
+                         "-o", str(tmp_path / "s.json"))
     assert (code, err) == (0, "") and backend.last.fields["evaluate"] == b"deletion,insertion"
+    assert backend.last.fields["evaluate_removal"] == b"mean" and backend.last.fields["evaluate_patch"] == b"4"
     assert "deletion:  AUC 0.125 (random map 0.375)" in out and "insertion: AUC 0.250 (random map 0.500)" in out

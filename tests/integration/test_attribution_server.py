@@ -102,3 +102,26 @@ def test_faithfulness_on_request_in_proto_and_json(server, transport):
     assert deletion.probabilities[0] == pytest.approx(heat.target.probability, rel=1e-3)
     assert body["evaluation"]["insertion"]["auc"] == pytest.approx(insertion.auc, rel=1e-5)
     assert set(occ.heatmap.faithfulness) == {"deletion"}
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_faithfulness_removal_and_cell_size_on_request(server, transport):
+    """`evaluate_removal` and `evaluate_patch` reach the engine and come back on each curve: with everything
+    removed, the map's and the random map's deletion curves end on the same all-black (or all-mean) image, the
+    two removals end apart, and insertion (always from the blurred copy) is the same for both."""
+    asked = dict(target=285, method="gradcam", size=64, evaluate="deletion,insertion", evaluate_steps=8)
+    with client(server, transport) as c:
+        black = c.saliency(CAT, evaluate_removal="zero", evaluate_patch=8, **asked).faithfulness
+        mean = c.saliency(CAT, evaluate_removal="mean", evaluate_patch=8, **asked).faithfulness
+        body = json.loads(c.occlusion_image(CAT, size=64, patch=16, stride=16, format="json", evaluate="deletion",
+                                            evaluate_steps=8, evaluate_removal="mean", evaluate_patch=1))
+        for name, value in (("evaluate_removal", "noise"), ("evaluate_patch", 65), ("evaluate_patch", 0)):
+            with pytest.raises(InvalidRequest) as err:
+                c.saliency(CAT, size=64, evaluate="deletion", **{name: value})
+            assert err.value.field == name
+    for curves, removal in ((black, "zero"), (mean, "mean")):
+        assert {(c.removal, c.patch) for c in curves.values()} == {(removal, 8)}
+        assert curves["deletion"].probabilities[-1] == pytest.approx(curves["deletion"].random_probabilities[-1])
+    assert black["deletion"].probabilities[-1] != pytest.approx(mean["deletion"].probabilities[-1], rel=1e-3)
+    assert list(black["insertion"].probabilities) == pytest.approx(list(mean["insertion"].probabilities))
+    assert (body["evaluation"]["deletion"]["removal"], body["evaluation"]["deletion"]["patch"]) == ("mean", 1)

@@ -54,20 +54,24 @@ class Heatmap(_message.Message):
     def __init__(self, width: _Optional[int] = ..., height: _Optional[int] = ..., values: _Optional[_Iterable[float]] = ..., min: _Optional[float] = ..., max: _Optional[float] = ..., method: _Optional[str] = ..., backbone: _Optional[str] = ..., target: _Optional[_Union[Prediction, _Mapping]] = ..., predicted: _Optional[_Union[Prediction, _Mapping]] = ..., layer: _Optional[str] = ..., evaluation: _Optional[_Iterable[_Union[Faithfulness, _Mapping]]] = ...) -> None: ...
 
 class Faithfulness(_message.Message):
-    __slots__ = ("metric", "auc", "random_auc", "fractions", "probabilities", "random_probabilities")
+    __slots__ = ("metric", "auc", "random_auc", "fractions", "probabilities", "random_probabilities", "removal", "patch")
     METRIC_FIELD_NUMBER: _ClassVar[int]
     AUC_FIELD_NUMBER: _ClassVar[int]
     RANDOM_AUC_FIELD_NUMBER: _ClassVar[int]
     FRACTIONS_FIELD_NUMBER: _ClassVar[int]
     PROBABILITIES_FIELD_NUMBER: _ClassVar[int]
     RANDOM_PROBABILITIES_FIELD_NUMBER: _ClassVar[int]
+    REMOVAL_FIELD_NUMBER: _ClassVar[int]
+    PATCH_FIELD_NUMBER: _ClassVar[int]
     metric: str
     auc: float
     random_auc: float
     fractions: _containers.RepeatedScalarFieldContainer[float]
     probabilities: _containers.RepeatedScalarFieldContainer[float]
     random_probabilities: _containers.RepeatedScalarFieldContainer[float]
-    def __init__(self, metric: _Optional[str] = ..., auc: _Optional[float] = ..., random_auc: _Optional[float] = ..., fractions: _Optional[_Iterable[float]] = ..., probabilities: _Optional[_Iterable[float]] = ..., random_probabilities: _Optional[_Iterable[float]] = ...) -> None: ...
+    removal: str
+    patch: int
+    def __init__(self, metric: _Optional[str] = ..., auc: _Optional[float] = ..., random_auc: _Optional[float] = ..., fractions: _Optional[_Iterable[float]] = ..., probabilities: _Optional[_Iterable[float]] = ..., random_probabilities: _Optional[_Iterable[float]] = ..., removal: _Optional[str] = ..., patch: _Optional[int] = ...) -> None: ...
 
 class Error(_message.Message):
     __slots__ = ("code", "type", "message", "field")

@@ -26,7 +26,7 @@ def run_occlusion(client: Client, args: argparse.Namespace, out: TextIO) -> None
     data = client.occlusion_image(
         args.image, target=args.target, view=args.view, format=args.format,
         patch=args.patch, stride=args.stride, fill=args.fill, size=args.size, batch_size=args.batch_size,
-        evaluate=args.evaluate,
+        evaluate=args.evaluate, evaluate_removal=args.evaluate_removal, evaluate_patch=args.evaluate_patch,
         backbone=args.backbone,
     )
     write_output(default_output(args, args.image, "occlusion", args.format), data, out)
@@ -50,7 +50,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> di
         "probability most), the raw probability grid (npy), or JSON with the map, grid and geometry.",
     )
     _common(p, "occlusion")
-    for name in ("patch", "stride", "fill", "batch_size", "evaluate"):
+    for name in ("patch", "stride", "fill", "batch_size", "evaluate", "evaluate_removal", "evaluate_patch"):
         add_field(p, "occlusion", name)
     s = sub.add_parser(
         "segment",

@@ -42,6 +42,8 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> di
     add_field(p, "saliency", "view", send_default=True)
     add_field(p, "saliency", "sign")
     add_field(p, "saliency", "evaluate")
+    add_field(p, "saliency", "evaluate_removal")
+    add_field(p, "saliency", "evaluate_patch")
     add_field(p, "saliency", "format", only=tuple(EXTENSIONS), send_default=True)  # what the CLI writes to a file
 
     p = sub.add_parser("raw", help="any endpoint with any fields; the answer as the server encoded it",
@@ -106,7 +108,7 @@ def run_saliency(client: Client, args: argparse.Namespace, out: TextIO) -> None:
         return
     heatmap: Heatmap = client.saliency(
         args.image, target=args.target, method=args.method, layer=args.layer, channel=args.channel,
-        evaluate=args.evaluate,
+        evaluate=args.evaluate, evaluate_removal=args.evaluate_removal, evaluate_patch=args.evaluate_patch,
         backbone=args.backbone,
     )
     output.write_text(json.dumps(heatmap.to_dict()) + "\n", encoding="utf-8")

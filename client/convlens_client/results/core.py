@@ -82,7 +82,8 @@ class Classification:
 @dataclass(frozen=True)
 class Faithfulness:
     """One deletion or insertion curve of a map (Petsiuk et al. 2018): the target's probability as the map's most
-    important pixels are removed (blurred) or revealed, and the same for a seeded random map (the baseline)."""
+    important cells are removed (by ``removal``) or revealed, and the same for a seeded random map of the same
+    cells (the baseline)."""
 
     metric: str  # "deletion" or "insertion"
     auc: float  # lower is better for deletion, higher for insertion
@@ -90,12 +91,15 @@ class Faithfulness:
     fractions: Sequence[float]
     probabilities: Sequence[float]
     random_probabilities: Sequence[float]
+    removal: str = ""  # what a deleted pixel showed: "blur", "zero" or "mean" ("" from an older server)
+    patch: int = 0  # side in px of the cells removed (0 from an older server)
 
     @classmethod
     def from_proto(cls, msg: pb.Faithfulness) -> Faithfulness:
         """From a ``convlens.v1.Faithfulness``."""
         return cls(metric=msg.metric, auc=msg.auc, random_auc=msg.random_auc, fractions=list(msg.fractions),
-                   probabilities=list(msg.probabilities), random_probabilities=list(msg.random_probabilities))
+                   probabilities=list(msg.probabilities), random_probabilities=list(msg.random_probabilities),
+                   removal=msg.removal, patch=msg.patch)
 
     @property
     def beats_random(self) -> bool:
@@ -105,7 +109,8 @@ class Faithfulness:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict, as the server's JSON answer has it."""
         return {"auc": self.auc, "random_auc": self.random_auc, "beats_random": self.beats_random,
-                "fractions": list(self.fractions), "probabilities": list(self.probabilities),
+                "removal": self.removal, "patch": self.patch, "fractions": list(self.fractions),
+                "probabilities": list(self.probabilities),
                 "random_probabilities": list(self.random_probabilities)}
 
 

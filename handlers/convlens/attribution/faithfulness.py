@@ -1,12 +1,17 @@
 """Deletion and insertion (Petsiuk et al. 2018, RISE): how fast the target's softmax probability falls as a map's
 most important pixels are removed, and how fast it rises as they are revealed, with the area under each curve.
 
-Protocol: pixels are ranked by the map's magnitude (a signed map's strongly negative pixels matter as much as its
-positive ones; ties are broken by a seeded shuffle), then removed or revealed in `steps` equal steps from 0 to
-100%. Removing a pixel replaces it by a blurred copy of the image (Gaussian, sigma = 5% of the shorter side);
-insertion starts from that blurred copy and reveals the original pixels. The same curves for a seeded random
-ranking are the baseline: a faithful map has a LOWER deletion AUC and a HIGHER insertion AUC than random. Every
-image of every curve goes through the network in batches (a few forward passes of 4 x (steps + 1) images).
+Protocol: the image is cut into `patch` x `patch` cells (1: single pixels), each cell scored by the mean of the
+map's magnitude over it (a signed map's strongly negative pixels matter as much as its positive ones; ties are
+broken by a seeded shuffle); cells are then removed or revealed in `steps` equal steps from 0 to 100% of the
+cells. A removed pixel shows `removal`: a blurred copy of the image (Gaussian, sigma = 5% of the shorter side),
+black (`zero`, RISE's deletion) or the dataset's mean pixel (`mean`); insertion always starts from the blurred
+copy (RISE's insertion canvas) and reveals the original pixels. The same curves for a seeded random map AT THE
+SAME CELL SIZE are the baseline: a faithful map has a LOWER deletion AUC and a HIGHER insertion AUC than random.
+Why cells: a per-pixel random order removes scattered pixels, which destroys an image faster than removing any
+compact region of the same area (a matter of granularity, not faithfulness); scoring every map and the random
+one on a common grid of regions is the region-perturbation protocol of Samek et al. 2017.
+Every image of every curve goes through the network in batches (a few forward passes of 4 x (steps + 1) images).
 """
 from __future__ import annotations
 
@@ -21,17 +26,35 @@ from convlens.core.backbones import Backbone
 from convlens.core.progress import Deadline
 
 from .base import MEMORY_FORMAT, auto_batch_size, pixels01
+from .occlusion import FILLS, fill_pixels
 from .paths import blurred
 from .results import Faithfulness, Heatmap, OcclusionMap
 
 METRICS = ("deletion", "insertion")
+REMOVALS = FILLS  # what a deleted pixel shows: the same choices as occlusion's patch
+DEFAULT_REMOVAL = "blur"
+DEFAULT_PATCH = 16  # cell side in px (see the module's protocol and docs/api/attribution.md#which-map-to-trust)
 RANDOM_SEED = 0  # the random baseline map and the tie-breaking shuffle
 BLUR_FRACTION = 0.05  # sigma of the removal blur, as a fraction of the image's shorter side
 
 
+def cell_index(height: int, width: int, patch: int) -> torch.Tensor:
+    """(H, W) index of the `patch` x `patch` cell each pixel falls in, row-major (edge cells may be smaller)."""
+    cols = -(-width // patch)
+    rows = torch.arange(height, device="cpu") // patch
+    return rows.view(-1, 1) * cols + (torch.arange(width, device="cpu") // patch).view(1, -1)
+
+
+def cell_means(importance: torch.Tensor, cells: torch.Tensor) -> torch.Tensor:
+    """The mean of an (H, W) map over each cell of `cells` (from `cell_index`)."""
+    flat = cells.flatten()
+    sums = torch.zeros(int(flat.max()) + 1, dtype=torch.float64).index_add_(0, flat, importance.flatten().double())
+    return sums / torch.bincount(flat).double()
+
+
 def pixel_ranks(importance: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """(H*W,) rank of each pixel, 0 = most important; equal values in a seeded random order (on the CPU, where
-    the generator is; `curve_probabilities` moves the ranks to the device)."""
+    """(N,) rank of each pixel (or cell), 0 = most important; equal values in a seeded random order (on the CPU,
+    where the generator is; `curve_probabilities` moves the ranks to the device)."""
     flat = importance.flatten().float().cpu()
     shuffle = torch.randperm(flat.numel(), generator=generator)
     order = shuffle[torch.argsort(flat[shuffle], descending=True, stable=True)]
@@ -40,23 +63,28 @@ def pixel_ranks(importance: torch.Tensor, generator: torch.Generator) -> torch.T
     return ranks
 
 
-def step_counts(pixels: int, steps: int) -> torch.Tensor:
-    """How many pixels are removed (or revealed) at each of the steps + 1 points 0, 1/steps, ..., 1."""
-    return torch.round(torch.linspace(0, pixels, steps + 1, device="cpu")).long()
+def step_counts(cells: int, steps: int) -> torch.Tensor:
+    """How many cells are removed (or revealed) at each of the steps + 1 points 0, 1/steps, ..., 1."""
+    return torch.round(torch.linspace(0, cells, steps + 1, device="cpu")).long()
 
 
 def curve_probabilities(backbone: Backbone, x: torch.Tensor, target: int, ranks: Sequence[torch.Tensor],
-                        steps: int, batch_size: int | None = None, deadline: Deadline | None = None
-                        ) -> np.ndarray:
-    """(len(ranks), 2, steps + 1) target probabilities: deletion then insertion, for each ranking of x's pixels.
+                        steps: int, batch_size: int | None = None, deadline: Deadline | None = None,
+                        removal: str = DEFAULT_REMOVAL, cells: torch.Tensor | None = None) -> np.ndarray:
+    """(len(ranks), 2, steps + 1) target probabilities: deletion then insertion, for each ranking of x's cells.
 
-    `x` is one (1, 3, H, W) image in [0, 1]; the images of all curves are built and classified batch by batch.
+    `x` is one (1, 3, H, W) image in [0, 1]; `cells` maps each pixel to its cell (default: one cell per pixel),
+    `ranks` rank the cells; the images of all curves are built and classified batch by batch.
     """
     _, _, h, w = x.shape
-    substrate = blurred(x, sigma=max(1.0, BLUR_FRACTION * min(h, w)))
-    counts = step_counts(h * w, steps).to(x.device)
+    cells = cell_index(h, w, 1) if cells is None else cells
+    sigma = max(1.0, BLUR_FRACTION * min(h, w))
+    canvas = blurred(x, sigma=sigma)  # insertion starts here (RISE), whatever deletion leaves behind
+    removed = canvas if removal == "blur" else fill_pixels(backbone, x, removal, sigma)
+    counts = step_counts(int(cells.max()) + 1, steps).to(x.device)
     jobs = [(r, kind, k) for r in range(len(ranks)) for kind in range(len(METRICS)) for k in range(steps + 1)]
-    stacked = torch.stack([r.to(x.device).view(h, w) for r in ranks])
+    where = cells.to(x.device)
+    stacked = torch.stack([r.to(x.device)[where] for r in ranks])  # each pixel's cell rank
     batch = batch_size or auto_batch_size(h, w, x.device, bytes_per_pixel=512)
     out = []
     with torch.inference_mode():
@@ -67,7 +95,8 @@ def curve_probabilities(backbone: Backbone, x: torch.Tensor, target: int, ranks:
             chosen = stacked[chunk[:, 0]] < counts[chunk[:, 2]].view(-1, 1, 1)  # the first count pixels
             deleting = (chunk[:, 1] == 0).view(-1, 1, 1)
             original = (chosen ^ deleting)[:, None]  # deletion keeps the unchosen, insertion shows the chosen
-            images = torch.where(original, x, substrate).contiguous(memory_format=MEMORY_FORMAT)
+            hidden = torch.where(deleting[:, None], removed, canvas)
+            images = torch.where(original, x, hidden).contiguous(memory_format=MEMORY_FORMAT)
             logits = backbone.model(backbone.normalize(images))
             out.append(torch.softmax(logits.float(), dim=1)[:, target])
     return torch.cat(out).view(len(ranks), len(METRICS), steps + 1).cpu().numpy()
@@ -75,19 +104,30 @@ def curve_probabilities(backbone: Backbone, x: torch.Tensor, target: int, ranks:
 
 def deletion_insertion(backbone: Backbone, image: np.ndarray, importance: np.ndarray, target: int,
                        metrics: Sequence[str] = METRICS, steps: int = 20, batch_size: int | None = None,
-                       deadline: Deadline | None = None) -> tuple[Faithfulness, ...]:
-    """The RISE curves of one map (HxW `importance`, larger = more important) on its HxWx3 uint8 image."""
+                       deadline: Deadline | None = None, removal: str = DEFAULT_REMOVAL,
+                       patch: int = DEFAULT_PATCH) -> tuple[Faithfulness, ...]:
+    """The RISE curves of one map (HxW `importance`, larger = more important) on its HxWx3 uint8 image, removing
+    `patch` x `patch` cells (1: pixels) by `removal`, against a random map of the same cells."""
     unknown = set(metrics) - set(METRICS)
     if unknown:
         raise ValueError(f"unknown metrics {sorted(unknown)}; choose from {', '.join(METRICS)}")
+    if removal not in REMOVALS:
+        raise ValueError(f"unknown removal '{removal}'; choose one of {', '.join(REMOVALS)}")
+    if patch < 1:
+        raise ValueError(f"patch must be at least 1 px, got {patch}")
     x = pixels01(image[None], backbone.device)
+    height, width = importance.shape
+    cells = cell_index(height, width, patch)
+    count = int(cells.max()) + 1
     generator = torch.Generator().manual_seed(RANDOM_SEED)
-    mapped = pixel_ranks(torch.as_tensor(np.ascontiguousarray(importance), device="cpu"), generator)
-    random = pixel_ranks(torch.rand(importance.shape, generator=generator), generator)
-    probs = curve_probabilities(backbone, x, target, [mapped, random], steps, batch_size, deadline)
-    fractions = step_counts(importance.size, steps).cpu().numpy() / importance.size
+    scores = cell_means(torch.as_tensor(np.ascontiguousarray(importance), device="cpu"), cells)
+    mapped = pixel_ranks(scores, generator)
+    random = pixel_ranks(torch.rand(count, generator=generator), generator)
+    probs = curve_probabilities(backbone, x, target, [mapped, random], steps, batch_size, deadline, removal, cells)
+    fractions = step_counts(count, steps).cpu().numpy() / count
     return tuple(Faithfulness(metric=m, fractions=fractions.astype(np.float32),
-                              probabilities=probs[0, METRICS.index(m)], random_probabilities=probs[1, METRICS.index(m)])
+                              probabilities=probs[0, METRICS.index(m)], random_probabilities=probs[1, METRICS.index(m)],
+                              removal=removal, patch=patch)
                  for m in metrics)
 
 
@@ -95,8 +135,9 @@ R = TypeVar("R", Heatmap, OcclusionMap)
 
 
 def evaluate(backbone: Backbone, result: R, metrics: Sequence[str] = METRICS, steps: int = 20,
-             batch_size: int | None = None, deadline: Deadline | None = None) -> R:
+             batch_size: int | None = None, deadline: Deadline | None = None, removal: str = DEFAULT_REMOVAL,
+             patch: int = DEFAULT_PATCH) -> R:
     """The result with its map's deletion/insertion curves for its target class (see the module's protocol)."""
     curves = deletion_insertion(backbone, result.image, result.importance, result.target.index, metrics, steps,
-                                batch_size, deadline)
+                                batch_size, deadline, removal, patch)
     return dataclasses.replace(result, evaluation=curves)

@@ -28,15 +28,16 @@ def grid_starts(length: int, patch: int, stride: int) -> list[int]:
     return [i * stride for i in range(count)]
 
 
-def fill_pixels(backbone: Backbone, x: torch.Tensor, fill: str, patch: int) -> torch.Tensor:
-    """What a patch shows: the dataset mean pixel, black, or a blurred copy of the image (sigma = patch/2)."""
+def fill_pixels(backbone: Backbone, x: torch.Tensor, fill: str, sigma: float) -> torch.Tensor:
+    """What a hidden pixel shows: the dataset mean pixel, black, or a blurred copy of the image (Gaussian
+    `sigma` in px); occlusion's patches and the deletion curve's removed pixels alike."""
     if fill == "mean":
         mean = torch.tensor(backbone.preprocessing.mean, dtype=x.dtype, device=x.device)
         return mean.view(1, 3, 1, 1).expand_as(x)
     if fill == "zero":
         return torch.zeros_like(x)
     if fill == "blur":
-        return blurred(x, sigma=max(1.0, patch / 2))
+        return blurred(x, sigma=sigma)
     raise ValueError(f"unknown fill '{fill}'; choose one of {', '.join(FILLS)}")
 
 
@@ -47,7 +48,7 @@ def occlusion_probabilities(backbone: Backbone, x: torch.Tensor, target: int, pa
     _, _, h, w = x.shape
     ys, xs = grid_starts(h, patch, stride), grid_starts(w, patch, stride)
     origins = torch.tensor([(y, xx) for y in ys for xx in xs], device=x.device)
-    filler = fill_pixels(backbone, x, fill, patch)
+    filler = fill_pixels(backbone, x, fill, sigma=max(1.0, patch / 2))
     batch = batch_size or auto_batch_size(h, w, x.device, bytes_per_pixel=512)
     rows = torch.arange(h, device=x.device).view(1, h, 1)
     cols = torch.arange(w, device=x.device).view(1, 1, w)

@@ -10,13 +10,15 @@ from convlens.core.results import Prediction
 
 @dataclass(frozen=True)
 class Faithfulness:
-    """One RISE curve of a map (Petsiuk et al. 2018): the target's probability as its most important pixels are
+    """One RISE curve of a map (Petsiuk et al. 2018): the target's probability as its most important cells are
     removed (`deletion`) or revealed (`insertion`), and the same for a seeded random map (the baseline)."""
 
     metric: str                      # "deletion" or "insertion"
-    fractions: np.ndarray            # (steps + 1,) share of the pixels removed or revealed, 0 .. 1
-    probabilities: np.ndarray        # (steps + 1,) the target's softmax probability, pixels in the map's order
+    fractions: np.ndarray            # (steps + 1,) share of the cells removed or revealed, 0 .. 1
+    probabilities: np.ndarray        # (steps + 1,) the target's softmax probability, cells in the map's order
     random_probabilities: np.ndarray  # (steps + 1,) the same in a seeded random order
+    removal: str = "blur"            # what a deleted pixel showed: "blur", "zero" or "mean"
+    patch: int = 1                   # side in px of the cells removed (and of the random map's cells)
 
     @property
     def auc(self) -> float:

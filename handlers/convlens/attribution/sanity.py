@@ -1,8 +1,10 @@
 """Sanity checks of attribution maps: the cascading model-parameter randomization test (Adebayo et al. 2018) and
-the pointing game (Zhang et al. 2016), with the rank correlation both rest on.
+the pointing game (Zhang et al. 2016), with Spearman's rank correlation (the benchmark adds the paper's SSIM and
+HOG measures: `benchmarks/map_similarity.py`).
 
 A map that explains the MODEL must change when the model's weights are randomized, top layers first; a map that
-stays the same (high Spearman rank correlation with the original) shows image structure such as edges instead.
+stays the same (high similarity with the original) shows image structure such as edges instead. The verdicts
+describe() reports apply the rule stated in `sanity_results.json` to the measured similarities.
 """
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from convlens.attribution import render
 from convlens.attribution.base import Neuron
-from convlens.attribution.faithfulness import METRICS
+from convlens.attribution.faithfulness import DEFAULT_PATCH, DEFAULT_REMOVAL, METRICS, REMOVALS
 from convlens.attribution.methods import METHODS, NEURON_METHODS
 from convlens.attribution.occlusion import FILLS
 from convlens.attribution.paths import BASELINES
@@ -77,6 +77,11 @@ EVALUATE = declare(Kind("metrics", read_metrics, {"type": "string",
                         "with a seeded random map's and the curves (Petsiuk et al. 2018), e.g. "
                         "`deletion,insertion`")
 EVALUATE_STEPS = Int(20, 4, 100, "steps of the deletion/insertion curves (each: 4 x (steps + 1) forward passes)")
+EVALUATE_REMOVAL = Choice(DEFAULT_REMOVAL, REMOVALS, "what deletion puts in place of a removed pixel: the "
+                          "dataset mean pixel, black (RISE's deletion) or a blurred copy (insertion always starts "
+                          "from the blurred copy)")
+EVALUATE_PATCH = Int(DEFAULT_PATCH, 1, Ref("size"), "side in px of the square cells the curves remove in map "
+                     "order, and of the random map's cells (1: single pixels)")
 
 
 def evaluation_cost(p: Any) -> None:
@@ -172,6 +177,8 @@ class SaliencyParams:
     backbone: str | None = BACKBONE
     evaluate: tuple[str, ...] | None = EVALUATE
     evaluate_steps: int = EVALUATE_STEPS
+    evaluate_removal: str = EVALUATE_REMOVAL
+    evaluate_patch: int = EVALUATE_PATCH
     noise: float | None = Float(0.15, 0.0, 1.0, "noise std as a fraction of the image's value range",
                                 only=only_for("noise"))
     samples: int | None = Int(25, 1, 200, "noisy copies averaged", only=only_for("samples"))
@@ -220,6 +227,8 @@ class OcclusionParams:
     backbone: str | None = BACKBONE
     evaluate: tuple[str, ...] | None = EVALUATE
     evaluate_steps: int = EVALUATE_STEPS
+    evaluate_removal: str = EVALUATE_REMOVAL
+    evaluate_patch: int = EVALUATE_PATCH
 
 
 def background_below_foreground(p: Any) -> None:
