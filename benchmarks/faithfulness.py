@@ -10,7 +10,8 @@ scikit-learn's), on the default backbone at its native 224 px:
 - the cascading model-parameter randomization test (Adebayo et al. 2018): Spearman rank correlation of each map
   with the map after re-initialising the classifier, the head, then deeper blocks; a method PASSES when the mean
   with the paper's four similarity measures (`map_similarity.py`); a method PASSES when every measure after
-  randomizing down to `JUDGED_AT` is below `PASS_BELOW` (its map depends on the learned weights by all of them);
+  randomizing down to `JUDGED_AT` is below `PASS_BELOW` (its map depends on the learned weights by all of them),
+  printed next to each measure's null level (two unrelated maps of the method's shape), given as information;
 - agreement with Captum on the methods it implements (Saliency, NoiseTunnel SmoothGrad, IntegratedGradients,
   LayerGradCam, Occlusion) under matched settings: Spearman rank correlation of the maps.
 
@@ -46,7 +47,7 @@ from convlens import attribution  # noqa: E402
 from convlens.attribution import faithfulness, occlusion, sanity  # noqa: E402
 from convlens.core import backbones  # noqa: E402
 from convlens.core.backbones import Backbone  # noqa: E402
-from map_similarity import MEASURES, similarities  # noqa: E402
+from map_similarity import MEASURES, NULL_PAIRS, null_levels, similarities  # noqa: E402
 
 # Every natural colour photo the environment bundles: scikit-image's (chelsea = cat, so once) and scikit-learn's.
 # Left out: camera (grey), hubble_deep_field, immunohistochemistry, retina (no ImageNet scene), colorwheel, logo.
@@ -243,6 +244,13 @@ def markdown(results: dict[str, Any]) -> str:
     lines += ["", "| method | " + " | ".join(MEASURES) + " | verdict |", "|---|" + "---|" * (len(MEASURES) + 1)]
     lines += [f"| {m} | " + " | ".join(f"{row['similarity'][JUDGED_AT][s]:.2f}" for s in MEASURES) +
               f" | {'passes' if row['passes'] else '**fails**'} |" for m, row in r.items()]
+    if "null_levels" in results:
+        lines += ["", "The same measures between two unrelated maps of each method's shape (null levels: "
+                  f"independent random values on its grid, {results['null_levels']['pairs']} seeded pairs):", "",
+                  "| method | " + " | ".join(MEASURES) + " |", "|---|" + "---|" * len(MEASURES)]
+        nulls = results["null_levels"]["methods"]  # + 0.0: a level that rounds to zero prints 0.00, not -0.00
+        lines += [f"| {m} | " + " | ".join(f"{round(nulls[m][s], 2) + 0.0:.2f}" for s in MEASURES) + " |"
+                  for m in r if m in nulls]
     lines += ["", "| method | " + " | ".join(STAGES) + " |", "|---|" + "---|" * len(STAGES)]
     lines += [f"| {m} | " + " | ".join(f"{row['similarity'][s]['spearman_abs']:.2f}" if s in row["similarity"]
                                        else "—" for s in STAGES) + " |" for m, row in r.items()]
@@ -305,8 +313,16 @@ def merge(into: dict[str, Any], part: dict[str, Any]) -> None:
             into[key] = value
 
 
+def null_rows(size: int) -> dict[str, Any]:
+    """Per method: the similarity measures' null levels at `size` (`map_similarity.null_levels`; no network)."""
+    return {"pairs": NULL_PAIRS, "methods": {m: null_levels(m, size) for m in ALL_METHODS}}
+
+
 def report(results: dict[str, Any], write_table: bool) -> None:
-    """Print the docs' tables when every part is there; write the randomization verdicts when asked."""
+    """Print the docs' tables when every part is there (with the null levels of the randomization measures,
+    computed here: they need no network); write the randomization verdicts when asked."""
+    if "randomization" in results and "null_levels" not in results:
+        results["null_levels"] = null_rows(results["size"])
     if {"faithfulness", "pointing", "randomization"} <= set(results):
         print(markdown(results))
     if write_table and "randomization" in results:
@@ -315,7 +331,10 @@ def report(results: dict[str, Any], write_table: bool) -> None:
                  "size": results["size"], "photos": list(results["photos"]),
                  "methods": {m: {"passes": row["passes"],
                                  **{s: round(row["similarity"][JUDGED_AT][s], 3) for s in MEASURES}}
-                             for m, row in results["randomization"].items()}}
+                             for m, row in results["randomization"].items()},
+                 "null_levels": {m: {s: round(v, 3) for s, v in levels.items()}
+                                 for m, levels in results["null_levels"]["methods"].items()
+                                 if m in results["randomization"]}}
         TABLE.write_text(json.dumps(table, indent=2) + "\n")
         print(f"wrote {TABLE.relative_to(ROOT)}")
 

@@ -265,6 +265,52 @@ def test_adebayos_four_similarity_measures_on_known_pairs():
     assert apart["spearman_abs"] < 0 and apart["ssim"] < 0.8 and apart["hog"] < 0.5
 
 
+def test_null_levels_show_that_two_unrelated_maps_on_one_coarse_grid_already_share_hog_structure():
+    """Known answers for the measures' null levels: independent per-pixel maps have Spearman ~0 (sd 1/sqrt(n))
+    and little HOG correlation, while two maps constant on the same 16-px cells (built here with np.kron, not by
+    the null-map code) correlate by HOG far above that whatever their values; a map with itself scores 1. The
+    occlusion-shaped null map is constant on 16-px cells, as the engine's 32-px patches every 16 px make it."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from map_similarity import MEASURES, null_levels, null_map, similarities
+
+    rng = np.random.default_rng(0)
+    blocks = [np.kron(rng.uniform(size=(4, 4)), np.ones((16, 16))) for _ in range(2)]
+    pixels = [rng.uniform(size=(64, 64)) for _ in range(2)]
+    assert similarities(*blocks)["hog"] > 0.6 > 0.2 > similarities(*pixels)["hog"]
+    per_pixel = null_levels("gradient", 64)
+    assert abs(per_pixel["spearman_abs"]) < 0.05 and per_pixel["hog"] < 0.2 and per_pixel["ssim"] < 0.05
+    occluded = null_levels("occlusion", 64)
+    assert occluded["hog"] > 0.6 and occluded["hog"] > per_pixel["hog"] + 0.4
+    grid = null_map("occlusion", 64, np.random.default_rng(1))
+    assert all(np.unique(grid[y:y + 16, x:x + 16]).size == 1 for y in range(0, 64, 16) for x in range(0, 64, 16))
+    assert np.unique(grid).size == 16
+    for method in ("gradcam", "occlusion", "integrated_gradients"):
+        same = null_map(method, 64, np.random.default_rng(2))
+        assert similarities(same, same) == pytest.approx(dict.fromkeys(MEASURES, 1.0)), method
+
+
+def test_deleted_images_remove_the_map_order_first_and_the_same_cell_count_at_random():
+    """The gallery's pictures of the deletion curve: with a map that ranks the top-left 16-px cell first, 1 of 16
+    cells deleted (fraction 1/16) blurs exactly that cell, showing the blurred copy there; the random order blurs
+    one cell too; nothing at 0."""
+    bb = backbone(TopLeft())
+    image = (np.random.default_rng(0).uniform(size=(64, 64, 3)) * 255).astype(np.uint8)
+    importance = np.zeros((64, 64), np.float32)
+    importance[:16, :16] = 1.0
+    mapped, random = faithfulness.deleted_images(bb, image, importance, [0.0, 1 / 16], patch=16)
+    assert mapped.shape == (2, 64, 64, 3) and mapped.dtype == np.uint8
+    assert np.array_equal(mapped[0], image) and np.array_equal(random[0], image)
+    copy = faithfulness.blurred(torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255,
+                                sigma=max(1.0, faithfulness.BLUR_FRACTION * 64))
+    expected = (copy[0].permute(1, 2, 0) * 255).round().clamp(0, 255).to(torch.uint8).numpy()
+    assert np.array_equal(mapped[1][:16, :16], expected[:16, :16])
+    changed = np.abs(mapped[1].astype(int) - image).sum(-1) > 0
+    assert changed[:16, :16].mean() > 0.9 and not changed[16:].any() and not changed[:, 16:].any()
+    changed_random = np.abs(random[1].astype(int) - image).sum(-1) > 0
+    cells = changed_random.reshape(4, 16, 4, 16).any(axis=(1, 3))
+    assert cells.sum() == 1
+
+
 def test_cascading_randomization_reinitialises_only_the_named_stages_of_a_copy():
     from convlens.core.backbones import EfficientNetLite  # noqa: F401 - the served architecture's stage names
 

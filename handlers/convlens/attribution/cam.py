@@ -47,8 +47,12 @@ class CAM(Attribution):
 
     def attribute(self, pixels01, targets):
         cam = self.cam(pixels01, targets)
-        up = F.interpolate(cam, size=pixels01.shape[-2:], mode="bilinear", align_corners=False).clamp(min=0)
-        return self.combine(pixels01, targets, up)
+        return self.combine(pixels01, targets, upsample(cam, pixels01.shape[-2:]))
+
+
+def upsample(cam: torch.Tensor, size: tuple[int, ...] | torch.Size) -> torch.Tensor:
+    """(N, 1, h, w) layer-resolution map -> (N, 1, *size): bilinear, non-negative (the map's ReLU kept)."""
+    return F.interpolate(cam, size=tuple(size), mode="bilinear", align_corners=False).clamp(min=0)
 
 
 class GradCAM(CAM):

@@ -48,7 +48,8 @@ def cell_index(height: int, width: int, patch: int) -> torch.Tensor:
 def cell_means(importance: torch.Tensor, cells: torch.Tensor) -> torch.Tensor:
     """The mean of an (H, W) map over each cell of `cells` (from `cell_index`)."""
     flat = cells.flatten()
-    sums = torch.zeros(int(flat.max()) + 1, dtype=torch.float64).index_add_(0, flat, importance.flatten().double())
+    sums = torch.zeros(int(flat.max()) + 1, dtype=torch.float64, device=flat.device)
+    sums.index_add_(0, flat, importance.flatten().double())
     return sums / torch.bincount(flat).double()
 
 
@@ -68,6 +69,38 @@ def step_counts(cells: int, steps: int) -> torch.Tensor:
     return torch.round(torch.linspace(0, cells, steps + 1, device="cpu")).long()
 
 
+def cell_rankings(importance: np.ndarray, patch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The protocol's cells of an (H, W) map (`cell_index`) and two rankings of them: by the map's cell means, and
+    the seeded random map's (the same for every map of a size and cell size)."""
+    height, width = importance.shape
+    cells = cell_index(height, width, patch)
+    generator = torch.Generator().manual_seed(RANDOM_SEED)
+    scores = cell_means(torch.as_tensor(np.ascontiguousarray(importance), device="cpu"), cells)
+    mapped = pixel_ranks(scores, generator)
+    random = pixel_ranks(torch.rand(int(cells.max()) + 1, generator=generator), generator)
+    return cells, mapped, random
+
+
+def canvases(backbone: Backbone, x: torch.Tensor, removal: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """What deletion shows in place of a removed pixel, and insertion's starting canvas (the blurred copy, RISE's)."""
+    _, _, h, w = x.shape
+    sigma = max(1.0, BLUR_FRACTION * min(h, w))
+    canvas = blurred(x, sigma=sigma)
+    removed = canvas if removal == "blur" else fill_pixels(backbone, x, removal, sigma)
+    return removed, canvas
+
+
+def perturbed(x: torch.Tensor, removed: torch.Tensor, canvas: torch.Tensor, ranks: torch.Tensor,
+              counts: torch.Tensor, deleting: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) curve images from each pixel's cell rank `ranks` (B, H, W): deletion (`deleting`) hides the
+    first `counts` cells (showing `removed`), insertion shows only them on `canvas`."""
+    chosen = ranks < counts.view(-1, 1, 1)
+    deleting = deleting.view(-1, 1, 1)
+    original = (chosen ^ deleting)[:, None]  # deletion keeps the unchosen, insertion shows the chosen
+    hidden = torch.where(deleting[:, None], removed, canvas)
+    return torch.where(original, x, hidden)
+
+
 def curve_probabilities(backbone: Backbone, x: torch.Tensor, target: int, ranks: Sequence[torch.Tensor],
                         steps: int, batch_size: int | None = None, deadline: Deadline | None = None,
                         removal: str = DEFAULT_REMOVAL, cells: torch.Tensor | None = None) -> np.ndarray:
@@ -78,9 +111,7 @@ def curve_probabilities(backbone: Backbone, x: torch.Tensor, target: int, ranks:
     """
     _, _, h, w = x.shape
     cells = cell_index(h, w, 1) if cells is None else cells
-    sigma = max(1.0, BLUR_FRACTION * min(h, w))
-    canvas = blurred(x, sigma=sigma)  # insertion starts here (RISE), whatever deletion leaves behind
-    removed = canvas if removal == "blur" else fill_pixels(backbone, x, removal, sigma)
+    removed, canvas = canvases(backbone, x, removal)  # insertion starts on canvas, whatever deletion leaves
     counts = step_counts(int(cells.max()) + 1, steps).to(x.device)
     jobs = [(r, kind, k) for r in range(len(ranks)) for kind in range(len(METRICS)) for k in range(steps + 1)]
     where = cells.to(x.device)
@@ -92,14 +123,29 @@ def curve_probabilities(backbone: Backbone, x: torch.Tensor, target: int, ranks:
             if deadline is not None:
                 deadline.check()
             chunk = torch.tensor(jobs[i:i + batch], device=x.device)
-            chosen = stacked[chunk[:, 0]] < counts[chunk[:, 2]].view(-1, 1, 1)  # the first count pixels
-            deleting = (chunk[:, 1] == 0).view(-1, 1, 1)
-            original = (chosen ^ deleting)[:, None]  # deletion keeps the unchosen, insertion shows the chosen
-            hidden = torch.where(deleting[:, None], removed, canvas)
-            images = torch.where(original, x, hidden).contiguous(memory_format=MEMORY_FORMAT)
-            logits = backbone.model(backbone.normalize(images))
+            images = perturbed(x, removed, canvas, stacked[chunk[:, 0]], counts[chunk[:, 2]], chunk[:, 1] == 0)
+            logits = backbone.model(backbone.normalize(images.contiguous(memory_format=MEMORY_FORMAT)))
             out.append(torch.softmax(logits.float(), dim=1)[:, target])
     return torch.cat(out).view(len(ranks), len(METRICS), steps + 1).cpu().numpy()
+
+
+def deleted_images(backbone: Backbone, image: np.ndarray, importance: np.ndarray, fractions: Sequence[float],
+                   removal: str = DEFAULT_REMOVAL, patch: int = DEFAULT_PATCH) -> tuple[np.ndarray, np.ndarray]:
+    """The pictures behind the deletion curve: (len(fractions), H, W, 3) uint8 images of the HxWx3 uint8 `image`
+    with that fraction of its cells removed in the map's order, and the same in the random map's order."""
+    x = pixels01(image[None], backbone.device)
+    cells, mapped, random = cell_rankings(importance, patch)
+    removed, canvas = canvases(backbone, x, removal)
+    count = int(cells.max()) + 1
+    counts = torch.round(torch.tensor(list(fractions), dtype=torch.float64, device=x.device) * count).long()
+    deleting = torch.ones(len(counts), dtype=torch.bool, device=x.device)
+    where = cells.to(x.device)
+    out = []
+    for ranks in (mapped, random):
+        per_pixel = ranks.to(x.device)[where].expand(len(counts), -1, -1)
+        images = perturbed(x, removed, canvas, per_pixel, counts, deleting)
+        out.append((images.permute(0, 2, 3, 1) * 255).round().clamp(0, 255).to(torch.uint8).cpu().numpy())
+    return out[0], out[1]
 
 
 def deletion_insertion(backbone: Backbone, image: np.ndarray, importance: np.ndarray, target: int,
@@ -116,13 +162,8 @@ def deletion_insertion(backbone: Backbone, image: np.ndarray, importance: np.nda
     if patch < 1:
         raise ValueError(f"patch must be at least 1 px, got {patch}")
     x = pixels01(image[None], backbone.device)
-    height, width = importance.shape
-    cells = cell_index(height, width, patch)
+    cells, mapped, random = cell_rankings(importance, patch)
     count = int(cells.max()) + 1
-    generator = torch.Generator().manual_seed(RANDOM_SEED)
-    scores = cell_means(torch.as_tensor(np.ascontiguousarray(importance), device="cpu"), cells)
-    mapped = pixel_ranks(scores, generator)
-    random = pixel_ranks(torch.rand(count, generator=generator), generator)
     probs = curve_probabilities(backbone, x, target, [mapped, random], steps, batch_size, deadline, removal, cells)
     fractions = step_counts(count, steps).cpu().numpy() / count
     return tuple(Faithfulness(metric=m, fractions=fractions.astype(np.float32),

@@ -20,6 +20,8 @@ from .paths import blurred
 from .results import OcclusionMap
 
 FILLS = ("mean", "zero", "blur")
+PATCH = 32  # default side of the occluding square in px
+STRIDE = 16  # default step between patch positions in px
 
 
 def grid_starts(length: int, patch: int, stride: int) -> list[int]:
@@ -91,7 +93,7 @@ def _forward_fill(values: np.ndarray, axis: int) -> np.ndarray:
     return np.moveaxis(moved, 0, axis)
 
 
-def occlusion(backbone: Backbone, pixels: np.ndarray, target: int = TOP1, patch: int = 32, stride: int = 16,
+def occlusion(backbone: Backbone, pixels: np.ndarray, target: int = TOP1, patch: int = PATCH, stride: int = STRIDE,
               fill: str = "mean", batch_size: int | None = None, deadline: Deadline | None = None
               ) -> OcclusionMap:
     """Occlusion map of one HxWx3 uint8 image for class `target` (TOP1 = the network's top-1)."""

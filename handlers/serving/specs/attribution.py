@@ -13,7 +13,7 @@ from convlens.attribution import render
 from convlens.attribution.base import Neuron
 from convlens.attribution.faithfulness import DEFAULT_PATCH, DEFAULT_REMOVAL, METRICS, REMOVALS
 from convlens.attribution.methods import METHODS, NEURON_METHODS
-from convlens.attribution.occlusion import FILLS
+from convlens.attribution.occlusion import FILLS, PATCH, STRIDE
 from convlens.attribution.paths import BASELINES
 from convlens.attribution.segment import SEGMENT_METHOD
 from convlens.core.colormaps import COLORMAPS
@@ -217,8 +217,8 @@ class OcclusionParams:
     image: bytes = PHOTO
     target: int | str | None = TARGET
     size: int = SIZE
-    patch: int = Int(32, 1, Ref("size"), "side of the occluding square in px (at most `size`)")
-    stride: int = Int(16, 1, Ref("size"), "step between patch positions in px (at most `size`)")
+    patch: int = Int(PATCH, 1, Ref("size"), "side of the occluding square in px (at most `size`)")
+    stride: int = Int(STRIDE, 1, Ref("size"), "step between patch positions in px (at most `size`)")
     fill: str = Choice("mean", FILLS, "what covers the patch: the dataset mean pixel, zeros, or a blurred copy")
     batch_size: int = Int(0, 0, 256, "occluded images per forward pass (0: sized to memory)")
     view: str = VIEW
