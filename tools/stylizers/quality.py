@@ -50,13 +50,14 @@ class ContentDistance:
     of the loss network (EfficientNet-Lite0 `block5`), divided by the photo's mean square, as they were trained."""
 
     def __init__(self) -> None:
-        backbone = backbones.load_backbone(device=torch.device("cpu"))
+        self.device = torch.device("cpu")
+        backbone = backbones.load_backbone(device=self.device)
         self.layer = train.DEFAULT_LAYERS[backbone.name][1]
         self.extractor = FeatureExtractor(backbone, [self.layer])
 
     def __call__(self, image: np.ndarray, photo: np.ndarray) -> float:
         with torch.no_grad():
-            a, b = (self.extractor(torch.from_numpy(x).permute(2, 0, 1)[None].float() / 255)[self.layer]
+            a, b = (self.extractor(torch.from_numpy(x).to(self.device).permute(2, 0, 1)[None].float() / 255)[self.layer]
                     for x in (image, photo))
         return float((a - b).pow(2).mean() / b.pow(2).mean().clamp_min(1e-12))
 

@@ -40,8 +40,9 @@ class PaletteTerm:
     """Sliced Wasserstein distance of each one-style image's RGB pixels to its style image's (the report's palette
     distance, differentiable), on fresh random directions every call."""
 
-    def __init__(self, styles: list[np.ndarray], seed: int) -> None:
-        self.targets = [torch.from_numpy(s.astype(np.float32) / 255).permute(2, 0, 1)[None] for s in styles]
+    def __init__(self, styles: list[np.ndarray], seed: int, device: torch.device | None = None) -> None:
+        device = device or torch.device("cpu")
+        self.targets = [torch.from_numpy(s.astype(np.float32) / 255).to(device).permute(2, 0, 1)[None] for s in styles]
         self.generator = torch.Generator().manual_seed(seed)
 
     def __call__(self, images: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -69,4 +70,4 @@ def palette_of(images: torch.Tensor, weights: torch.Tensor, styles: list[np.ndar
 
 def to_uint8(image: torch.Tensor) -> np.ndarray:
     """(3, H, W) in [0, 1] -> HxWx3 uint8, as the server returns it."""
-    return (image.detach().clamp(0, 1).permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+    return (image.detach().clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255 + 0.5).astype(np.uint8)
