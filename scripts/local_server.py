@@ -87,8 +87,10 @@ def worker_pythonpath() -> str:
 
 
 def wants_zygote(endpoints: tuple[str, ...]) -> bool:
-    """The start scripts' rule: a zygote when some endpoint's worker imports torch, unless CONVLENS_ZYGOTE=0."""
-    return convlens_zygote.enabled(dict(os.environ)) and any(profiles.uses_torch(e) for e in endpoints)
+    """The start scripts' rule: a zygote when some endpoint's worker imports torch, unless CONVLENS_ZYGOTE=0.
+    A model named after no endpoint (a benchmark's `classify_before`, a test's `slow`) counts as a torch worker."""
+    return convlens_zygote.enabled(dict(os.environ)) and any(
+        not (profiles.HANDLERS / f"{e}.py").is_file() or profiles.uses_torch(e) for e in endpoints)
 
 
 @contextlib.contextmanager

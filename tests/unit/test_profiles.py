@@ -103,3 +103,15 @@ def test_uses_torch_reads_each_handlers_uses_backbone_and_the_cli_says_whether_t
     for chosen, code in (("stylize", 1), ("stylize,classify", 0), ("style", 0)):
         assert subprocess.run([sys.executable, script, chosen, "--uses-torch"], capture_output=True,
                               timeout=60).returncode == code, chosen
+
+
+def test_the_test_and_benchmark_server_starts_a_zygote_for_models_named_after_no_endpoint(monkeypatch):
+    import local_server
+
+    monkeypatch.delenv("CONVLENS_ZYGOTE", raising=False)
+    assert not local_server.wants_zygote(("stylize",))
+    assert local_server.wants_zygote(("stylize", "classify"))
+    # benchmark variants (classify_before, stylize_shipped) and test doubles have archives but no handler file
+    assert local_server.wants_zygote(("stylize_before",)) and local_server.wants_zygote(("slow", "stylize"))
+    monkeypatch.setenv("CONVLENS_ZYGOTE", "0")
+    assert not local_server.wants_zygote(("classify_before",))
