@@ -58,7 +58,7 @@ def alive(pid: int) -> bool:
     """Whether `pid` runs (a zombie counts as ended)."""
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # gone, also between opening its stat file and reading it
         return False
     return state != "Z"
 
