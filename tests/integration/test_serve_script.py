@@ -23,17 +23,23 @@ def _terminal_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def test_serve_script_serves_then_stops_cleanly_on_ctrl_c(tmp_path):
+def start_serve_script(tmp_path: Path, **extra_env: str) -> tuple[subprocess.Popen, Server, dict[str, str], Path]:
+    """scripts/serve.sh on free loopback ports with its run folder under tmp_path, in its own session (so the
+    test can Ctrl-C the whole group); returns the process, the server it will be, its environment and its log."""
     names = ("http", "management", "metrics", "grpc", "grpc_management")
     ports = dict(zip(names, free_ports(len(names))))
-    env = {**os.environ, "CONVLENS_RUN_DIR": str(tmp_path / "run"), "CONVLENS_HTTP_PORT": str(ports["http"]),
-           "CONVLENS_MANAGEMENT_PORT": str(ports["management"]), "CONVLENS_METRICS_PORT": str(ports["metrics"]),
-           "CONVLENS_GRPC_PORT": str(ports["grpc"]), "CONVLENS_GRPC_MANAGEMENT_PORT": str(ports["grpc_management"])}
+    env = {**os.environ, "CONVLENS_RUN_DIR": str(tmp_path / "run"),
+           **{f"CONVLENS_{name.upper()}_PORT": str(port) for name, port in ports.items()}, **extra_env}
     log = tmp_path / "serve.log"
     with open(log, "wb") as out:
         process = subprocess.Popen([str(ROOT / "scripts" / "serve.sh")], env=env, stdout=out,
                                    stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_terminal_sigint)
-    server = Server("127.0.0.1", ports, tmp_path / "run", 0.0)
+    return process, Server("127.0.0.1", ports, tmp_path / "run", 0.0), env, log
+
+
+def test_serve_script_serves_then_stops_cleanly_on_ctrl_c(tmp_path):
+    process, server, env, log = start_serve_script(tmp_path)
+    ports = server.ports
     try:
         wait_ready(server, process, log, ENDPOINTS)
         banner = log.read_text()
@@ -71,17 +77,8 @@ def alive(pid: int) -> bool:
 
 def test_serve_script_serves_only_the_chosen_endpoints_and_stylize_without_torch(tmp_path):
     """CONVLENS_ENDPOINTS=stylize: one model, readiness waits for it alone, and its worker never maps libtorch."""
-    names = ("http", "management", "metrics", "grpc", "grpc_management")
-    ports = dict(zip(names, free_ports(len(names))))
-    env = {**os.environ, "CONVLENS_RUN_DIR": str(tmp_path / "run"), "CONVLENS_HTTP_PORT": str(ports["http"]),
-           "CONVLENS_MANAGEMENT_PORT": str(ports["management"]), "CONVLENS_METRICS_PORT": str(ports["metrics"]),
-           "CONVLENS_GRPC_PORT": str(ports["grpc"]), "CONVLENS_GRPC_MANAGEMENT_PORT": str(ports["grpc_management"]),
-           "CONVLENS_ENDPOINTS": "stylize"}
-    log = tmp_path / "serve.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen([str(ROOT / "scripts" / "serve.sh")], env=env, stdout=out,
-                                   stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_terminal_sigint)
-    server = Server("127.0.0.1", ports, tmp_path / "run", 0.0)
+    process, server, env, log = start_serve_script(tmp_path, CONVLENS_ENDPOINTS="stylize")
+    ports = server.ports
     try:
         wait_ready(server, process, log, ("stylize",))
         assert "endpoints        stylize  (CONVLENS_ENDPOINTS=stylize)" in log.read_text()
