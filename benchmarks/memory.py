@@ -86,11 +86,6 @@ def import_steps() -> list[dict[str, Any]]:
     return rows
 
 
-def frontend_pid(server: Any) -> int:
-    """The Java frontend's pid: TorchServe's launcher writes it into $TMPDIR/.model_server.pid."""
-    return int((server.workdir / "tmp" / ".model_server.pid").read_text().split()[0])
-
-
 def is_worker_command(pid: int) -> bool:
     """Whether `pid` runs TorchServe's worker script (a shim does; the frontend's metric collector does not)."""
     try:
@@ -106,8 +101,8 @@ def server_memory(server: Any, endpoints: tuple[str, ...]) -> dict[str, Any]:
     workers = {pid for group in pids.values() for pid in group}
     from local_server import children
 
-    shims = [pid for pid in children(frontend_pid(server)) if pid not in workers and is_worker_command(pid)]
-    frontend = smaps_rollup(frontend_pid(server))
+    shims = [pid for pid in children(server.frontend_pid()) if pid not in workers and is_worker_command(pid)]
+    frontend = smaps_rollup(server.frontend_pid())
     zygote = smaps_rollup(server.zygote_pid)["Pss"] / MIB if server.zygote_pid else 0.0
     shims_pss = sum(smaps_rollup(pid)["Pss"] for pid in shims) / MIB if server.zygote_pid else 0.0
     per_endpoint = {}

@@ -79,6 +79,10 @@ class Server:
     def worker_pids(self, model: str) -> list[int]:
         return [w["pid"] for w in self.describe(model)[0]["workers"] if w["status"] == "READY"]
 
+    def frontend_pid(self) -> int:
+        """The Java frontend's pid: TorchServe's launcher writes it into $TMPDIR/.model_server.pid."""
+        return int((self.workdir / "tmp" / ".model_server.pid").read_text().split()[0])
+
 
 def worker_pythonpath() -> str:
     """PYTHONPATH for TorchServe (its frontend passes it on to the workers): scripts/worker_site first, whose

@@ -48,8 +48,7 @@ def test_serve_script_serves_then_stops_cleanly_on_ctrl_c(tmp_path):
         listed = requests.get(server.url("/models", "management"), timeout=30,
                               headers={"Authorization": f"Bearer {server.key('management')}"}).json()["models"]
         assert sorted(m["modelName"] for m in listed) == sorted(ENDPOINTS)  # no folder of the store as a model
-        pid_file = tmp_path / "run" / "tmp" / ".model_server.pid"
-        frontend = int(pid_file.read_text().strip())
+        frontend = server.frontend_pid()
         response = requests.post(server.url("/predictions/classify"), files={"image": b"not an image"},
                                  headers={"Authorization": f"Bearer {server.key('inference')}"}, timeout=60)
         assert response.status_code == 400 and response.json()["field"] == "image"

@@ -30,10 +30,6 @@ def cmdline(pid: int) -> str:
     return Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")
 
 
-def frontend(server) -> int:
-    return int((server.workdir / "tmp" / ".model_server.pid").read_text().split()[0])
-
-
 def running(pid: int) -> bool:
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
@@ -78,7 +74,7 @@ def test_forked_workers_answer_and_are_the_zygotes_children(forked, transport):
         for pid in forked.worker_pids(model):  # the pid the frontend parsed from the worker's `[PID]` line
             assert parent(pid) == forked.zygote_pid
             assert "convlens_zygote.server" in Path(f"/proc/{pid}/cmdline").read_text()  # a fork keeps its argv
-    shims = [pid for pid in children(frontend(forked)) if "model_service_worker.py" in cmdline(pid)]
+    shims = [pid for pid in children(forked.frontend_pid()) if "model_service_worker.py" in cmdline(pid)]
     assert len(shims) == sum(len(forked.worker_pids(m)) for m in forked.ready_s)  # one shim per worker
     with client(forked, transport) as c:
         top = c.classify(CAT, topk=3)
