@@ -46,7 +46,7 @@ ALLOWED = {
         "weights read back from an ONNX file into a CPU network, to derive its fast graph (export time, CPU)",
     ("convlens/attribution/faithfulness.py", "pixel_ranks", "randperm"):
         "the seeded tie-breaking shuffle on the CPU generator: curve_probabilities moves the ranks",
-    ("convlens/attribution/faithfulness.py", "cell_rankings", "rand"):
+    ("convlens/attribution/faithfulness.py", "random_ranks", "rand"):
         "the seeded random baseline map on the CPU generator: curve_probabilities moves its ranks",
     ("stylizers/fastgraph.py", "space_to_depth_conv", "zeros"):
         "an exact weight rewrite on numpy-sourced CPU weights at export time",

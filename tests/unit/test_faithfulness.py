@@ -342,20 +342,47 @@ def test_pointing_hit_with_tolerance():
     assert sanity.pointing_hit(values, (3, 0, 10, 7), tolerance=1)
 
 
+def test_chance_correction_scales_a_similarity_to_the_headroom_above_its_null_level():
+    """Known answers: at the null level 0, identical maps 1, halfway between null and 1 one half; a measure below
+    its null level is negative. The rule fails a method when any one measure is at or above the cut."""
+    assert sanity.above_chance(0.75, 0.75) == 0.0 and sanity.above_chance(1.0, 0.75) == pytest.approx(1.0)
+    assert sanity.above_chance(0.875, 0.75) == pytest.approx(0.5) and sanity.above_chance(0.3, 0.0) == 0.3
+    assert sanity.above_chance(0.2, 0.4) == pytest.approx(-1 / 3)
+    nulls = {"spearman": 0.0, "hog": 0.75}
+    assert sanity.passes_randomization({"spearman": 0.1, "hog": 0.8}, nulls, 0.5)  # HOG 0.2 above chance
+    assert not sanity.passes_randomization({"spearman": 0.1, "hog": 0.9}, nulls, 0.5)  # HOG 0.6 above chance
+    assert not sanity.passes_randomization({"spearman": 0.5, "hog": 0.0}, nulls, 0.5)  # at the cut fails
+
+
 def test_the_committed_randomization_table_flags_guided_backprop_and_guided_gradcam_and_passes_gradient_and_gradcam():
     """As Adebayo et al. 2018 found: guided backprop and guided Grad-CAM stay similar to the trained map when the
-    top of the network is random, gradient and Grad-CAM do not; the verdict is the stated rule (every one of the
-    paper's four measures below the threshold) applied to the committed numbers."""
+    top of the network is random, gradient and Grad-CAM do not; each verdict is the stated rule (every one of the
+    paper's four measures less than the threshold above its null level) applied to the committed numbers, and the
+    uncorrected verdict (raw measures below the threshold) is kept beside it."""
     table = json.loads(sanity.RESULTS.read_text())
-    rows = table["methods"]
-    assert set(rows) == {*attribution.METHODS, "occlusion"} and table["size"] == 224 and len(table["photos"]) == 7
-    assert table["measures"] == ["spearman_abs", "spearman", "ssim", "hog"]
+    rows, nulls = table["methods"], table["null_levels"]
+    assert set(rows) == set(nulls) == {*attribution.METHODS, "occlusion"}
+    assert table["size"] == 224 and len(table["photos"]) == 7
+    assert table["measures"] == ["spearman_abs", "spearman", "ssim", "hog"] and "above chance" in table["rule"]
     for method, row in rows.items():
-        assert row["passes"] == all(row[m] < table["pass_below"] for m in table["measures"]), method
+        measured = {m: row[m] for m in table["measures"]}
+        assert row["passes"] == sanity.passes_randomization(measured, nulls[method], table["pass_below"]), method
+        assert row["passes_uncorrected"] == all(v < table["pass_below"] for v in measured.values()), method
     assert rows["gradient"]["passes"] and rows["gradcam"]["passes"]
     assert not rows["guided_backprop"]["passes"] and not rows["guided_gradcam"]["passes"]
     assert rows["guided_backprop"]["spearman_abs"] > 0.9
     assert sanity.randomization_verdicts() == {m: "passes" if r["passes"] else "fails" for m, r in rows.items()}
+
+
+def test_random_baselines_are_seeded_permutations_and_seed_0_is_the_endpoints():
+    """The benchmark averages several random maps: each is a ranking of every cell, the same for the same seed,
+    different for another, and seed 0 is the baseline the endpoint returns (`cell_rankings`)."""
+    ranks = [faithfulness.random_ranks(49, seed) for seed in range(3)]
+    for r in ranks:
+        assert sorted(r.tolist()) == list(range(49))
+    assert torch.equal(ranks[0], faithfulness.random_ranks(49, 0)) and not torch.equal(ranks[0], ranks[1])
+    _, _, endpoint = faithfulness.cell_rankings(np.zeros((28, 28), np.float32), 4)
+    assert torch.equal(endpoint, ranks[0])
 
 
 def test_segment_defaults_to_a_method_that_passes_the_randomization_test():

@@ -33,6 +33,7 @@ from .results import Faithfulness, Heatmap, OcclusionMap
 METRICS = ("deletion", "insertion")
 REMOVALS = FILLS  # what a deleted pixel shows: the same choices as occlusion's patch
 DEFAULT_REMOVAL = "blur"
+DEFAULT_STEPS = 20  # steps of a curve from 0 to 100 % of the cells
 DEFAULT_PATCH = 16  # cell side in px (see the module's protocol and docs/api/attribution.md#which-map-to-trust)
 RANDOM_SEED = 0  # the random baseline map and the tie-breaking shuffle
 BLUR_FRACTION = 0.05  # sigma of the removal blur, as a fraction of the image's shorter side
@@ -69,16 +70,20 @@ def step_counts(cells: int, steps: int) -> torch.Tensor:
     return torch.round(torch.linspace(0, cells, steps + 1, device="cpu")).long()
 
 
+def random_ranks(count: int, seed: int = RANDOM_SEED) -> torch.Tensor:
+    """(count,) ranks of `count` cells by a seeded random map (the baseline; the benchmark averages several seeds)."""
+    generator = torch.Generator().manual_seed(seed)
+    return pixel_ranks(torch.rand(count, generator=generator), generator)
+
+
 def cell_rankings(importance: np.ndarray, patch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The protocol's cells of an (H, W) map (`cell_index`) and two rankings of them: by the map's cell means, and
-    the seeded random map's (the same for every map of a size and cell size)."""
+    """The protocol's cells of an (H, W) map (`cell_index`) and two rankings of them: by the map's cell means
+    (ties in a seeded shuffle), and the seeded random map's (the same for every map of a size and cell size)."""
     height, width = importance.shape
     cells = cell_index(height, width, patch)
-    generator = torch.Generator().manual_seed(RANDOM_SEED)
     scores = cell_means(torch.as_tensor(np.ascontiguousarray(importance), device="cpu"), cells)
-    mapped = pixel_ranks(scores, generator)
-    random = pixel_ranks(torch.rand(int(cells.max()) + 1, generator=generator), generator)
-    return cells, mapped, random
+    mapped = pixel_ranks(scores, torch.Generator().manual_seed(RANDOM_SEED))
+    return cells, mapped, random_ranks(len(scores))
 
 
 def canvases(backbone: Backbone, x: torch.Tensor, removal: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -149,7 +154,7 @@ def deleted_images(backbone: Backbone, image: np.ndarray, importance: np.ndarray
 
 
 def deletion_insertion(backbone: Backbone, image: np.ndarray, importance: np.ndarray, target: int,
-                       metrics: Sequence[str] = METRICS, steps: int = 20, batch_size: int | None = None,
+                       metrics: Sequence[str] = METRICS, steps: int = DEFAULT_STEPS, batch_size: int | None = None,
                        deadline: Deadline | None = None, removal: str = DEFAULT_REMOVAL,
                        patch: int = DEFAULT_PATCH) -> tuple[Faithfulness, ...]:
     """The RISE curves of one map (HxW `importance`, larger = more important) on its HxWx3 uint8 image, removing
@@ -175,7 +180,7 @@ def deletion_insertion(backbone: Backbone, image: np.ndarray, importance: np.nda
 R = TypeVar("R", Heatmap, OcclusionMap)
 
 
-def evaluate(backbone: Backbone, result: R, metrics: Sequence[str] = METRICS, steps: int = 20,
+def evaluate(backbone: Backbone, result: R, metrics: Sequence[str] = METRICS, steps: int = DEFAULT_STEPS,
              batch_size: int | None = None, deadline: Deadline | None = None, removal: str = DEFAULT_REMOVAL,
              patch: int = DEFAULT_PATCH) -> R:
     """The result with its map's deletion/insertion curves for its target class (see the module's protocol)."""

@@ -4,7 +4,8 @@ HOG measures: `benchmarks/map_similarity.py`).
 
 A map that explains the MODEL must change when the model's weights are randomized, top layers first; a map that
 stays the same (high similarity with the original) shows image structure such as edges instead. The verdicts
-describe() reports apply the rule stated in `sanity_results.json` to the measured similarities.
+describe() reports apply `passes_randomization` (the rule `sanity_results.json` states) to the measured
+similarities and their null levels.
 """
 from __future__ import annotations
 
@@ -24,6 +25,19 @@ from convlens.core.backbones import Backbone
 RANDOMIZED_TYPES: tuple[type[nn.Module], ...] = (nn.Conv2d, nn.Linear)
 # The measured verdicts, written by `benchmarks/faithfulness.py --write-table` (declared there, read here only)
 RESULTS = Path(__file__).with_name("sanity_results.json")
+
+
+def above_chance(similarity: float, null_level: float) -> float:
+    """A similarity's share of the headroom above its null level (the same measure between two UNRELATED maps of
+    the method's shape): (s - null) / (1 - null), 0 at chance and 1 for identical maps, the chance correction of
+    Cohen's kappa. A map whose grid alone makes two unrelated maps alike (occlusion's patches: HOG 0.75) is then
+    judged by what it kept beyond that grid."""
+    return (similarity - null_level) / (1.0 - null_level) if null_level < 1.0 else 0.0
+
+
+def passes_randomization(similarity: dict[str, float], null_levels: dict[str, float], below: float) -> bool:
+    """The randomization test's rule: every measure after randomization is less than `below` above chance."""
+    return all(above_chance(value, null_levels[measure]) < below for measure, value in similarity.items())
 
 
 @cache

@@ -11,7 +11,7 @@ from typing import Any
 
 from convlens.attribution import render
 from convlens.attribution.base import Neuron
-from convlens.attribution.faithfulness import DEFAULT_PATCH, DEFAULT_REMOVAL, METRICS, REMOVALS
+from convlens.attribution.faithfulness import DEFAULT_PATCH, DEFAULT_REMOVAL, DEFAULT_STEPS, METRICS, REMOVALS
 from convlens.attribution.methods import METHODS, NEURON_METHODS
 from convlens.attribution.occlusion import FILLS, PATCH, STRIDE
 from convlens.attribution.paths import BASELINES
@@ -76,7 +76,8 @@ EVALUATE = declare(Kind("metrics", read_metrics, {"type": "string",
                    help="faithfulness of the map (json/proto): deletion and/or insertion AUC for the target, "
                         "with a seeded random map's and the curves (Petsiuk et al. 2018), e.g. "
                         "`deletion,insertion`")
-EVALUATE_STEPS = Int(20, 4, 100, "steps of the deletion/insertion curves (each: 4 x (steps + 1) forward passes)")
+EVALUATE_STEPS = Int(DEFAULT_STEPS, 4, 100,
+                     "steps of the deletion/insertion curves (each: 4 x (steps + 1) forward passes)")
 EVALUATE_REMOVAL = Choice(DEFAULT_REMOVAL, REMOVALS, "what deletion puts in place of a removed pixel: the "
                           "dataset mean pixel, black (RISE's deletion) or a blurred copy (insertion always starts "
                           "from the blurred copy)")
