@@ -17,7 +17,8 @@ scikit-learn's), on the default backbone at its native 224 px:
 - agreement with Captum on the methods it implements (Saliency, NoiseTunnel SmoothGrad, IntegratedGradients,
   LayerGradCam, Occlusion) under matched settings: Spearman rank correlation of the maps.
 
-    .venv/bin/python benchmarks/faithfulness.py [--size 224] [--photos 7] [--json build/bench/faithfulness.json]
+    .venv/bin/python benchmarks/faithfulness.py [--size 224] [--photos 7] [--view squash|crop]
+        [--json build/bench/faithfulness.json]
         [--write-table]    # rewrite handlers/convlens/attribution/sanity_results.json (what describe() reports)
         [--only faithfulness pointing randomization agreement]   # parts (several processes can share a run)
     .venv/bin/python benchmarks/faithfulness.py --from-json A.json B.json [--write-table]   # tables of saved parts
@@ -75,9 +76,18 @@ DEFAULT = f"{faithfulness.DEFAULT_REMOVAL}/{faithfulness.DEFAULT_PATCH}"
 TABLE = ROOT / "handlers" / "convlens" / "attribution" / "sanity_results.json"
 
 
-def photo(name: str, size: int) -> np.ndarray:
-    """A bundled photo as a size x size RGB uint8 array."""
-    return np.array(Image.fromarray(PHOTOS[name]()).convert("RGB").resize((size, size), Image.BILINEAR))
+VIEWS = ("squash", "crop")  # the whole photo resized to a square, or its centre square (ImageNet's usual view)
+
+
+def photo(name: str, size: int, view: str = VIEWS[0]) -> np.ndarray:
+    """A bundled photo as a size x size RGB uint8 array: `squash` resizes the whole photo (the tables' view),
+    `crop` its centre square (the aspect ratio kept, the edges of the longer side lost)."""
+    image = Image.fromarray(PHOTOS[name]()).convert("RGB")
+    if view == "crop":
+        side = min(image.size)
+        left, top = (image.width - side) // 2, (image.height - side) // 2
+        image = image.crop((left, top, left + side, top + side))
+    return np.array(image.resize((size, size), Image.BILINEAR))
 
 
 def signed_map(bb: Backbone, pixels: np.ndarray, target: int, method: str) -> np.ndarray:
@@ -350,6 +360,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--photos", type=int, default=len(PHOTOS))
+    parser.add_argument("--view", choices=VIEWS, default=VIEWS[0], help="how a photo becomes a square (photo())")
     parser.add_argument("--only", nargs="*", default=["faithfulness", "pointing", "randomization", "agreement"])
     parser.add_argument("--methods", nargs="+", default=list(ALL_METHODS), choices=ALL_METHODS)
     parser.add_argument("--removals", nargs="+", default=list(REMOVALS), choices=REMOVALS)
@@ -370,16 +381,17 @@ def main() -> None:
     VARIANTS_RUN = tuple(v for v in VARIANTS if v.split("/")[0] in args.removals)
     torch.manual_seed(0)
     bb = backbones.load_backbone()
-    photos = {name: photo(name, args.size) for name in list(PHOTOS)[:args.photos]}
+    photos = {name: photo(name, args.size, args.view) for name in list(PHOTOS)[:args.photos]}
     targets = {name: top1(bb, pixels) for name, pixels in photos.items()}
-    print(f"# {bb.name} on {bb.device}, {args.size} px, photos {targets}", flush=True)
+    print(f"# {bb.name} on {bb.device}, {args.size} px ({args.view}), photos {targets}", flush=True)
     started = time.perf_counter()
     steps: dict[str, Callable[[], dict[str, Any]]] = {
         "faithfulness": lambda: faithfulness_rows(bb, photos, targets),
         "pointing": lambda: pointing_rows(bb, photos, targets, args.size),
         "randomization": lambda: randomization_rows(bb, photos, targets),
         "agreement": lambda: agreement_rows(bb, photos, targets)}
-    results = {"size": args.size, "photos": targets, "judged_at": JUDGED_AT, "pass_below": PASS_BELOW}
+    results = {"size": args.size, "view": args.view, "photos": targets, "judged_at": JUDGED_AT,
+               "pass_below": PASS_BELOW}
     for name in args.only:
         results[name] = steps[name]()
         if args.json:  # after each part, so a long run leaves what it has

@@ -428,3 +428,40 @@ def test_signed_maps_are_drawn_by_magnitude_positive_part_or_diverging_around_ze
     unsigned = dataclasses.replace(signed, values=np.abs(values), signed=False)
     np.testing.assert_array_equal(render.saliency_picture(unsigned, sign="diverging"),
                                   render.saliency_picture(unsigned))  # unsigned maps ignore `sign`
+
+
+def faithfulness_benchmark():
+    """benchmarks/faithfulness.py as a module (its name would clash with the engine's `faithfulness`)."""
+    import importlib.util
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))  # for its own `map_similarity` import
+    spec = importlib.util.spec_from_file_location("faithfulness_benchmark", ROOT / "benchmarks" / "faithfulness.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_benchmark_judges_each_method_against_its_null_level_and_keeps_the_raw_verdict():
+    """A grid-shaped map whose HOG after randomization sits at its null level passes the corrected rule while the
+    raw rule fails it; a map that kept its ranks (ρ 0.9 against a null of 0) fails both."""
+    bench = faithfulness_benchmark()
+    judged = {"spearman_abs": 0.1, "spearman": 0.1, "ssim": 0.4, "hog": 0.75}
+    kept = {"spearman_abs": 0.9, "spearman": 0.9, "ssim": 0.2, "hog": 0.2}
+    results = {"randomization": {"grid": {"similarity": {bench.JUDGED_AT: judged}},
+                                 "edges": {"similarity": {bench.JUDGED_AT: kept}}},
+               "null_levels": {"methods": {"grid": {"spearman_abs": 0.0, "spearman": 0.0, "ssim": 0.47, "hog": 0.75},
+                                           "edges": dict.fromkeys(bench.MEASURES, 0.0)}}}
+    assert bench.verdicts(results) == {"grid": {"passes": True, "passes_uncorrected": False},
+                                       "edges": {"passes": False, "passes_uncorrected": False}}
+
+
+def test_the_benchmarks_crop_view_is_the_centre_square_of_the_photo():
+    """`--view crop` keeps the aspect ratio: a landscape photo loses equal strips left and right."""
+    from skimage import data
+
+    bench = faithfulness_benchmark()
+    full = data.coffee()  # 400 x 600
+    cropped = bench.photo("coffee", 400, "crop")
+    assert cropped.shape == (400, 400, 3) and np.array_equal(cropped, full[:, 100:500])
+    assert bench.photo("coffee", 64).shape == (64, 64, 3)
