@@ -48,7 +48,6 @@ from sklearn.datasets import load_sample_image  # noqa: E402
 
 from convlens import attribution  # noqa: E402
 from convlens.attribution import faithfulness, occlusion, sanity  # noqa: E402
-from convlens.attribution.base import pixels01  # noqa: E402
 from convlens.core import backbones  # noqa: E402
 from convlens.core.backbones import Backbone  # noqa: E402
 from map_similarity import MEASURES, NULL_PAIRS, null_levels, similarities  # noqa: E402
@@ -109,20 +108,17 @@ def top1(bb: Backbone, pixels: np.ndarray) -> int:
     return attribution.saliency(bb, pixels, method="gradient")[0].predicted.index
 
 
-def aucs(bb: Backbone, pixels: np.ndarray, target: int, ranks: list[torch.Tensor], variant: str
-         ) -> np.ndarray:
-    """(len(ranks), 2) deletion and insertion AUC of each cell ranking of the photo under the protocol variant."""
+def aucs(bb: Backbone, pixels: np.ndarray, target: int, ranks: list[torch.Tensor], cells: torch.Tensor,
+         removal: str) -> np.ndarray:
+    """(len(ranks), 2) deletion and insertion AUC of each ranking of the photo's `cells`, removing by `removal`."""
+    probs, fractions = faithfulness.ranked_curves(bb, pixels, target, ranks, cells, removal=removal)
+    return np.trapezoid(probs, fractions, axis=-1)
+
+
+def protocol(variant: str) -> tuple[str, int]:
+    """A variant's removal and cell side: "blur/16" -> ("blur", 16)."""
     removal, patch = variant.split("/")
-    x = pixels01(pixels[None], bb.device)
-    cells = faithfulness.cell_index(*pixels.shape[:2], int(patch))
-    count, steps = int(cells.max()) + 1, faithfulness.DEFAULT_STEPS
-    probs = faithfulness.curve_probabilities(bb, x, target, ranks, steps, removal=removal, cells=cells)
-    return np.trapezoid(probs, faithfulness.step_counts(count, steps).numpy() / count, axis=-1)
-
-
-def cell_count(pixels: np.ndarray, patch: int) -> int:
-    """How many `patch`-px cells the protocol cuts the photo into."""
-    return int(faithfulness.cell_index(*pixels.shape[:2], patch).max()) + 1
+    return removal, int(patch)
 
 
 def faithfulness_rows(bb: Backbone, photos: dict[str, np.ndarray], targets: dict[str, int]) -> dict[str, Any]:
@@ -132,10 +128,11 @@ def faithfulness_rows(bb: Backbone, photos: dict[str, np.ndarray], targets: dict
     rows: dict[str, Any] = {variant: {} for variant in VARIANTS_RUN}
     baseline: dict[str, dict[str, np.ndarray]] = {variant: {} for variant in VARIANTS_RUN}
     for variant in VARIANTS_RUN:  # the random maps depend on the photo and the cells, not on the method
-        patch = int(variant.split("/")[1])
+        removal, patch = protocol(variant)
         for name, pixels in photos.items():
-            randoms = [faithfulness.random_ranks(cell_count(pixels, patch), seed) for seed in range(RANDOM_MAPS)]
-            baseline[variant][name] = aucs(bb, pixels, targets[name], randoms, variant)
+            cells = faithfulness.cell_index(*pixels.shape[:2], patch)
+            randoms = [faithfulness.random_ranks(int(cells.max()) + 1, seed) for seed in range(RANDOM_MAPS)]
+            baseline[variant][name] = aucs(bb, pixels, targets[name], randoms, cells, removal)
     signed_order = ("integrated_gradients (signed order)",) if "integrated_gradients" in METHODS else ()
     for method in (*METHODS, *signed_order):
         per_photo: dict[str, dict[str, np.ndarray]] = {variant: {} for variant in VARIANTS_RUN}
@@ -145,8 +142,9 @@ def faithfulness_rows(bb: Backbone, photos: dict[str, np.ndarray], targets: dict
             else:
                 values = importance(bb, pixels, targets[name], method)
             for variant in VARIANTS_RUN:
-                _, mapped, _ = faithfulness.cell_rankings(values, int(variant.split("/")[1]))
-                per_photo[variant][name] = aucs(bb, pixels, targets[name], [mapped], variant)[0]
+                removal, patch = protocol(variant)
+                cells, mapped, _ = faithfulness.cell_rankings(values, patch)
+                per_photo[variant][name] = aucs(bb, pixels, targets[name], [mapped], cells, removal)[0]
         for variant, runs in per_photo.items():
             rows[variant][method] = {}
             for k, metric in enumerate(faithfulness.METRICS):
@@ -378,7 +376,7 @@ def main() -> None:
 
     global METHODS, STAGES_RUN, VARIANTS_RUN
     METHODS, STAGES_RUN = tuple(args.methods), tuple(args.stages)
-    VARIANTS_RUN = tuple(v for v in VARIANTS if v.split("/")[0] in args.removals)
+    VARIANTS_RUN = tuple(v for v in VARIANTS if protocol(v)[0] in args.removals)
     torch.manual_seed(0)
     bb = backbones.load_backbone()
     photos = {name: photo(name, args.size, args.view) for name in list(PHOTOS)[:args.photos]}

@@ -153,6 +153,17 @@ def deleted_images(backbone: Backbone, image: np.ndarray, importance: np.ndarray
     return out[0], out[1]
 
 
+def ranked_curves(backbone: Backbone, image: np.ndarray, target: int, ranks: Sequence[torch.Tensor],
+                  cells: torch.Tensor, steps: int = DEFAULT_STEPS, removal: str = DEFAULT_REMOVAL,
+                  batch_size: int | None = None, deadline: Deadline | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """`curve_probabilities` of rankings of `cells` (from `cell_index`) on an HxWx3 uint8 image, with the
+    (steps + 1,) fractions of the cells they are taken at (the AUC's x axis)."""
+    x = pixels01(image[None], backbone.device)
+    count = int(cells.max()) + 1
+    probs = curve_probabilities(backbone, x, target, ranks, steps, batch_size, deadline, removal, cells)
+    return probs, step_counts(count, steps).cpu().numpy() / count
+
+
 def deletion_insertion(backbone: Backbone, image: np.ndarray, importance: np.ndarray, target: int,
                        metrics: Sequence[str] = METRICS, steps: int = DEFAULT_STEPS, batch_size: int | None = None,
                        deadline: Deadline | None = None, removal: str = DEFAULT_REMOVAL,
@@ -166,11 +177,9 @@ def deletion_insertion(backbone: Backbone, image: np.ndarray, importance: np.nda
         raise ValueError(f"unknown removal '{removal}'; choose one of {', '.join(REMOVALS)}")
     if patch < 1:
         raise ValueError(f"patch must be at least 1 px, got {patch}")
-    x = pixels01(image[None], backbone.device)
     cells, mapped, random = cell_rankings(importance, patch)
-    count = int(cells.max()) + 1
-    probs = curve_probabilities(backbone, x, target, [mapped, random], steps, batch_size, deadline, removal, cells)
-    fractions = step_counts(count, steps).cpu().numpy() / count
+    probs, fractions = ranked_curves(backbone, image, target, [mapped, random], cells, steps, removal, batch_size,
+                                     deadline)
     return tuple(Faithfulness(metric=m, fractions=fractions.astype(np.float32),
                               probabilities=probs[0, METRICS.index(m)], random_probabilities=probs[1, METRICS.index(m)],
                               removal=removal, patch=patch)
