@@ -13,6 +13,7 @@ import torch
 
 from convlens.style.losses import random_directions, sliced_wasserstein_loss
 from convlens.style.metrics import NEAR_PURE_SPREAD, palette_distance
+from convlens.synthesis.common import to_uint8
 
 from . import patterns
 
@@ -66,8 +67,3 @@ def palette_of(images: torch.Tensor, weights: torch.Tensor, styles: list[np.ndar
     (NaN without style images or one-style images)."""
     scores = [palette_distance(to_uint8(images[k]), styles[s]) for k, s in alone(weights)] if styles else []
     return float(np.mean(scores)) if scores else float("nan")
-
-
-def to_uint8(image: torch.Tensor) -> np.ndarray:
-    """(3, H, W) in [0, 1] -> HxWx3 uint8, as the server returns it."""
-    return (image.detach().clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255 + 0.5).astype(np.uint8)
