@@ -30,8 +30,7 @@ SIZE = 160
 CAT = 285  # Egyptian cat
 FAITH_SIZE = 224  # the docs' faithfulness table is measured at the backbone's native size, square photos
 FAITH_METHODS = ("gradient", "smoothgrad", "gradcam")
-FAITH_FRACTIONS = (0.2, 0.5)  # deleted shares shown; steps of 1/20, so curve points 4 and 10
-FAITH_STEPS = 20
+FAITH_FRACTIONS = (0.2, 0.5)  # deleted shares shown (points of the default 20-step curve)
 CURVE_COLOURS = {"gradient": (214, 39, 40), "smoothgrad": (31, 119, 180), "gradcam": (44, 160, 44),
                  "random": (128, 128, 128)}
 
@@ -65,7 +64,7 @@ def faithfulness_runs(bb: Backbone, pixels: np.ndarray, target: int) -> list[Pro
     runs, random_images = [], None
     for method in FAITH_METHODS:
         values = attribution.saliency(bb, pixels, [target], method=method)[0].importance
-        curves = faithfulness.deletion_insertion(bb, pixels, values, target, steps=FAITH_STEPS)
+        curves = faithfulness.deletion_insertion(bb, pixels, values, target)
         deleted, random_images = faithfulness.deleted_images(bb, pixels, values, FAITH_FRACTIONS)
         runs.append(Protocol(method, values, deleted, curves))
     cells, _, random_ranks = faithfulness.cell_rankings(runs[0].values, faithfulness.DEFAULT_PATCH)
@@ -112,7 +111,7 @@ def faithfulness_picture(runs: list[Protocol], photo_name: str, label: str) -> n
         shown = deletion.random_probabilities if run.name == "random" else deletion.probabilities
         d_auc = deletion.random_auc if run.name == "random" else deletion.auc
         i_auc = insertion.random_auc if run.name == "random" else insertion.auc
-        index = [round(f * FAITH_STEPS) for f in FAITH_FRACTIONS]
+        index = [int(np.argmin(np.abs(deletion.fractions - f))) for f in FAITH_FRACTIONS]  # their curve points
         items = [(picture, "map" if run.name != "random" else "random cell order (bright: first)")]
         items += [(image, f"{f:.0%} deleted: p = {shown[i]:.2f}")
                   for image, f, i in zip(run.deleted, FAITH_FRACTIONS, index)]
